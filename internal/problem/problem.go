@@ -1,0 +1,54 @@
+// Package problem writes RFC 9457 problem documents, the one error format of
+// every Lifeline endpoint (PROTOCOL.md §2).
+package problem
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// ContentType is the media type of a problem document.
+const ContentType = "application/problem+json"
+
+// A Problem is the body of an error response. Code is stable and meant for
+// programs; Detail is for people.
+type Problem struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Code   string `json:"code"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Write aborts the request with a problem response.
+func Write(c *gin.Context, status int, code, detail string) {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // details quote user input such as "<epoch>"; no HTML reads this
+	_ = enc.Encode(Problem{Status: status, Title: http.StatusText(status), Code: code, Detail: detail})
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, ContentType, body.Bytes())
+	c.Abort()
+}
+
+// WriteRetry is Write with a Retry-After header of wait rounded up to whole
+// seconds, at least one.
+func WriteRetry(c *gin.Context, status int, code, detail string, wait time.Duration) {
+	c.Header("Retry-After", strconv.FormatInt(RetryAfterSeconds(wait), 10))
+	Write(c, status, code, detail)
+}
+
+// RetryAfterSeconds rounds wait up to whole seconds, never below one, as
+// Retry-After requires an integer and rounding down would invite an early
+// retry.
+func RetryAfterSeconds(wait time.Duration) int64 {
+	s := int64((wait + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}

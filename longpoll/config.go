@@ -1,0 +1,177 @@
+package longpoll
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Defaults for Config (DESIGN.md §5). Each is documented on its field.
+const (
+	DefaultPollTimeout        = 25 * time.Second
+	DefaultSessionTTL         = 60 * time.Second
+	DefaultMaxBatch           = 256
+	DefaultMaxTopicsPerClient = 32
+	DefaultDedupWindow        = 2 * time.Minute
+	DefaultMaxMessageTTL      = time.Minute
+	DefaultMaxSessions        = 100_000
+	maxMetaBytes              = 1 << 10
+)
+
+// Action says what a client wants to do with a topic.
+type Action int
+
+const (
+	// Subscribe is following a topic: receiving its events.
+	Subscribe Action = iota + 1
+	// Publish is sending a message to a topic through the send endpoint.
+	Publish
+)
+
+func (a Action) String() string {
+	switch a {
+	case Subscribe:
+		return "subscribe"
+	case Publish:
+		return "publish"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// A Message is what a client sent through the send endpoint, after
+// validation and authorization.
+type Message struct {
+	// ClientID is the sending session's public id.
+	ClientID string
+	// Meta is the sending session's metadata from negotiate.
+	Meta json.RawMessage
+	// Topic, Type and Data are as the client sent them.
+	Topic string
+	Type  string
+	Data  json.RawMessage
+	// TTL is the ephemeral lifetime the client asked for, capped at
+	// Config.MaxMessageTTL; zero means durable.
+	TTL time.Duration
+	// MID is the client's message id.
+	MID string
+}
+
+// Draft returns the event the message publishes when the application does
+// not change it.
+func (m Message) Draft() Draft {
+	return Draft{Topic: m.Topic, Type: m.Type, Data: m.Data, From: m.ClientID, TTL: m.TTL}
+}
+
+// Config configures a Server. The zero value is usable: every zero field
+// takes its default, documented on the field.
+type Config struct {
+	// Buffer is the event buffer all transports read. Default: a new Memory
+	// with its defaults, which the Server owns and closes. A Buffer passed
+	// in is not closed by the Server.
+	Buffer Buffer
+
+	// PollTimeout is the longest a long-poll is held without events. Clients
+	// may ask for less. Default: 25 s, under the 60 s idle timeouts of nginx
+	// and AWS ALB and Cloudflare's 100 s.
+	PollTimeout time.Duration
+
+	// SessionTTL is how long a session lives after its last request; then it
+	// expires and presence publishes its leave. Default: 60 s.
+	SessionTTL time.Duration
+
+	// MaxSessions caps live sessions; negotiate beyond it is refused with
+	// 503. Default: 100 000.
+	MaxSessions int
+
+	// MaxBatch caps the events in one long-poll response. Default: 256.
+	MaxBatch int
+
+	// MaxTopicsPerClient caps the topics one session follows. Default: 32.
+	MaxTopicsPerClient int
+
+	// MaxMessageBytes caps a send request's body. Larger bodies get 413 and
+	// change nothing. Default: 64 KiB.
+	MaxMessageBytes int
+
+	// MaxMessageTTL caps the ephemeral TTL a client may ask for in a send.
+	// Default: 1 minute.
+	MaxMessageTTL time.Duration
+
+	// DedupWindow is how long a send's acknowledgement is remembered by its
+	// mid, so that a retry within it is applied once. Default: 2 minutes.
+	DedupWindow time.Duration
+
+	// DisablePresence turns off presence events and the presence endpoint.
+	// Default: false (presence on).
+	DisablePresence bool
+
+	// Authorize decides whether a client may subscribe or publish to a
+	// topic. It runs on the request's goroutine with its *gin.Context, so it
+	// may read cookies, headers or values set by the app's auth middleware.
+	// A non-nil error refuses with 403 forbidden_topic and the error's text
+	// as the detail. Default: nil, which allows every valid topic — set it
+	// in any application whose topics are not all public.
+	Authorize func(c *gin.Context, clientID, topic string, action Action) error
+
+	// OnMessage decides what a client message publishes. It runs on the
+	// request's goroutine after Authorize. Return the draft to publish
+	// (usually m.Draft(), possibly changed), ErrDrop to acknowledge without
+	// publishing, a *Rejection to refuse with its status and code, or any
+	// other error to refuse with 422 rejected. Default: publish m.Draft().
+	OnMessage func(c *gin.Context, m Message) (Draft, error)
+
+	// Now is the clock for sessions and presence. Default: time.Now.
+	Now func() time.Time
+
+	// Logger receives operational messages (never tokens). Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.PollTimeout <= 0 {
+		c.PollTimeout = DefaultPollTimeout
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxTopicsPerClient <= 0 {
+		c.MaxTopicsPerClient = DefaultMaxTopicsPerClient
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxEventBytes
+	}
+	if c.MaxMessageTTL <= 0 {
+		c.MaxMessageTTL = DefaultMaxMessageTTL
+	}
+	if c.DedupWindow <= 0 {
+		c.DedupWindow = DefaultDedupWindow
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// A Rejection is an error with an HTTP status and a stable code, for
+// OnMessage and Authorize to refuse with something more specific than the
+// defaults.
+type Rejection struct {
+	Status int    // HTTP status, 400–499
+	Code   string // stable, machine-readable code
+	Detail string // for people
+}
+
+func (r *Rejection) Error() string { return "longpoll: rejected: " + r.Code + ": " + r.Detail }

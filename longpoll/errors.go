@@ -1,0 +1,43 @@
+package longpoll
+
+import "errors"
+
+// Sentinel errors. Handlers map each to a problem response with a stable
+// code (see PROTOCOL.md §2); callers of the Go API test for them with
+// errors.Is.
+var (
+	// ErrBadCursor reports a cursor string that is not of the form a Buffer
+	// produces. A cursor that is well formed but can no longer be honoured is
+	// not an error: reads answer it with a reset.
+	ErrBadCursor = errors.New("longpoll: malformed cursor")
+
+	// ErrBadTopic reports a topic name outside the allowed length or
+	// alphabet, or more topics than a client may follow.
+	ErrBadTopic = errors.New("longpoll: invalid topic")
+
+	// ErrEventTooLarge reports an event whose encoding exceeds the buffer's
+	// maximum event size. Events are refused, never truncated.
+	ErrEventTooLarge = errors.New("longpoll: event too large")
+
+	// ErrTooManyTopics reports that the buffer already holds its maximum
+	// number of topics and cannot create another.
+	ErrTooManyTopics = errors.New("longpoll: too many topics")
+
+	// ErrClosed reports use of a Buffer or Server after Close.
+	ErrClosed = errors.New("longpoll: closed")
+
+	// ErrUnknownSession reports a token that names no live session: it was
+	// never issued, or its session ended or expired.
+	ErrUnknownSession = errors.New("longpoll: unknown or expired session")
+
+	// ErrForbidden reports a topic the application's Authorize hook refused.
+	ErrForbidden = errors.New("longpoll: topic forbidden")
+
+	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
+	// message without publishing anything.
+	ErrDrop = errors.New("longpoll: message dropped by the application")
+)
+
+// ErrTooManySessions reports that Config.MaxSessions sessions are live and
+// no more can be created.
+var ErrTooManySessions = errors.New("longpoll: too many sessions")

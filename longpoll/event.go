@@ -1,0 +1,165 @@
+package longpoll
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Conventional event types (PROTOCOL.md §4). Applications may use any type.
+const (
+	TypeMessage      = "message"
+	TypeNotification = "notification"
+	TypePresence     = "presence"
+	TypeTyping       = "typing"
+)
+
+// Limits on names, shared by every transport.
+const (
+	maxTopicLen = 128
+	maxTypeLen  = 64
+)
+
+// A Draft is an event before it is published: what an application or a
+// client message asks a Buffer to append.
+type Draft struct {
+	// Topic is the topic to publish to; see ValidTopic.
+	Topic string
+	// Type is the application's event type, 1 to 64 bytes.
+	Type string
+	// Data is the event's payload as JSON. Nil means JSON null.
+	Data json.RawMessage
+	// From is the clientId of the session that sent the event, or empty for
+	// server-side events.
+	From string
+	// TTL makes the event ephemeral when positive: it is not delivered once
+	// TTL has passed since publication, and losing it is never a reset.
+	// Typing indicators are the usual example.
+	TTL time.Duration
+}
+
+// An Event is a published event. Events are immutable once appended and are
+// shared between every reader; do not modify one.
+type Event struct {
+	// ID is the cursor just after this event: resuming from it delivers
+	// exactly the events that follow.
+	ID Cursor
+	// Topic, Type, Data, From and TTL are as in the Draft.
+	Topic string
+	Type  string
+	Data  json.RawMessage
+	From  string
+	TTL   time.Duration
+	// Time is when the buffer accepted the event.
+	Time time.Time
+
+	// body is the envelope's JSON after the "id" member, encoded once at
+	// append time so that fan-out to many readers never re-encodes.
+	body []byte
+}
+
+// Expired reports whether an ephemeral event's TTL has passed at now.
+// Durable events never expire this way.
+func (e *Event) Expired(now time.Time) bool {
+	return e.TTL > 0 && !now.Before(e.Time.Add(e.TTL))
+}
+
+// AppendJSON appends the event's wire envelope (PROTOCOL.md §4) to b.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":"`...)
+	b = e.ID.appendTo(b)
+	b = append(b, '"')
+	return append(b, e.body...)
+}
+
+// MarshalJSON returns the event's wire envelope.
+func (e *Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, len(e.body)+48)), nil
+}
+
+// encodeBody encodes every envelope member but "id", starting with a comma
+// and ending with the closing brace.
+func encodeBody(d *Draft, at time.Time) []byte {
+	size := len(d.Topic) + len(d.Type) + len(d.Data) + len(d.From) + 96
+	b := make([]byte, 0, size)
+	b = append(b, `,"topic":`...)
+	b = appendJSONString(b, d.Topic)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, d.Type)
+	b = append(b, `,"data":`...)
+	switch {
+	case len(d.Data) == 0:
+		b = append(b, "null"...)
+	case bytes.ContainsAny(d.Data, "\r\n"):
+		// Line breaks can only be whitespace between JSON tokens; removing
+		// them keeps every envelope on one line, which SSE framing needs.
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, d.Data) // validated by validateDraft
+		b = append(b, compact.Bytes()...)
+	default:
+		b = append(b, d.Data...)
+	}
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, at.UnixMilli(), 10)
+	if d.From != "" {
+		b = append(b, `,"from":`...)
+		b = appendJSONString(b, d.From)
+	}
+	if d.TTL > 0 {
+		b = append(b, `,"ttlMs":`...)
+		b = strconv.AppendInt(b, d.TTL.Milliseconds(), 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Topic, type and client ids
+// are validated ASCII, so the common case needs no escaping; anything else
+// goes through encoding/json for correctness.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '<' || ch == '>' || ch == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// ValidTopic reports whether name is a valid topic: 1 to 128 characters from
+// A-Z a-z 0-9 and ":_-./@".
+func ValidTopic(name string) bool {
+	if len(name) == 0 || len(name) > maxTopicLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case ch == ':' || ch == '_' || ch == '-' || ch == '.' || ch == '/' || ch == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validateDraft checks a draft before it is appended.
+func validateDraft(d *Draft, maxEventBytes int) error {
+	if !ValidTopic(d.Topic) {
+		return fmt.Errorf("%w: %q", ErrBadTopic, d.Topic)
+	}
+	if d.Type == "" || len(d.Type) > maxTypeLen {
+		return fmt.Errorf("longpoll: event type must be 1 to %d bytes", maxTypeLen)
+	}
+	if len(d.Data) > 0 && !json.Valid(d.Data) {
+		return fmt.Errorf("longpoll: event data is not valid JSON")
+	}
+	if size := len(d.Data) + len(d.Topic) + len(d.Type) + len(d.From); size > maxEventBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrEventTooLarge, size, maxEventBytes)
+	}
+	return nil
+}

@@ -1,0 +1,398 @@
+package longpoll
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for MemoryConfig (DESIGN.md §5).
+const (
+	DefaultMaxEventsPerTopic = 1000
+	DefaultMaxAge            = 10 * time.Minute
+	DefaultMaxEventBytes     = 64 << 10
+	DefaultMaxTopics         = 100_000
+	DefaultSweepInterval     = time.Minute
+)
+
+// shardCount spreads topics over independently locked maps so that topic
+// lookups never contend on one lock.
+const shardCount = 64
+
+// MemoryConfig configures a Memory buffer. The zero value is valid: every
+// zero field takes its default.
+type MemoryConfig struct {
+	// MaxEventsPerTopic bounds the events retained per topic; the oldest is
+	// evicted first. Default: 1000.
+	MaxEventsPerTopic int
+	// MaxAge bounds how long an event is retained. Default: 10 minutes.
+	MaxAge time.Duration
+	// MaxEventBytes bounds the size of one event (data, topic, type and
+	// sender together). Larger events are refused with ErrEventTooLarge.
+	// Default: 64 KiB.
+	MaxEventBytes int
+	// MaxTopics bounds the number of topics held at once. Appending to or
+	// subscribing to a new topic beyond it fails with ErrTooManyTopics.
+	// Default: 100 000.
+	MaxTopics int
+	// SweepInterval is how often a background sweep drops expired events
+	// and idle topics. Default: 1 minute.
+	SweepInterval time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+func (c MemoryConfig) withDefaults() MemoryConfig {
+	if c.MaxEventsPerTopic <= 0 {
+		c.MaxEventsPerTopic = DefaultMaxEventsPerTopic
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if c.MaxTopics <= 0 {
+		c.MaxTopics = DefaultMaxTopics
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Memory is the in-memory Buffer. Each Memory is a new epoch: cursors from
+// another Memory (for example, from before a restart) are answered with a
+// reset.
+//
+// Sequence numbers come from one atomic counter, taken under the topic's
+// lock together with the insertion, so that a reader that loads the counter
+// and then locks a topic sees every event of that topic up to the counter.
+// There is no global lock and no manager goroutine: appends to different
+// topics proceed in parallel and wake only that topic's waiters.
+//
+// A Memory runs one sweep goroutine; Close stops it. Memory is safe for
+// concurrent use.
+type Memory struct {
+	cfg   MemoryConfig
+	epoch string
+	seq   atomic.Uint64
+	// dropped is the highest lost sequence number of any topic dropped for
+	// being idle; a topic created later starts with it as its loss mark, so
+	// a stale cursor still gets a reset rather than a silent gap.
+	dropped atomic.Uint64
+	ntopics atomic.Int64
+	seed    maphash.Seed
+	shards  [shardCount]shard
+
+	closed atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+type shard struct {
+	mu     sync.RWMutex
+	topics map[string]*topic
+}
+
+var _ Buffer = (*Memory)(nil)
+
+// NewMemory returns a Memory buffer with a new random epoch and starts its
+// sweep goroutine. Call Close to stop it.
+func NewMemory(cfg MemoryConfig) *Memory {
+	m := &Memory{
+		cfg:   cfg.withDefaults(),
+		epoch: newEpoch(),
+		seed:  maphash.MakeSeed(),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].topics = make(map[string]*topic)
+	}
+	go m.sweepLoop()
+	return m
+}
+
+// newEpoch returns 16 random characters from [a-z2-7].
+func newEpoch() string {
+	var b [10]byte
+	rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Epoch returns the buffer's epoch.
+func (m *Memory) Epoch() string { return m.epoch }
+
+// Head implements Buffer.
+func (m *Memory) Head(context.Context) (Cursor, error) {
+	if m.closed.Load() {
+		return Cursor{}, ErrClosed
+	}
+	return Cursor{Epoch: m.epoch, Seq: m.seq.Load()}, nil
+}
+
+func (m *Memory) shardFor(name string) *shard {
+	return &m.shards[maphash.String(m.seed, name)%shardCount]
+}
+
+// lookup returns the topic or nil.
+func (m *Memory) lookup(name string) *topic {
+	s := m.shardFor(name)
+	s.mu.RLock()
+	t := s.topics[name]
+	s.mu.RUnlock()
+	return t
+}
+
+// topicFor returns the topic, creating it if needed.
+func (m *Memory) topicFor(name string) (*topic, error) {
+	if t := m.lookup(name); t != nil {
+		return t, nil
+	}
+	s := m.shardFor(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.topics[name]; t != nil {
+		return t, nil
+	}
+	if m.ntopics.Add(1) > int64(m.cfg.MaxTopics) {
+		m.ntopics.Add(-1)
+		return nil, ErrTooManyTopics
+	}
+	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load())
+	s.topics[name] = t
+	return t, nil
+}
+
+// lockTopic returns the topic, created if needed, locked for writing. A
+// topic the sweep dropped between lookup and lock is retried, so nothing is
+// ever written to a topic readers can no longer find.
+func (m *Memory) lockTopic(name string) (*topic, error) {
+	for {
+		t, err := m.topicFor(name)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		if !t.dropped {
+			return t, nil
+		}
+		t.mu.Unlock()
+	}
+}
+
+// Append implements Buffer. It costs one topic lock and never blocks on
+// readers: waiters are signalled through buffered channels.
+func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := validateDraft(&d, m.cfg.MaxEventBytes); err != nil {
+		return nil, err
+	}
+	now := m.cfg.Now()
+	e := &Event{Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, body: encodeBody(&d, now)}
+	t, err := m.lockTopic(d.Topic)
+	if err != nil {
+		return nil, err
+	}
+	if now.Before(t.lastAt) {
+		now = t.lastAt // keep storage times monotonic within the topic
+	}
+	e.Time = now
+	e.ID = Cursor{Epoch: m.epoch, Seq: m.seq.Add(1)}
+	t.dropExpired(now.Add(-m.cfg.MaxAge))
+	t.push(e)
+	t.notify()
+	t.mu.Unlock()
+	return e, nil
+}
+
+// Read implements Buffer. It seeks each topic by binary search and merges
+// the topics' events by sequence number.
+func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int) (Batch, error) {
+	if m.closed.Load() {
+		return Batch{}, ErrClosed
+	}
+	// Load the counter before locking any topic: every event numbered up to
+	// hi is then fully inserted by the time its topic's lock is taken.
+	hi := m.seq.Load()
+	head := Cursor{Epoch: m.epoch, Seq: hi}
+	if after.Epoch != m.epoch || after.Seq > hi {
+		return Batch{Cursor: head, Reset: true}, nil
+	}
+	now := m.cfg.Now()
+	cutoff := now.Add(-m.cfg.MaxAge)
+	var events []*Event
+	sources := 0
+	for _, name := range topics {
+		t := m.lookup(name)
+		if t == nil {
+			if after.Seq < m.dropped.Load() {
+				return Batch{Cursor: head, Reset: true}, nil
+			}
+			continue
+		}
+		t.mu.RLock()
+		if t.lostAt(cutoff) > after.Seq {
+			t.mu.RUnlock()
+			return Batch{Cursor: head, Reset: true}, nil
+		}
+		before := len(events)
+		for i := t.search(after.Seq); i < t.n; i++ {
+			e := t.at(i)
+			if e.ID.Seq > hi {
+				break
+			}
+			if !e.Expired(now) {
+				events = append(events, e)
+			}
+		}
+		t.mu.RUnlock()
+		if len(events) > before {
+			sources++
+		}
+	}
+	if sources > 1 {
+		slices.SortFunc(events, func(a, b *Event) int {
+			if a.ID.Seq < b.ID.Seq {
+				return -1
+			}
+			return 1
+		})
+	}
+	if max > 0 && len(events) > max {
+		events = events[:max]
+		return Batch{Events: events, Cursor: events[max-1].ID, More: true}, nil
+	}
+	return Batch{Events: events, Cursor: head}, nil
+}
+
+// Subscribe implements Buffer. The subscription is registered with every
+// topic before Subscribe returns.
+func (m *Memory) Subscribe(topics []string) (Subscription, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := &subscription{ch: make(chan struct{}, 1), topics: make([]*topic, 0, len(topics))}
+	for _, name := range topics {
+		t, err := m.lockTopic(name)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if t.subs == nil {
+			t.subs = make(map[*subscription]struct{})
+		}
+		t.subs[s] = struct{}{}
+		t.mu.Unlock()
+		s.topics = append(s.topics, t)
+	}
+	return s, nil
+}
+
+// Close stops the sweep goroutine and waits for it. Later calls return nil.
+func (m *Memory) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	close(m.stop)
+	<-m.done
+	return nil
+}
+
+func (m *Memory) sweepLoop() {
+	defer close(m.done)
+	tick := time.NewTicker(m.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.Sweep()
+		}
+	}
+}
+
+// Sweep drops expired events and idle topics now, instead of waiting for
+// the background sweep. Reads are correct without it; it only frees memory.
+func (m *Memory) Sweep() {
+	cutoff := m.cfg.Now().Add(-m.cfg.MaxAge)
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for name, t := range s.topics {
+			t.mu.Lock()
+			t.dropExpired(cutoff)
+			if t.idle() {
+				for {
+					old := m.dropped.Load()
+					if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
+						break
+					}
+				}
+				t.dropped = true
+				delete(s.topics, name)
+				m.ntopics.Add(-1)
+			}
+			t.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Stats describes a Memory buffer's contents.
+type Stats struct {
+	Topics int
+	Events int
+}
+
+// Stats counts topics and retained events.
+func (m *Memory) Stats() Stats {
+	var st Stats
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		for _, t := range s.topics {
+			t.mu.RLock()
+			st.Events += t.n
+			t.mu.RUnlock()
+			st.Topics++
+		}
+		s.mu.RUnlock()
+	}
+	return st
+}
+
+func (m *Memory) String() string { return fmt.Sprintf("longpoll.Memory(epoch %s)", m.epoch) }
+
+// subscription is Memory's Subscription.
+type subscription struct {
+	ch     chan struct{}
+	once   sync.Once
+	topics []*topic
+}
+
+func (s *subscription) C() <-chan struct{} { return s.ch }
+
+func (s *subscription) Close() {
+	s.once.Do(func() {
+		for _, t := range s.topics {
+			t.mu.Lock()
+			delete(t.subs, s)
+			t.mu.Unlock()
+		}
+	})
+}

@@ -1,0 +1,114 @@
+package longpoll
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// session authenticates the request by its Lifeline-Token header.
+func (s *Server) session(c *gin.Context) (*Session, error) {
+	if s.isClosing() {
+		return nil, ErrClosed
+	}
+	return s.sessions.get(c.GetHeader(TokenHeader))
+}
+
+// PollHandler returns the long-poll handler (PROTOCOL.md §5):
+// GET with "cursor" and an optional "timeout" in milliseconds.
+//
+// Events after the cursor are answered at once; otherwise the request is
+// held until an event arrives, the timeout passes, a newer poll from the
+// same session supersedes it, the client goes away, or the Server closes.
+// Everything runs on the request's goroutine.
+func (s *Server) PollHandler() gin.HandlerFunc {
+	return s.poll
+}
+
+func (s *Server) poll(c *gin.Context) {
+	sess, err := s.session(c)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	cursor, err := ParseCursor(c.Query("cursor"))
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	timeout, err := s.pollTimeout(c.Query("timeout"))
+	if err != nil {
+		problemBadTimeout(c, err)
+		return
+	}
+	superseded := sess.beginPoll()
+	defer sess.endPoll(superseded)
+	defer s.sessions.touch(sess)
+
+	// Subscribe before the first read so that nothing appended between the
+	// read and the wait goes unnoticed.
+	sub, err := s.buf.Subscribe(sess.Topics)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	defer sub.Close()
+
+	ctx := c.Request.Context()
+	var timer <-chan time.Time
+	for {
+		b, err := s.buf.Read(ctx, sess.Topics, cursor, s.cfg.MaxBatch)
+		if err != nil {
+			WriteError(c, err)
+			return
+		}
+		if len(b.Events) > 0 || b.Reset {
+			writeBatch(c, b, outcomeEvents)
+			return
+		}
+		if timer == nil {
+			if timeout == 0 {
+				writeBatch(c, b, outcomeEvents)
+				return
+			}
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-sub.C():
+			// Something may have been appended: read again.
+		case <-timer:
+			writeBatch(c, Batch{Cursor: cursor}, outcomeEvents)
+			return
+		case <-superseded:
+			if s.isClosing() {
+				WriteError(c, ErrClosed)
+			} else {
+				writeBatch(c, Batch{Cursor: cursor}, outcomeSuperseded)
+			}
+			return
+		case <-s.closing:
+			WriteError(c, ErrClosed)
+			return
+		case <-ctx.Done():
+			c.Abort()
+			return
+		}
+	}
+}
+
+// pollTimeout parses the "timeout" query: milliseconds, capped at the
+// configured poll timeout, which is also the default.
+func (s *Server) pollTimeout(q string) (time.Duration, error) {
+	if q == "" {
+		return s.cfg.PollTimeout, nil
+	}
+	ms, err := strconv.ParseUint(q, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("timeout %q is not a whole number of milliseconds", q)
+	}
+	return min(time.Duration(ms)*time.Millisecond, s.cfg.PollTimeout), nil
+}

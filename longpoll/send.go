@@ -1,0 +1,157 @@
+package longpoll
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/internal/problem"
+)
+
+// sendBody is the JSON body of a send (PROTOCOL.md §6).
+type sendBody struct {
+	Topic string          `json:"topic"`
+	Type  string          `json:"type"`
+	Data  json.RawMessage `json:"data"`
+	MID   string          `json:"mid"`
+	TTLMs int64           `json:"ttlMs"`
+}
+
+// ParseMessage decodes and validates a client message: the send endpoint's
+// body, and later a WebSocket frame. maxTTL caps the ephemeral TTL. The
+// returned Message has no ClientID or Meta yet. Errors are *Rejection
+// values with the documented status and code.
+func ParseMessage(body []byte, maxTTL time.Duration) (Message, error) {
+	var b sendBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_request", Detail: "body is not a JSON object of the documented shape: " + err.Error()}
+	}
+	switch {
+	case !ValidTopic(b.Topic):
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_topic", Detail: fmt.Sprintf("topic %q is invalid", b.Topic)}
+	case b.Type == "" || len(b.Type) > maxTypeLen:
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_message", Detail: fmt.Sprintf("type must be 1 to %d bytes", maxTypeLen)}
+	case !validMID(b.MID):
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_message", Detail: "mid must be 8 to 64 characters from A-Z a-z 0-9 _ -"}
+	case b.TTLMs < 0:
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_message", Detail: "ttlMs must not be negative"}
+	}
+	ttl := min(time.Duration(b.TTLMs)*time.Millisecond, maxTTL)
+	return Message{Topic: b.Topic, Type: b.Type, Data: b.Data, TTL: ttl, MID: b.MID}, nil
+}
+
+func validMID(mid string) bool {
+	if len(mid) < 8 || len(mid) > 64 {
+		return false
+	}
+	for i := 0; i < len(mid); i++ {
+		ch := mid[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SendHandler returns the handler for client messages (PROTOCOL.md §6): a
+// POST with {topic, type, data, mid}. The message is authorized, passed to
+// Config.OnMessage and published once per mid; the response acknowledges
+// the mid with the published event's id.
+func (s *Server) SendHandler() gin.HandlerFunc {
+	return s.send
+}
+
+func (s *Server) send(c *gin.Context) {
+	sess, err := s.session(c)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, int64(s.cfg.MaxMessageBytes)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxMessageBytes))
+			return
+		}
+		c.Abort() // the client went away mid-body
+		return
+	}
+	ack, err := s.Deliver(c, sess, body)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ack)
+}
+
+// Deliver parses, authorizes and publishes one client message for sess,
+// once per mid. It is the shared core of every transport's send path; c is
+// the request that carries the message (for WebSocket, the upgrade request).
+func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error) {
+	m, err := ParseMessage(body, s.cfg.MaxMessageTTL)
+	if err != nil {
+		return Ack{}, err
+	}
+	if err := s.authorize(c, sess.ID, m.Topic, Publish); err != nil {
+		return Ack{}, err
+	}
+	m.ClientID, m.Meta = sess.ID, sess.Meta
+	return s.dedup.do(c.Request.Context(), m.MID, func() (Ack, error) {
+		d := m.Draft()
+		if s.cfg.OnMessage != nil {
+			var err error
+			if d, err = s.cfg.OnMessage(c, m); errors.Is(err, ErrDrop) {
+				return Ack{MID: m.MID}, nil
+			} else if err != nil {
+				var r *Rejection
+				if errors.As(err, &r) {
+					return Ack{}, err
+				}
+				return Ack{}, &Rejection{Status: http.StatusUnprocessableEntity, Code: "rejected", Detail: err.Error()}
+			}
+		}
+		e, err := s.buf.Append(c.Request.Context(), d)
+		if err != nil {
+			return Ack{}, err
+		}
+		return Ack{MID: m.MID, ID: e.ID.String()}, nil
+	})
+}
+
+// PresenceHandler returns the handler for GET {base}/presence?topic=...
+// (PROTOCOL.md §4): the clients present in a topic the session follows.
+func (s *Server) PresenceHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		sess, err := s.session(c)
+		if err != nil {
+			WriteError(c, err)
+			return
+		}
+		topic := c.Query("topic")
+		if s.presence == nil {
+			problem.Write(c, http.StatusNotFound, "presence_disabled", "presence is disabled on this server")
+			return
+		}
+		if !sess.follows(topic) {
+			WriteError(c, fmt.Errorf("%w: the session does not follow %q", ErrForbidden, topic))
+			return
+		}
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, gin.H{"topic": topic, "clients": s.presence.list(topic)})
+	}
+}
+
+// EndSessionHandler returns the handler for DELETE {base}/session
+// (PROTOCOL.md §7): it ends the session at once. Ending is idempotent.
+func (s *Server) EndSessionHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s.sessions.end(c.GetHeader(TokenHeader))
+		c.Status(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,140 @@
+package longpoll
+
+import (
+	"sync"
+	"time"
+)
+
+// A topic holds the retained events of one topic in a ring, oldest first,
+// and the subscriptions waiting on it. Sequence numbers and storage times
+// only grow along the ring, so seeks are binary searches.
+type topic struct {
+	name string
+
+	mu   sync.RWMutex
+	ring []*Event // capacity = MaxEventsPerTopic; ring[(head+i)%cap] is the i-th oldest
+	head int
+	n    int
+	// lost is the highest sequence number of a durable event that left the
+	// ring (evicted by count, expired by age, or lost with a dropped topic).
+	// A cursor below it cannot be honoured.
+	lost uint64
+	// last is the sequence number of the newest event ever appended.
+	last uint64
+	// lastAt is the storage time of the newest event; storage times are kept
+	// monotonic so that age expiry removes a prefix.
+	lastAt time.Time
+	subs   map[*subscription]struct{}
+	// dropped is set when the sweep removes the topic from its shard;
+	// writers that still hold a pointer to it must look it up again.
+	dropped bool
+}
+
+func newTopic(name string, capacity int, lost uint64) *topic {
+	return &topic{name: name, ring: make([]*Event, 0, capacity), lost: lost}
+}
+
+// at returns the i-th oldest retained event.
+func (t *topic) at(i int) *Event {
+	return t.ring[(t.head+i)%cap(t.ring)]
+}
+
+// push appends e, evicting the oldest event when the ring is full.
+// The caller holds t.mu for writing.
+func (t *topic) push(e *Event) {
+	if t.n < cap(t.ring) {
+		if len(t.ring) < cap(t.ring) {
+			t.ring = append(t.ring, e)
+		} else {
+			t.ring[(t.head+t.n)%cap(t.ring)] = e
+		}
+		t.n++
+	} else {
+		t.dropOldest()
+		t.ring[(t.head+t.n)%cap(t.ring)] = e
+		t.n++
+	}
+	t.last = e.ID.Seq
+	t.lastAt = e.Time
+}
+
+// dropOldest removes the oldest event, recording its loss if it was durable.
+func (t *topic) dropOldest() {
+	old := t.at(0)
+	if old.TTL == 0 && old.ID.Seq > t.lost {
+		t.lost = old.ID.Seq
+	}
+	t.ring[t.head] = nil
+	t.head = (t.head + 1) % cap(t.ring)
+	t.n--
+}
+
+// expired returns how many of the oldest events are older than cutoff.
+func (t *topic) expired(cutoff time.Time) int {
+	lo, hi := 0, t.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if t.at(mid).Time.Before(cutoff) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// dropExpired removes events older than cutoff. The caller holds t.mu for
+// writing.
+func (t *topic) dropExpired(cutoff time.Time) {
+	for k := t.expired(cutoff); k > 0; k-- {
+		t.dropOldest()
+	}
+}
+
+// lostAt returns the highest durable sequence number that a reader at time
+// now must consider lost: what left the ring, and what is still in it but
+// older than cutoff (age expiry is applied lazily, so reads judge it
+// without modifying the ring under a read lock).
+func (t *topic) lostAt(cutoff time.Time) uint64 {
+	lost := t.lost
+	for i := t.expired(cutoff) - 1; i >= 0; i-- {
+		if e := t.at(i); e.TTL == 0 {
+			if e.ID.Seq > lost {
+				lost = e.ID.Seq
+			}
+			break
+		}
+	}
+	return lost
+}
+
+// search returns the index of the oldest retained event after seq.
+func (t *topic) search(seq uint64) int {
+	lo, hi := 0, t.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if t.at(mid).ID.Seq <= seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// notify signals every subscription without blocking: a full channel already
+// holds a pending signal. The caller holds t.mu.
+func (t *topic) notify() {
+	for s := range t.subs {
+		select {
+		case s.ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// idle reports whether the topic can be dropped: nothing retained and no
+// subscribers. The caller holds t.mu.
+func (t *topic) idle() bool {
+	return t.n == 0 && len(t.subs) == 0
+}
