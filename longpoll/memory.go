@@ -250,12 +250,10 @@ func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int)
 			return Batch{Cursor: head, Reset: true}, nil
 		}
 		before := len(events)
-		for i := t.search(after.Seq); i < t.n; i++ {
-			e := t.at(i)
-			if e.ID.Seq > hi {
-				break
-			}
-			if !e.Expired(now) {
+		from, to := t.search(after.Seq), t.search(hi)
+		events = slices.Grow(events, to-from)
+		for i := from; i < to; i++ {
+			if e := t.at(i); !e.Expired(now) {
 				events = append(events, e)
 			}
 		}

@@ -12,9 +12,12 @@ type topic struct {
 	name string
 
 	mu   sync.RWMutex
-	ring []*Event // capacity = MaxEventsPerTopic; ring[(head+i)%cap] is the i-th oldest
+	ring []*Event // ring[(head+i)%len(ring)] is the i-th oldest; grows up to limit
 	head int
 	n    int
+	// limit is the most events the topic retains (MaxEventsPerTopic). The
+	// ring starts small and doubles up to it, so quiet topics stay cheap.
+	limit int
 	// lost is the highest sequence number of a durable event that left the
 	// ring (evicted by count, expired by age, or lost with a dropped topic).
 	// A cursor below it cannot be honoured.
@@ -30,32 +33,41 @@ type topic struct {
 	dropped bool
 }
 
-func newTopic(name string, capacity int, lost uint64) *topic {
-	return &topic{name: name, ring: make([]*Event, 0, capacity), lost: lost}
+// initialRing is the ring size of a new topic.
+const initialRing = 8
+
+func newTopic(name string, limit int, lost uint64) *topic {
+	return &topic{name: name, ring: make([]*Event, min(initialRing, limit)), limit: limit, lost: lost}
 }
 
 // at returns the i-th oldest retained event.
 func (t *topic) at(i int) *Event {
-	return t.ring[(t.head+i)%cap(t.ring)]
+	return t.ring[(t.head+i)%len(t.ring)]
 }
 
-// push appends e, evicting the oldest event when the ring is full.
-// The caller holds t.mu for writing.
+// push appends e, growing the ring up to its limit and then evicting the
+// oldest event. The caller holds t.mu for writing.
 func (t *topic) push(e *Event) {
-	if t.n < cap(t.ring) {
-		if len(t.ring) < cap(t.ring) {
-			t.ring = append(t.ring, e)
+	if t.n == len(t.ring) {
+		if len(t.ring) < t.limit {
+			t.grow()
 		} else {
-			t.ring[(t.head+t.n)%cap(t.ring)] = e
+			t.dropOldest()
 		}
-		t.n++
-	} else {
-		t.dropOldest()
-		t.ring[(t.head+t.n)%cap(t.ring)] = e
-		t.n++
 	}
+	t.ring[(t.head+t.n)%len(t.ring)] = e
+	t.n++
 	t.last = e.ID.Seq
 	t.lastAt = e.Time
+}
+
+// grow doubles the ring, capped at the limit, oldest event first.
+func (t *topic) grow() {
+	bigger := make([]*Event, min(2*len(t.ring), t.limit))
+	for i := range t.n {
+		bigger[i] = t.at(i)
+	}
+	t.ring, t.head = bigger, 0
 }
 
 // dropOldest removes the oldest event, recording its loss if it was durable.
@@ -65,7 +77,7 @@ func (t *topic) dropOldest() {
 		t.lost = old.ID.Seq
 	}
 	t.ring[t.head] = nil
-	t.head = (t.head + 1) % cap(t.ring)
+	t.head = (t.head + 1) % len(t.ring)
 	t.n--
 }
 

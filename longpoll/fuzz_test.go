@@ -1,0 +1,52 @@
+package longpoll
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+// FuzzParseMessage feeds arbitrary bodies to the send parser: it must never
+// panic, must refuse with a *Rejection, and what it accepts must be a valid
+// message whose data re-encodes as an envelope that is valid JSON on one
+// line.
+func FuzzParseMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"room:a","type":"message","data":{"text":"hi"},"mid":"m_00000001"}`,
+		`{"topic":"room:a","type":"typing","data":null,"mid":"m_00000002","ttlMs":4000}`,
+		`{"topic":"room:a","type":"message","data":"line\nbreak","mid":"m_00000003"}`,
+		"{\"topic\":\"a\",\"type\":\"t\",\"data\":{\n\"x\":\n[1,\r\n2]},\"mid\":\"abcdefgh\"}",
+		`{"topic":"","type":"","mid":""}`,
+		`[]`, `null`, `{`, `{"ttlMs":-1}`, `{"ttlMs":1e30}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := ParseMessage(body, time.Minute)
+		if err != nil {
+			var r *Rejection
+			if !errors.As(err, &r) || r.Status < 400 || r.Status > 499 || r.Code == "" {
+				t.Fatalf("ParseMessage(%q) error %v is not a 4xx Rejection", body, err)
+			}
+			return
+		}
+		if !ValidTopic(m.Topic) || !validMID(m.MID) || m.Type == "" || m.TTL < 0 || m.TTL > time.Minute {
+			t.Fatalf("ParseMessage(%q) accepted an invalid message %+v", body, m)
+		}
+		d := m.Draft()
+		if err := validateDraft(&d, 1<<20); err != nil {
+			t.Fatalf("accepted message does not make a valid draft: %v", err)
+		}
+		e := &Event{ID: Cursor{Epoch: "e", Seq: 1}, body: encodeBody(&d, time.Unix(0, 0))}
+		env, _ := e.MarshalJSON()
+		if !json.Valid(env) {
+			t.Fatalf("envelope %q is not valid JSON", env)
+		}
+		for _, ch := range env {
+			if ch == '\n' || ch == '\r' {
+				t.Fatalf("envelope %q spans lines", env)
+			}
+		}
+	})
+}
