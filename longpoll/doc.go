@@ -1,0 +1,44 @@
+// Package longpoll is the core of Lifeline: the cursor-based event buffer
+// that every transport reads, client sessions and presence, the long-poll
+// transport and the endpoint through which clients send messages.
+//
+// # The buffer
+//
+// A [Buffer] stores events by topic and hands them back after a [Cursor].
+// One cursor covers every topic a client follows: sequence numbers are
+// global to the buffer, so a client that follows "room:general" and
+// "notifications" holds a single position. [Memory] is the in-memory
+// implementation: per topic a ring of at most 1 000 events kept at most 10
+// minutes, seeks by binary search, appends that take one topic lock and
+// never wait for readers, and waiters woken per topic, with no global lock
+// and no manager goroutine.
+//
+// When the events a cursor needs are gone (evicted, expired, or from another
+// epoch, as after a restart of an in-memory buffer) a read says so with
+// Batch.Reset instead of silently skipping ahead. Ephemeral events (a
+// [Draft] with a TTL, such as typing indicators) are not delivered after
+// their TTL, and losing them is never a reset.
+//
+// # Sessions, presence and handlers
+//
+// A [Server] owns sessions, created by [Server.Open] (the negotiate package
+// calls it), each with a public client id and a secret token that clients
+// send in the Lifeline-Token header. Sessions expire after 60 seconds
+// without a request; presence publishes "join" and "leave" events, so a
+// long-poll client is present while it keeps polling.
+//
+// [Server.PollHandler] holds a poll up to 25 seconds (below the 60 s idle
+// timeout of common proxies) and answers as soon as an event arrives; a
+// newer poll from the same session ends an older one. [Server.SendHandler]
+// publishes client messages once per message id, through the application's
+// Authorize and OnMessage hooks. [Server.Publish] is for the application's
+// own events. The wire format of each endpoint is in PROTOCOL.md.
+//
+// # Concurrency and shutdown
+//
+// Every handler does all its work on the request's goroutine; hooks receive
+// the request's *gin.Context on that goroutine. A Server and a Memory each
+// run one background goroutine (expiry sweeps) that Close stops. Close on a
+// Server also ends every held poll at once with 503 and Retry-After, so
+// clients reconnect; call it before http.Server.Shutdown.
+package longpoll
