@@ -1,0 +1,35 @@
+# One command runs every test: `make test`.
+# Go (race detector on, fuzz seed corpora included), the TypeScript client
+# against the real Go server, and the browser test in headless Chromium.
+
+GO ?= go
+NPM ?= npm
+
+.PHONY: test test-go test-client test-e2e bench load fuzz
+
+test: test-go test-client test-e2e
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	cd bench/ratelimit && $(GO) vet ./...
+
+test-client:
+	cd client && $(NPM) ci --no-audit --no-fund && $(NPM) test && $(NPM) run check-bundle
+
+test-e2e:
+	cd e2e && $(NPM) ci --no-audit --no-fund && $(NPM) test
+
+# Benchmarks: the buffer and the limiter, and the limiter against its peers.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./longpoll/ ./ratelimit/
+	cd bench/ratelimit && $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Holds 10 000 long-polls on Lifeline and on a bare-Gin floor; prints both.
+load:
+	$(GO) run ./cmd/lifeline-load -n 10000
+
+# A short coverage-guided run of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseCursor -fuzztime 30s ./longpoll/
+	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s ./longpoll/
