@@ -1,0 +1,86 @@
+// Command example is Lifeline's chat demo: rooms, presence, typing
+// indicators and server notifications over Lifeline mounted at /rt.
+//
+//	go run ./example              # http://127.0.0.1:8080
+//	go run ./example -addr :9000
+//
+// Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
+// and tests; -addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it
+// down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// shutdownTimeout bounds how long shutdown waits for requests in flight.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
+	flag.Parse()
+
+	gin.SetMode(gin.ReleaseMode)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, os.Stdout, slog.Default()); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves the chat on addr until ctx is done, then shuts down: Lifeline
+// first, so that held polls end at once with a reconnect hint, then the
+// HTTP server, which waits for the requests in flight.
+func run(ctx context.Context, addr string, stdout io.Writer, logger *slog.Logger) error {
+	handler, lp := newApp(options{Logger: logger})
+	defer lp.Close() // on early return; Close is idempotent
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "LISTENING %s\n", url)
+	logger.Info("Lifeline chat is up: open "+url+"/ (Ctrl+C to stop)", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	if err := lp.Close(); err != nil {
+		logger.Warn("closing Lifeline", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// maxNotifyBytes bounds the body of POST /api/notify.
+const maxNotifyBytes = 16 << 10
+
+// notification is the data of an event on the notifications topic.
+type notification struct {
+	Text string `json:"text"`
+}
+
+// notifyHandler serves POST /api/notify with {"text": "..."}: it publishes
+// the text to every client following notifications. The body must be JSON,
+// which a cross-site HTML form cannot send without a CORS preflight.
+// Errors are problem documents like Lifeline's own.
+func notifyHandler(lp *longpoll.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if mt, _, _ := mime.ParseMediaType(c.ContentType()); mt != "application/json" {
+			longpoll.WriteError(c, &longpoll.Rejection{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Detail: "send application/json"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxNotifyBytes))
+		if err != nil {
+			longpoll.WriteError(c, &longpoll.Rejection{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Detail: "the body is too large"})
+			return
+		}
+		text, err := parseText(body)
+		if err != nil {
+			longpoll.WriteError(c, err)
+			return
+		}
+		e, err := lp.Publish(c.Request.Context(), notificationsTopic, longpoll.TypeNotification, notification{Text: text})
+		if err != nil {
+			longpoll.WriteError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": e.ID.String()})
+	}
+}
