@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,30 @@ type Event struct {
 	// body is the envelope's JSON after the "id" member, encoded once at
 	// append time so that fan-out to many readers never re-encodes.
 	body []byte
+	// memo caches each streaming transport's framing of the event.
+	memo [memoSlots]atomic.Value
+}
+
+// A MemoSlot names one transport's cached encoding of an event.
+type MemoSlot int
+
+// The memo slots, one per streaming transport.
+const (
+	MemoWebSocket MemoSlot = iota
+	MemoSSE
+	memoSlots
+)
+
+// Memo returns the value cached in slot, building it with build on first
+// use. Transports cache their framing of an event here so that a fan-out to
+// any number of connections encodes each event once per transport. Racing
+// first uses may both build; one result wins and is returned to both.
+func (e *Event) Memo(slot MemoSlot, build func(*Event) any) any {
+	if v := e.memo[slot].Load(); v != nil {
+		return v
+	}
+	e.memo[slot].CompareAndSwap(nil, build(e))
+	return e.memo[slot].Load()
 }
 
 // Expired reports whether an ephemeral event's TTL has passed at now.

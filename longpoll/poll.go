@@ -10,10 +10,7 @@ import (
 
 // session authenticates the request by its Lifeline-Token header.
 func (s *Server) session(c *gin.Context) (*Session, error) {
-	if s.isClosing() {
-		return nil, ErrClosed
-	}
-	return s.sessions.get(c.GetHeader(TokenHeader))
+	return s.Authenticate(c.GetHeader(TokenHeader))
 }
 
 // PollHandler returns the long-poll handler (PROTOCOL.md §5):
@@ -43,9 +40,8 @@ func (s *Server) poll(c *gin.Context) {
 		problemBadTimeout(c, err)
 		return
 	}
-	superseded := sess.beginPoll()
-	defer sess.endPoll(superseded)
-	defer s.sessions.touch(sess)
+	superseded, detach := s.Attach(sess)
+	defer detach()
 
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.

@@ -254,7 +254,7 @@ func TestSessionExpiresAfterIdleTTL(t *testing.T) {
 	if len(actions) != 2 || actions[0] != "join" || actions[1] != "leave" {
 		t.Fatalf("presence of the expired client = %v, want [join leave]", actions)
 	}
-	if n := h.lp.SessionCount(); n != 1 {
+	if n := h.lp.Stats().Sessions; n != 1 {
 		t.Fatalf("%d sessions live, want 1", n)
 	}
 }

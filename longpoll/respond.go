@@ -11,39 +11,56 @@ import (
 	"github.com/lifeline-go/lifeline/internal/problem"
 )
 
-// shutdownRetryAfter is the Retry-After sent while shutting down: soon
-// enough for a restart, and clients add jitter of their own.
-const shutdownRetryAfter = time.Second
 
 // WriteError answers the request with the problem response for err
-// (PROTOCOL.md §2). Errors that wrap a sentinel of this package, or a
-// *Rejection, get their documented status and code; anything else is a 500
-// whose detail does not leak err's text.
+// (PROTOCOL.md §2).
 func WriteError(c *gin.Context, err error) {
+	if errors.Is(err, context.Canceled) {
+		c.Abort() // the client is gone; nobody reads an answer
+		return
+	}
+	p := ProblemFor(err)
+	if p.RetryAfter > 0 {
+		problem.WriteRetry(c, p.Status, p.Code, p.Detail, p.RetryAfter)
+		return
+	}
+	problem.Write(c, p.Status, p.Code, p.Detail)
+}
+
+// A Problem is an error as the protocol reports it, on any transport.
+type Problem struct {
+	Status     int
+	Code       string
+	Detail     string
+	RetryAfter time.Duration // zero when a retry is not advised
+}
+
+// ProblemFor maps an error to its documented status and code. Errors that
+// wrap a sentinel of this package, or a *Rejection, get theirs; anything
+// else is a 500 whose detail does not leak the error's text.
+func ProblemFor(err error) Problem {
 	var r *Rejection
 	switch {
 	case errors.As(err, &r):
-		problem.Write(c, r.Status, r.Code, r.Detail)
+		return Problem{Status: r.Status, Code: r.Code, Detail: r.Detail}
 	case errors.Is(err, ErrBadCursor):
-		problem.Write(c, http.StatusBadRequest, "bad_cursor", err.Error())
+		return Problem{Status: http.StatusBadRequest, Code: "bad_cursor", Detail: err.Error()}
 	case errors.Is(err, ErrBadTopic), errors.Is(err, ErrTooManyTopics):
-		problem.Write(c, http.StatusBadRequest, "bad_topic", err.Error())
+		return Problem{Status: http.StatusBadRequest, Code: "bad_topic", Detail: err.Error()}
 	case errors.Is(err, errBadMeta):
-		problem.Write(c, http.StatusBadRequest, "bad_request", err.Error())
+		return Problem{Status: http.StatusBadRequest, Code: "bad_request", Detail: err.Error()}
 	case errors.Is(err, ErrEventTooLarge):
-		problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Detail: err.Error()}
 	case errors.Is(err, ErrUnknownSession):
-		problem.Write(c, http.StatusUnauthorized, "unknown_token", "the Lifeline-Token header is missing, unknown or expired: negotiate again")
+		return Problem{Status: http.StatusUnauthorized, Code: "unknown_token", Detail: "the session token is missing, unknown or expired: negotiate again"}
 	case errors.Is(err, ErrForbidden):
-		problem.Write(c, http.StatusForbidden, "forbidden_topic", err.Error())
+		return Problem{Status: http.StatusForbidden, Code: "forbidden_topic", Detail: err.Error()}
 	case errors.Is(err, ErrClosed):
-		problem.WriteRetry(c, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down: reconnect", shutdownRetryAfter)
+		return Problem{Status: http.StatusServiceUnavailable, Code: "shutting_down", Detail: "the server is shutting down: reconnect", RetryAfter: ShutdownRetryAfter}
 	case errors.Is(err, ErrTooManySessions):
-		problem.WriteRetry(c, http.StatusServiceUnavailable, "too_many_sessions", "the server holds its maximum number of sessions", 5*time.Second)
-	case errors.Is(err, context.Canceled):
-		c.Abort() // the client is gone; nobody reads an answer
+		return Problem{Status: http.StatusServiceUnavailable, Code: "too_many_sessions", Detail: "the server holds its maximum number of sessions", RetryAfter: 5 * time.Second}
 	default:
-		problem.Write(c, http.StatusInternalServerError, "internal", "internal error")
+		return Problem{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error"}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,6 +25,8 @@ type Server struct {
 	sessions *sessions
 	presence *presence // nil when disabled
 	dedup    *dedup
+
+	receivers atomic.Int64 // held polls and open streams
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -108,9 +111,6 @@ func (s *Server) Presence(topic string) []Member {
 // clients get 401 on their next request and negotiate again. Presence
 // publishes each leave.
 func (s *Server) EndSessions() { s.sessions.endAll() }
-
-// SessionCount returns the number of live sessions.
-func (s *Server) SessionCount() int { return s.sessions.count() }
 
 // An OpenRequest asks for a new session (the body of negotiate).
 type OpenRequest struct {
@@ -251,9 +251,9 @@ func (s *Server) authorize(c *gin.Context, clientID, topic string, action Action
 // sessionEnded runs when a session leaves the store, for any reason.
 func (s *Server) sessionEnded(sess *Session) {
 	sess.mu.Lock()
-	if sess.poll != nil {
-		close(sess.poll)
-		sess.poll = nil
+	if sess.receiver != nil {
+		close(sess.receiver)
+		sess.receiver = nil
 	}
 	sess.mu.Unlock()
 	if s.presence != nil && !s.isClosing() {

@@ -33,8 +33,8 @@ type Session struct {
 	token    string
 	lastSeen atomic.Int64 // unix nanoseconds of the last request
 
-	mu   sync.Mutex
-	poll chan struct{} // closed to end the held poll it belongs to
+	mu       sync.Mutex
+	receiver chan struct{} // closed to end the current receiver (poll or stream)
 }
 
 // follows reports whether the session follows topic.
@@ -47,25 +47,27 @@ func (s *Session) follows(topic string) bool {
 	return false
 }
 
-// beginPoll registers a new held poll and ends the previous one: a newer
-// poll from the same client supersedes an older one. The returned channel is
-// closed when this poll is superseded.
-func (s *Session) beginPoll() chan struct{} {
+// attach registers a new receiver (a held poll or a stream) and ends the
+// previous one: a session receives on one transport at a time, and the
+// newest request wins, so a client switching transports or re-polling never
+// leaves an orphan behind. The returned channel is closed when this
+// receiver is superseded or the session ends.
+func (s *Session) attach() chan struct{} {
 	ch := make(chan struct{})
 	s.mu.Lock()
-	if s.poll != nil {
-		close(s.poll)
+	if s.receiver != nil {
+		close(s.receiver)
 	}
-	s.poll = ch
+	s.receiver = ch
 	s.mu.Unlock()
 	return ch
 }
 
-// endPoll unregisters ch if it is still the current poll.
-func (s *Session) endPoll(ch chan struct{}) {
+// detach unregisters ch if it is still the current receiver.
+func (s *Session) detach(ch chan struct{}) {
 	s.mu.Lock()
-	if s.poll == ch {
-		s.poll = nil
+	if s.receiver == ch {
+		s.receiver = nil
 	}
 	s.mu.Unlock()
 }

@@ -6,32 +6,77 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// Defaults for Config.
+// Defaults for Config (DESIGN.md §5). Each is documented on its field.
 const (
-	// DefaultHeartbeat is advertised as heartbeatMs: the interval of
-	// streaming transports' heartbeats, the HTML standard's advice for
-	// proxies that close idle connections.
-	DefaultHeartbeat = 15 * time.Second
-	// DefaultMaxBodyBytes bounds a negotiate request body.
-	DefaultMaxBodyBytes = 16 << 10
+	DefaultHeartbeat      = 15 * time.Second
+	DefaultPongTimeout    = 45 * time.Second
+	DefaultAuthTimeout    = 5 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultStreamMaxAge   = 5 * time.Minute
+	DefaultStreamMaxBytes = 8 << 20
+	DefaultFailureMemory  = 10 * time.Minute
+	DefaultMaxBodyBytes   = 16 << 10
+	DefaultSSERetry       = time.Second
 )
 
-// Config configures a Handler. The zero value is not usable: LongPoll is
-// required; every other zero field takes its default.
+// Config configures a Handler. LongPoll is required; every other zero field
+// takes its default.
 type Config struct {
-	// LongPoll is the server whose sessions, buffer and handlers back every
+	// LongPoll is the server whose sessions, buffer and hooks back every
 	// transport. Required.
 	LongPoll *longpoll.Server
 
 	// BasePath is the public path the handlers are mounted under, used to
-	// build the URLs negotiate returns (for example "/rt"). Default: the
-	// base path of the gin.RouterGroup passed to Mount, or "" for other
-	// gin.IRoutes. Set it when a proxy rewrites paths.
+	// build the URLs negotiate returns and the cookie's Path (for example
+	// "/rt"). Default: the base path of the gin.RouterGroup passed to Mount.
+	// Set it when a proxy rewrites paths.
 	BasePath string
 
-	// Heartbeat is the heartbeat interval advertised to clients.
-	// Default: 15 s.
+	// DisableWebSocket and DisableSSE turn a transport off: it is neither
+	// offered nor mounted. Long-poll is always on. Default: both enabled.
+	DisableWebSocket bool
+	DisableSSE       bool
+
+	// AllowedOrigins lists the origins ("https://app.example.com") besides
+	// the server's own that may open a WebSocket. Requests from any other
+	// Origin are refused with 403 before the upgrade: cross-site WebSocket
+	// hijacking. Default: same origin only.
+	AllowedOrigins []string
+
+	// Heartbeat is the longest a stream stays silent: SSE sends a comment,
+	// WebSocket a ping and an {"op":"hb"} frame. It is advertised to clients
+	// as heartbeatMs. Default: 15 s, the HTML standard's advice for proxies.
 	Heartbeat time.Duration
+
+	// PongTimeout is how long a WebSocket peer may stay silent (no frame,
+	// no pong) before it is dropped. Default: 45 s.
+	PongTimeout time.Duration
+
+	// AuthTimeout is how long a new WebSocket may take to send its auth
+	// frame. Default: 5 s.
+	AuthTimeout time.Duration
+
+	// WriteTimeout bounds each write to a stream. A client that does not
+	// read for this long is a slow consumer: its connection is closed and
+	// it resumes from its cursor; publishers never wait for it.
+	// Default: 10 s.
+	WriteTimeout time.Duration
+
+	// StreamMaxAge and StreamMaxBytes bound one SSE response; the stream
+	// then ends with a "recycle" event and the client reconnects from its
+	// cursor, so that no proxy sees an endless response.
+	// Defaults: 5 minutes and 8 MiB.
+	StreamMaxAge   time.Duration
+	StreamMaxBytes int
+
+	// SSERetry is the reconnection delay an SSE stream advises with its
+	// "retry:" field. Default: 1 s.
+	SSERetry time.Duration
+
+	// FailureMemory is how long negotiate remembers, per client address,
+	// the transports that failed there, and offers them last. Default:
+	// 10 minutes.
+	FailureMemory time.Duration
 
 	// MaxBodyBytes bounds the negotiate request body; larger bodies get 413.
 	// Default: 16 KiB.
@@ -39,8 +84,20 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = DefaultHeartbeat
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Heartbeat, DefaultHeartbeat)
+	def(&c.PongTimeout, DefaultPongTimeout)
+	def(&c.AuthTimeout, DefaultAuthTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.StreamMaxAge, DefaultStreamMaxAge)
+	def(&c.SSERetry, DefaultSSERetry)
+	def(&c.FailureMemory, DefaultFailureMemory)
+	if c.StreamMaxBytes <= 0 {
+		c.StreamMaxBytes = DefaultStreamMaxBytes
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes

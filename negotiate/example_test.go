@@ -27,7 +27,13 @@ func Example() {
 
 	var res negotiate.Response
 	json.Unmarshal(w.Body.Bytes(), &res)
-	fmt.Println(w.Code, res.Protocol, res.Topics, res.Transports, res.SendURL, res.PollTimeoutMs)
+	fmt.Println(w.Code, res.Protocol, res.Topics, res.SendURL, res.PollTimeoutMs)
+	for _, t := range res.Transports {
+		fmt.Println(t.Name)
+	}
 	// Output:
-	// 200 1 [room:general] [{longpoll /rt/poll}] /rt/send 25000
+	// 200 1 [room:general] /rt/send 25000
+	// websocket
+	// sse
+	// longpoll
 }

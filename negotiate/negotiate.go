@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
 
 	"github.com/lifeline-go/lifeline/internal/problem"
 	"github.com/lifeline-go/lifeline/longpoll"
@@ -28,16 +30,23 @@ const (
 // Routes, relative to the base path.
 const (
 	routeNegotiate = "/negotiate"
+	routeWebSocket = "/ws"
+	routeSSE       = "/sse"
 	routePoll      = "/poll"
 	routeSend      = "/send"
 	routePresence  = "/presence"
 	routeSession   = "/session"
 )
 
-// Handler serves the negotiate handshake and mounts every transport.
+// Handler serves the negotiate handshake and the WebSocket and SSE
+// transports, and mounts them with long-poll and send. It starts no
+// goroutines of its own; streams run on their requests' goroutines, and the
+// Server passed in Config owns everything else.
 type Handler struct {
-	cfg Config
-	lp  *longpoll.Server
+	cfg        Config
+	lp         *longpoll.Server
+	failures   *failures
+	wsUpgrader *websocket.Upgrader
 }
 
 // New returns a Handler for cfg. It panics if cfg.LongPoll is nil, a
@@ -46,12 +55,17 @@ func New(cfg Config) *Handler {
 	if cfg.LongPoll == nil {
 		panic(ErrNoServer.Error())
 	}
-	return &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
+	h := &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
+	h.failures = newFailures(h.cfg.FailureMemory)
+	h.wsUpgrader = h.upgrader()
+	return h
 }
 
 // Mount registers every Lifeline route on r:
 //
 //	POST   {base}/negotiate
+//	GET    {base}/ws       (unless Config.DisableWebSocket)
+//	GET    {base}/sse      (unless Config.DisableSSE)
 //	GET    {base}/poll
 //	POST   {base}/send
 //	GET    {base}/presence
@@ -66,6 +80,12 @@ func (h *Handler) Mount(r gin.IRoutes) {
 		}
 	}
 	r.POST(routeNegotiate, h.Negotiate)
+	if !h.cfg.DisableWebSocket {
+		r.GET(routeWebSocket, h.WebSocket)
+	}
+	if !h.cfg.DisableSSE {
+		r.GET(routeSSE, h.SSE)
+	}
 	r.GET(routePoll, h.lp.PollHandler())
 	r.POST(routeSend, h.lp.SendHandler())
 	r.GET(routePresence, h.lp.PresenceHandler())
@@ -125,6 +145,7 @@ func (h *Handler) Negotiate(c *gin.Context) {
 		return
 	}
 	cfg := h.lp.Config()
+	h.setSessionCookie(c, opened.Session.ID, opened.Token)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, Response{
 		Protocol:        ProtocolVersion,
@@ -133,7 +154,7 @@ func (h *Handler) Negotiate(c *gin.Context) {
 		Cursor:          opened.Cursor.String(),
 		Reset:           opened.Reset,
 		Topics:          opened.Session.Topics,
-		Transports:      h.transports(req),
+		Transports:      h.transports(c, req, opened.Session.ID),
 		SendURL:         h.cfg.BasePath + routeSend,
 		PollTimeoutMs:   cfg.PollTimeout.Milliseconds(),
 		HeartbeatMs:     h.cfg.Heartbeat.Milliseconds(),
@@ -142,10 +163,40 @@ func (h *Handler) Negotiate(c *gin.Context) {
 	})
 }
 
-// transports returns the transports this client should try, best first.
-// Long-poll works through every proxy, so it is always offered.
-func (h *Handler) transports(Request) []TransportInfo {
-	return []TransportInfo{{Name: LongPoll, URL: h.cfg.BasePath + routePoll}}
+// transports returns the transports this client should try, best first,
+// and remembers the failures it reported.
+func (h *Handler) transports(c *gin.Context, req Request, clientID string) []TransportInfo {
+	addr := addressKey(c.Request.RemoteAddr)
+	order := h.failures.order(h.enabled, req.Transports, req.Failed, addr)
+	h.failures.record(addr, req.Failed)
+	out := make([]TransportInfo, len(order))
+	for i, name := range order {
+		out[i] = TransportInfo{Name: name, URL: h.transportURL(name, clientID)}
+	}
+	return out
+}
+
+func (h *Handler) enabled(transport string) bool {
+	switch transport {
+	case WebSocket:
+		return !h.cfg.DisableWebSocket
+	case SSE:
+		return !h.cfg.DisableSSE
+	}
+	return transport == LongPoll
+}
+
+// transportURL is the path of a transport. The SSE URL names the client so
+// that a native EventSource picks its own session cookie; client ids are
+// public, the token stays out of every URL.
+func (h *Handler) transportURL(transport, clientID string) string {
+	switch transport {
+	case WebSocket:
+		return h.cfg.BasePath + routeWebSocket
+	case SSE:
+		return h.cfg.BasePath + routeSSE + "?client=" + url.QueryEscape(clientID)
+	}
+	return h.cfg.BasePath + routePoll
 }
 
 // errTooLarge reports a negotiate body over Config.MaxBodyBytes.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,14 +76,17 @@ func TestNegotiateResponse(t *testing.T) {
 	if res.Protocol != 1 || !strings.HasPrefix(res.ClientID, "c_") || len(res.Token) < 40 || res.Cursor == "" || res.Reset {
 		t.Fatalf("negotiate = %+v", res)
 	}
-	if len(res.Topics) != 2 || len(res.Transports) != 1 || res.Transports[0] != (TransportInfo{LongPoll, "/rt/poll"}) || res.SendURL != "/rt/send" {
-		t.Fatalf("negotiate topics/transports = %v %v %q", res.Topics, res.Transports, res.SendURL)
+	want := []TransportInfo{{WebSocket, "/rt/ws"}, {SSE, "/rt/sse?client=" + res.ClientID}, {LongPoll, "/rt/poll"}}
+	if len(res.Topics) != 2 || !slices.Equal(res.Transports, want) || res.SendURL != "/rt/send" {
+		t.Fatalf("negotiate topics/transports = %v %v %q, want %v", res.Topics, res.Transports, res.SendURL, want)
 	}
 	if res.PollTimeoutMs != 20000 || res.HeartbeatMs != 15000 || res.SessionTTLMs != 60000 || res.MaxMessageBytes != 65536 {
 		t.Fatalf("negotiate timings = %+v", res)
 	}
-	if strings.Contains(res.Transports[0].URL, res.Token) {
-		t.Fatal("the token appears in a transport URL")
+	for _, tr := range res.Transports {
+		if strings.Contains(tr.URL, res.Token) {
+			t.Fatalf("the token appears in the %s URL", tr.Name)
+		}
 	}
 	// An empty body is valid and means defaults.
 	if res := negotiateOK(t, srv, ``); len(res.Topics) != 0 {
@@ -131,7 +135,7 @@ func TestEndToEnd(t *testing.T) {
 
 	polled := make(chan []byte, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+ada.Transports[0].URL+"?cursor="+ada.Cursor, nil)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+urlOf(ada, LongPoll)+"?cursor="+ada.Cursor, nil)
 		req.Header.Set(longpoll.TokenHeader, ada.Token)
 		res, err := srv.Client().Do(req)
 		if err != nil {
@@ -177,4 +181,13 @@ func TestNewPanicsWithoutServer(t *testing.T) {
 		}
 	}()
 	New(Config{})
+}
+
+func urlOf(res Response, transport string) string {
+	for _, t := range res.Transports {
+		if t.Name == transport {
+			return t.URL
+		}
+	}
+	return ""
 }

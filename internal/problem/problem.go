@@ -24,15 +24,34 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Write aborts the request with a problem response.
-func Write(c *gin.Context, status int, code, detail string) {
+// New returns the problem for status with its standard title.
+func New(status int, code, detail string) Problem {
+	return Problem{Status: status, Title: http.StatusText(status), Code: code, Detail: detail}
+}
+
+// Encode returns the problem as JSON.
+func (p Problem) Encode() []byte {
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
 	enc.SetEscapeHTML(false) // details quote user input such as "<epoch>"; no HTML reads this
-	_ = enc.Encode(Problem{Status: status, Title: http.StatusText(status), Code: code, Detail: detail})
+	_ = enc.Encode(p)        // a Problem always encodes
+	return bytes.TrimSuffix(body.Bytes(), []byte("\n"))
+}
+
+// Write aborts the request with a problem response.
+func Write(c *gin.Context, status int, code, detail string) {
 	c.Header("Cache-Control", "no-store")
-	c.Data(status, ContentType, body.Bytes())
+	c.Data(status, ContentType, New(status, code, detail).Encode())
 	c.Abort()
+}
+
+// WriteHTTP writes a problem response to a plain http.ResponseWriter, for
+// code that runs outside a Gin handler chain.
+func WriteHTTP(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(New(status, code, detail).Encode())
 }
 
 // WriteRetry is Write with a Retry-After header of wait rounded up to whole

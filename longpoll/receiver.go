@@ -1,0 +1,55 @@
+package longpoll
+
+import "time"
+
+// This file is the API other transports (the negotiate package's WebSocket
+// and SSE) build on: authenticate a session, attach as its one receiver,
+// keep it alive, and watch for shutdown.
+
+// Authenticate returns the live session for a token and marks it seen.
+// It fails with ErrUnknownSession, or ErrClosed once the Server is closing.
+func (s *Server) Authenticate(token string) (*Session, error) {
+	if s.isClosing() {
+		return nil, ErrClosed
+	}
+	return s.sessions.get(token)
+}
+
+// Attach makes the caller the session's one receiver: the held poll or
+// stream that delivers its events. An earlier receiver is told to stop
+// through its own channel. The returned channel is closed when this
+// receiver is superseded in turn, or the session ends; call detach when the
+// receiver stops, which also marks the session seen.
+func (s *Server) Attach(sess *Session) (superseded <-chan struct{}, detach func()) {
+	ch := sess.attach()
+	s.receivers.Add(1)
+	return ch, func() {
+		sess.detach(ch)
+		s.receivers.Add(-1)
+		s.sessions.touch(sess)
+	}
+}
+
+// Touch marks a session seen now. Streams call it on each heartbeat so that
+// a session with an open stream never expires.
+func (s *Server) Touch(sess *Session) { s.sessions.touch(sess) }
+
+// Closing returns a channel closed when Close begins: receivers end with a
+// reconnect hint when it is.
+func (s *Server) Closing() <-chan struct{} { return s.closing }
+
+// ServerStats is a snapshot of a Server's load.
+type ServerStats struct {
+	// Sessions is the number of live sessions.
+	Sessions int
+	// Receivers is the number of held polls and open streams.
+	Receivers int
+}
+
+// Stats returns a snapshot of the Server's load.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Sessions: s.sessions.count(), Receivers: int(s.receivers.Load())}
+}
+
+// ShutdownRetryAfter is the reconnect delay a closing Server advises.
+const ShutdownRetryAfter = time.Second

@@ -1,0 +1,150 @@
+package negotiate
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// lastEventIDHeader is what EventSource sends when it reconnects by itself.
+const lastEventIDHeader = "Last-Event-ID"
+
+// SSE is the handler of GET {base}/sse (PROTOCOL.md §5a).
+func (h *Handler) SSE(c *gin.Context) {
+	token := c.GetHeader(longpoll.TokenHeader)
+	if token == "" {
+		token = sessionCookie(c, c.Query("client"))
+	}
+	sess, err := h.lp.Authenticate(token)
+	if err != nil && !errors.Is(err, longpoll.ErrClosed) {
+		longpoll.WriteError(c, err) // a retry cannot fix it: a plain status
+		return
+	}
+	var cursor longpoll.Cursor
+	if err == nil {
+		from := c.GetHeader(lastEventIDHeader)
+		if from == "" {
+			from = c.Query("cursor")
+		}
+		if cursor, err = longpoll.ParseCursor(from); err != nil {
+			longpoll.WriteError(c, err)
+			return
+		}
+		if c.GetHeader(longpoll.TokenHeader) == "" {
+			// A native EventSource: refresh its cookie on every reconnect.
+			h.setSessionCookie(c, sess.ID, token)
+		}
+	}
+
+	w := &sseWriter{c: c, rc: http.NewResponseController(c.Writer), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes}
+	hdr := c.Writer.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Del("Content-Length")
+	c.Status(http.StatusOK)
+	if err != nil { // closing: a retry fixes it, so keep EventSource alive
+		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
+		return
+	}
+	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
+		return
+	}
+	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, maxAge: h.cfg.StreamMaxAge}
+	switch err := s.run(c.Request.Context(), w); {
+	case errors.Is(err, errRecycle):
+		w.write([]byte("event: recycle\ndata: {}\n\n"))
+	case errors.Is(err, errSuperseded):
+		w.problem(h.cfg.SSERetry, longpoll.Problem{Status: http.StatusConflict, Code: "superseded", Detail: "a newer receiver opened for this session"})
+	case errors.Is(err, longpoll.ErrClosed):
+		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
+	}
+}
+
+// sseWriter frames and flushes SSE messages, each write bounded by a
+// deadline so that a client that stops reading is cut off instead of
+// holding the stream.
+type sseWriter struct {
+	c        *gin.Context
+	rc       *http.ResponseController
+	timeout  time.Duration
+	written  int
+	maxBytes int
+}
+
+func (w *sseWriter) write(b []byte) error {
+	// Not every ResponseWriter supports deadlines (httptest's recorder does
+	// not); the stream still works, only without slow-consumer protection.
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, err := w.c.Writer.Write(b); err != nil {
+		return err
+	}
+	w.written += len(b)
+	if err := w.rc.Flush(); err != nil {
+		return err
+	}
+	if w.written >= w.maxBytes {
+		return errRecycle
+	}
+	return nil
+}
+
+func (w *sseWriter) open(retry time.Duration, clientID string, from longpoll.Cursor) error {
+	data, _ := json.Marshal(map[string]string{"clientId": clientID, "cursor": from.String()})
+	b := make([]byte, 0, 64+len(data))
+	b = appendRetry(b, retry)
+	b = append(b, "event: open\ndata: "...)
+	b = append(b, data...)
+	return w.write(append(b, "\n\n"...))
+}
+
+func (w *sseWriter) events(events []*longpoll.Event) error {
+	var b []byte
+	for _, e := range events {
+		b = append(b, e.Memo(longpoll.MemoSSE, sseFrame).([]byte)...)
+	}
+	return w.write(b)
+}
+
+// sseFrame is an event as one SSE message, built once per event and shared
+// by every stream.
+func sseFrame(e *longpoll.Event) any {
+	b := make([]byte, 0, 160)
+	b = append(b, "id: "...)
+	b, _ = e.ID.AppendText(b)
+	b = append(b, "\ndata: "...)
+	b = e.AppendJSON(b)
+	return append(b, "\n\n"...)
+}
+
+func (w *sseWriter) reset(head longpoll.Cursor) error {
+	b := []byte("id: ")
+	b, _ = head.AppendText(b)
+	b = append(b, "\nevent: reset\ndata: {\"cursor\":\""...)
+	b, _ = head.AppendText(b)
+	return w.write(append(b, "\"}\n\n"...))
+}
+
+func (w *sseWriter) heartbeat() error { return w.write([]byte(": hb\n\n")) }
+
+// problem ends the stream with a problem event after advising the retry
+// delay, so that a native EventSource reconnects rather than giving up.
+func (w *sseWriter) problem(retry time.Duration, p longpoll.Problem) {
+	b := appendRetry(nil, retry)
+	b = append(b, "event: problem\ndata: "...)
+	b = append(b, problem.New(p.Status, p.Code, p.Detail).Encode()...)
+	_ = w.write(append(b, "\n\n"...))
+}
+
+func appendRetry(b []byte, retry time.Duration) []byte {
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, retry.Milliseconds(), 10)
+	return append(b, '\n')
+}

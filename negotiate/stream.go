@@ -1,0 +1,126 @@
+package negotiate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// A sink is one streaming transport's way of writing to its client. Every
+// method runs on the request's goroutine.
+type sink interface {
+	events(events []*longpoll.Event) error
+	reset(head longpoll.Cursor) error
+	heartbeat() error
+}
+
+// Why a stream ended.
+var (
+	errSuperseded = errors.New("negotiate: superseded by a newer receiver")
+	errRecycle    = errors.New("negotiate: stream recycled")
+	errPeerGone   = errors.New("negotiate: peer gone")
+)
+
+// A stream delivers a session's events from a cursor to a sink until it is
+// superseded, the server closes, the client goes away, the sink fails, or
+// maxAge passes. WebSocket passes its incoming frames in through inbox so
+// that they are handled on the same goroutine, the request's, as everything
+// else: the *gin.Context never leaves it.
+type stream struct {
+	lp        *longpoll.Server
+	sess      *longpoll.Session
+	cursor    longpoll.Cursor
+	heartbeat time.Duration
+	maxAge    time.Duration // zero: no limit
+
+	inbox   <-chan []byte      // nil for SSE
+	onFrame func([]byte) error // handles one inbox frame
+}
+
+func (s *stream) run(ctx context.Context, out sink) error {
+	superseded, detach := s.lp.Attach(s.sess)
+	defer detach()
+	buf := s.lp.Buffer()
+	sub, err := buf.Subscribe(s.sess.Topics)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+
+	hb := time.NewTimer(s.heartbeat)
+	defer hb.Stop()
+	var expire <-chan time.Time
+	if s.maxAge > 0 {
+		t := time.NewTimer(s.maxAge)
+		defer t.Stop()
+		expire = t.C
+	}
+	maxBatch := s.lp.Config().MaxBatch
+	for {
+		b, err := buf.Read(ctx, s.sess.Topics, s.cursor, maxBatch)
+		if err != nil {
+			return err
+		}
+		switch {
+		case b.Reset:
+			err = out.reset(b.Cursor)
+		case len(b.Events) > 0:
+			err = out.events(b.Events)
+		}
+		if err != nil {
+			return err
+		}
+		wrote := b.Reset || len(b.Events) > 0
+		s.cursor = b.Cursor
+		s.lp.Touch(s.sess)
+		if wrote {
+			resetTimer(hb, s.heartbeat)
+		}
+		if b.More {
+			continue
+		}
+		select {
+		case <-sub.C():
+		case frame, ok := <-s.inbox:
+			if !ok {
+				return errPeerGone
+			}
+			if err := s.onFrame(frame); err != nil {
+				return err
+			}
+		case <-hb.C:
+			if err := out.heartbeat(); err != nil {
+				return err
+			}
+			hb.Reset(s.heartbeat)
+		case <-expire:
+			return errRecycle
+		case <-superseded:
+			if isClosing(s.lp) {
+				return longpoll.ErrClosed
+			}
+			return errSuperseded
+		case <-s.lp.Closing():
+			return longpoll.ErrClosed
+		case <-ctx.Done():
+			return errPeerGone
+		}
+	}
+}
+
+func isClosing(lp *longpoll.Server) bool {
+	select {
+	case <-lp.Closing():
+		return true
+	default:
+		return false
+	}
+}
+
+// resetTimer restarts t for d whether or not it fired.
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
+}

@@ -1,0 +1,298 @@
+package negotiate
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+
+	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// WebSocket close codes (PROTOCOL.md §5b).
+const (
+	CloseUnknownToken = 4001
+	CloseAuthTimeout  = 4002
+	CloseSlowConsumer = 4003
+	CloseBadCursor    = 4004
+	CloseSuperseded   = 4005
+)
+
+// inboxSize bounds the client frames read ahead of processing. When it is
+// full the reader stops reading, and TCP pushes back on the client.
+const inboxSize = 16
+
+// controlWait bounds writing a close or ping control frame.
+const controlWait = time.Second
+
+func (h *Handler) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     h.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			code := "bad_upgrade"
+			if status == http.StatusForbidden {
+				code = "forbidden_origin"
+			}
+			problem.WriteHTTP(w, status, code, reason.Error())
+		},
+	}
+}
+
+// checkOrigin accepts requests without an Origin (non-browser clients, which
+// cannot be hijacked cross-site), the server's own origin, and the
+// configured list.
+func (h *Handler) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.ContainsFunc(h.cfg.AllowedOrigins, func(allowed string) bool {
+		return strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin)
+	})
+}
+
+// WebSocket is the handler of GET {base}/ws (PROTOCOL.md §5b).
+//
+// The request's goroutine runs the stream; one reader goroutine, owned by
+// it and waited for before it returns, only reads frames and hands them
+// over. Sends are therefore applied on the request's goroutine with its
+// *gin.Context, as on every other transport.
+func (h *Handler) WebSocket(c *gin.Context) {
+	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
+	if err != nil {
+		return // the upgrader answered with a problem response
+	}
+	defer conn.Close()
+	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes) + 1024) // room for the frame's own fields
+
+	inbox := make(chan []byte, inboxSize)
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		h.readFrames(conn, inbox)
+	}()
+	defer reader.Wait()
+	defer conn.Close() // unblocks the reader (runs before Wait)
+
+	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout}
+	sess, cursor, code, err := h.wsAuth(c, inbox)
+	if err != nil {
+		ws.close(code, err.Error())
+		return
+	}
+	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
+		return
+	}
+	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, inbox: inbox,
+		onFrame: func(frame []byte) error { return h.wsFrame(c, sess, ws, frame) }}
+	switch err := s.run(c.Request.Context(), ws); {
+	case errors.Is(err, errSuperseded):
+		ws.close(CloseSuperseded, "superseded")
+	case errors.Is(err, longpoll.ErrClosed):
+		ws.close(websocket.CloseGoingAway, "shutting down")
+	case errors.Is(err, errSlow):
+		ws.close(CloseSlowConsumer, "slow consumer")
+	case errors.Is(err, errPeerGone), err == nil:
+	default:
+		ws.close(websocket.CloseInternalServerErr, "internal error")
+	}
+}
+
+// readFrames reads until the connection fails or closes, extending the
+// read deadline on every frame and pong, and closes inbox when done.
+func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte) {
+	defer close(inbox)
+	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
+	_ = conn.SetReadDeadline(time.Now().Add(h.cfg.AuthTimeout))
+	conn.SetPongHandler(func(string) error { alive(); return nil })
+	for {
+		kind, data, err := conn.ReadMessage()
+		if err != nil {
+			return // includes 1009 for an oversized frame, sent by the library
+		}
+		alive()
+		if kind != websocket.TextMessage {
+			continue
+		}
+		inbox <- data
+	}
+}
+
+// An authFrame is the client's first frame.
+type authFrame struct {
+	Op     string `json:"op"`
+	Token  string `json:"token"`
+	Cursor string `json:"cursor"`
+}
+
+// wsAuth waits for the auth frame and resolves the session and cursor, or
+// returns the close code to refuse with.
+func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte) (*longpoll.Session, longpoll.Cursor, int, error) {
+	timer := time.NewTimer(h.cfg.AuthTimeout)
+	defer timer.Stop()
+	var frame []byte
+	select {
+	case f, ok := <-inbox:
+		if !ok {
+			return nil, longpoll.Cursor{}, CloseAuthTimeout, errPeerGone
+		}
+		frame = f
+	case <-timer.C:
+		return nil, longpoll.Cursor{}, CloseAuthTimeout, errors.New("no auth frame")
+	}
+	var auth authFrame
+	if err := json.Unmarshal(frame, &auth); err != nil || auth.Op != "auth" {
+		return nil, longpoll.Cursor{}, CloseAuthTimeout, errors.New("the first frame must be auth")
+	}
+	sess, err := h.lp.Authenticate(auth.Token)
+	if errors.Is(err, longpoll.ErrClosed) {
+		return nil, longpoll.Cursor{}, websocket.CloseGoingAway, err
+	}
+	if err != nil {
+		return nil, longpoll.Cursor{}, CloseUnknownToken, errors.New("unknown_token")
+	}
+	from := auth.Cursor
+	if from == "" {
+		from = c.Query("cursor")
+	}
+	cursor, err := longpoll.ParseCursor(from)
+	if err != nil {
+		return nil, longpoll.Cursor{}, CloseBadCursor, errors.New("bad_cursor")
+	}
+	return sess, cursor, 0, nil
+}
+
+// wsFrame handles one client frame after auth: a send, acknowledged or
+// refused in-band. Unknown ops are refused without closing, so that newer
+// clients can probe for features.
+func (h *Handler) wsFrame(c *gin.Context, sess *longpoll.Session, ws *wsConn, frame []byte) error {
+	op, mid := peekFrame(frame)
+	if op != "send" {
+		return ws.json(wsError{Op: "error", MID: mid, Status: http.StatusBadRequest, Code: "bad_frame", Detail: "unknown op " + strconvQuote(op)})
+	}
+	ack, err := h.lp.Deliver(c, sess, frame)
+	if err != nil {
+		p := longpoll.ProblemFor(err)
+		return ws.json(wsError{Op: "error", MID: mid, Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: p.RetryAfter.Milliseconds()})
+	}
+	return ws.json(wsAck{Op: "ack", MID: ack.MID, ID: ack.ID})
+}
+
+type wsAck struct {
+	Op  string `json:"op"`
+	MID string `json:"mid"`
+	ID  string `json:"id,omitempty"`
+}
+
+type wsError struct {
+	Op           string `json:"op"`
+	MID          string `json:"mid,omitempty"`
+	Status       int    `json:"status"`
+	Code         string `json:"code"`
+	Detail       string `json:"detail,omitempty"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
+}
+
+// peekFrame extracts the op and mid of a client frame, tolerating any
+// malformation: a frame that is not a JSON object has neither.
+func peekFrame(frame []byte) (op, mid string) {
+	var head struct {
+		Op  string `json:"op"`
+		MID string `json:"mid"`
+	}
+	if json.Unmarshal(frame, &head) != nil {
+		return "", ""
+	}
+	return head.Op, head.MID
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// errSlow reports a write that missed its deadline: the client is not
+// reading.
+var errSlow = errors.New("negotiate: slow consumer")
+
+// wsConn writes frames with a deadline each. Only the request's goroutine
+// writes data frames; control frames may come from anywhere.
+type wsConn struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+func (w *wsConn) write(f func() error) error {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err := f(); err != nil {
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			return errSlow
+		}
+		return errPeerGone
+	}
+	return nil
+}
+
+func (w *wsConn) json(v any) error {
+	return w.write(func() error { return w.conn.WriteJSON(v) })
+}
+
+func (w *wsConn) events(events []*longpoll.Event) error {
+	for _, e := range events {
+		pm := e.Memo(longpoll.MemoWebSocket, wsFrame).(*websocket.PreparedMessage)
+		if err := w.write(func() error { return w.conn.WritePreparedMessage(pm) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wsFrame is an event as one WebSocket frame, encoded once per event and
+// shared by every connection.
+func wsFrame(e *longpoll.Event) any {
+	b := make([]byte, 0, 180)
+	b = append(b, `{"op":"event","event":`...)
+	b = e.AppendJSON(b)
+	b = append(b, '}')
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		panic(err) // only fails for invalid message types
+	}
+	return pm
+}
+
+func (w *wsConn) reset(head longpoll.Cursor) error {
+	return w.json(map[string]string{"op": "reset", "cursor": head.String()})
+}
+
+func (w *wsConn) heartbeat() error {
+	if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(controlWait)); err != nil {
+		return errPeerGone
+	}
+	return w.write(func() error { return w.conn.WriteMessage(websocket.TextMessage, hbFrame) })
+}
+
+var hbFrame = []byte(`{"op":"hb"}`)
+
+func (w *wsConn) close(code int, reason string) {
+	_ = w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(controlWait))
+}
