@@ -11,7 +11,6 @@ import (
 	"github.com/lifeline-go/lifeline/internal/problem"
 )
 
-
 // WriteError answers the request with the problem response for err
 // (PROTOCOL.md §2).
 func WriteError(c *gin.Context, err error) {
