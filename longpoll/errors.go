@@ -33,6 +33,10 @@ var (
 	// ErrForbidden reports a topic the application's Authorize hook refused.
 	ErrForbidden = errors.New("longpoll: topic forbidden")
 
+	// ErrSuperseded reports a receiver (held poll or stream) ended because
+	// a newer one opened for the same session.
+	ErrSuperseded = errors.New("longpoll: superseded by a newer receiver")
+
 	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
 	// message without publishing anything.
 	ErrDrop = errors.New("longpoll: message dropped by the application")

@@ -192,6 +192,21 @@ func (m *Memory) lockTopic(name string) (*topic, error) {
 	}
 }
 
+// rlockTopic is lockTopic for reading.
+func (m *Memory) rlockTopic(name string) (*topic, error) {
+	for {
+		t, err := m.topicFor(name)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.RLock()
+		if !t.dropped {
+			return t, nil
+		}
+		t.mu.RUnlock()
+	}
+}
+
 // Append implements Buffer. It costs one topic lock and never blocks on
 // readers: waiters are signalled through buffered channels.
 func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
@@ -214,8 +229,8 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 	e.ID = Cursor{Epoch: m.epoch, Seq: m.seq.Add(1)}
 	t.dropExpired(now.Add(-m.cfg.MaxAge))
 	t.push(e)
-	t.notify()
 	t.mu.Unlock()
+	t.notify()
 	return e, nil
 }
 
@@ -278,23 +293,26 @@ func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int)
 }
 
 // Subscribe implements Buffer. The subscription is registered with every
-// topic before Subscribe returns.
+// topic before Subscribe returns. It takes each topic's lock for reading
+// only, to keep the sweep from dropping the topic meanwhile.
 func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
-	s := &subscription{ch: make(chan struct{}, 1), topics: make([]*topic, 0, len(topics))}
+	s := newSubscription(len(topics))
 	for _, name := range topics {
-		t, err := m.lockTopic(name)
+		t, err := m.rlockTopic(name)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		if t.subs == nil {
-			t.subs = make(map[*subscription]struct{})
+		w := t.waiters.Load()
+		if w == nil {
+			t.waiters.CompareAndSwap(nil, new(waiters))
+			w = t.waiters.Load()
 		}
-		t.subs[s] = struct{}{}
-		t.mu.Unlock()
+		w.add(s)
+		t.mu.RUnlock()
 		s.topics = append(s.topics, t)
 	}
 	return s, nil
@@ -375,22 +393,3 @@ func (m *Memory) Stats() Stats {
 }
 
 func (m *Memory) String() string { return fmt.Sprintf("longpoll.Memory(epoch %s)", m.epoch) }
-
-// subscription is Memory's Subscription.
-type subscription struct {
-	ch     chan struct{}
-	once   sync.Once
-	topics []*topic
-}
-
-func (s *subscription) C() <-chan struct{} { return s.ch }
-
-func (s *subscription) Close() {
-	s.once.Do(func() {
-		for _, t := range s.topics {
-			t.mu.Lock()
-			delete(t.subs, s)
-			t.mu.Unlock()
-		}
-	})
-}

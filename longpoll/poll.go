@@ -2,7 +2,9 @@ package longpoll
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -30,18 +32,19 @@ func (s *Server) poll(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	cursor, err := ParseCursor(c.Query("cursor"))
+	query := c.Request.URL.RawQuery
+	cursor, err := ParseCursor(queryValue(query, "cursor"))
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
-	timeout, err := s.pollTimeout(c.Query("timeout"))
+	timeout, err := s.pollTimeout(queryValue(query, "timeout"))
 	if err != nil {
 		problemBadTimeout(c, err)
 		return
 	}
-	superseded, detach := s.Attach(sess)
-	defer detach()
+	receiver := s.Attach(sess)
+	defer receiver.Detach()
 
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
@@ -79,15 +82,12 @@ func (s *Server) poll(c *gin.Context) {
 		case <-timer:
 			writeBatch(c, Batch{Cursor: cursor}, outcomeEvents)
 			return
-		case <-superseded:
-			if s.isClosing() {
-				WriteError(c, ErrClosed)
+		case <-receiver.Done():
+			if why := receiver.Why(); why != ErrSuperseded {
+				WriteError(c, why) // shutdown (503) or the session ended (401)
 			} else {
 				writeBatch(c, Batch{Cursor: cursor}, outcomeSuperseded)
 			}
-			return
-		case <-s.closing:
-			WriteError(c, ErrClosed)
 			return
 		case <-ctx.Done():
 			c.Abort()
@@ -107,4 +107,26 @@ func (s *Server) pollTimeout(q string) (time.Duration, error) {
 		return 0, fmt.Errorf("timeout %q is not a whole number of milliseconds", q)
 	}
 	return min(time.Duration(ms)*time.Millisecond, s.cfg.PollTimeout), nil
+}
+
+// queryValue returns the first value of key in a raw query string. Unlike
+// c.Query it builds no map: a held poll keeps whatever it allocates for as
+// long as it is held, times the number of clients.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != key {
+			continue
+		}
+		if !strings.ContainsAny(v, "%+") {
+			return v
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			return u
+		}
+		return v
+	}
+	return ""
 }

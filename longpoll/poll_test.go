@@ -23,16 +23,18 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// waiters counts the subscriptions on a topic of the Server's Memory buffer:
+// heldPolls counts the subscriptions on a topic of the Server's Memory buffer:
 // one per held poll.
-func waiters(lp *Server, topic string) int {
+func heldPolls(lp *Server, topic string) int {
 	t := lp.buf.(*Memory).lookup(topic)
 	if t == nil {
 		return 0
 	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.subs)
+	w := t.waiters.Load()
+	if w == nil {
+		return 0
+	}
+	return int(w.count.Load())
 }
 
 type pollResult struct {
@@ -69,14 +71,14 @@ func TestHeldPollReleasedByPublish(t *testing.T) {
 	h := newHarness(t, Config{DisablePresence: true})
 	o := h.open([]string{"room:a"}, "")
 	res := h.pollAsync(context.Background(), o.Token, o.Cursor, "")
-	eventually(t, "the poll to be held", func() bool { return waiters(h.lp, "room:a") == 1 })
+	eventually(t, "the poll to be held", func() bool { return heldPolls(h.lp, "room:a") == 1 })
 	h.publish("other", "message", 1) // not followed: must not release it
 	e := h.publish("room:a", "message", 2)
 	r := <-res
 	if r.status != http.StatusOK || len(r.resp.Events) != 1 || r.resp.Events[0].ID != e.ID.String() {
 		t.Fatalf("held poll = %d %s, want the published event", r.status, r.body)
 	}
-	eventually(t, "the poll to let go", func() bool { return waiters(h.lp, "room:a") == 0 })
+	eventually(t, "the poll to let go", func() bool { return heldPolls(h.lp, "room:a") == 0 })
 }
 
 func TestHeldPollTimesOut(t *testing.T) {
@@ -111,13 +113,13 @@ func TestNewerPollSupersedesHeldPoll(t *testing.T) {
 	h := newHarness(t, Config{DisablePresence: true})
 	o := h.open([]string{"room:a"}, "")
 	first := h.pollAsync(context.Background(), o.Token, o.Cursor, "")
-	eventually(t, "the first poll to be held", func() bool { return waiters(h.lp, "room:a") == 1 })
+	eventually(t, "the first poll to be held", func() bool { return heldPolls(h.lp, "room:a") == 1 })
 	second := h.pollAsync(context.Background(), o.Token, o.Cursor, "")
 	r := <-first
 	if r.status != http.StatusOK || !r.resp.Superseded || len(r.resp.Events) != 0 {
 		t.Fatalf("superseded poll = %d %s, want 200 superseded", r.status, r.body)
 	}
-	eventually(t, "the second poll to be held", func() bool { return waiters(h.lp, "room:a") == 1 })
+	eventually(t, "the second poll to be held", func() bool { return heldPolls(h.lp, "room:a") == 1 })
 	h.publish("room:a", "message", 1)
 	if r := <-second; r.status != http.StatusOK || len(r.resp.Events) != 1 {
 		t.Fatalf("second poll = %d %s, want the event", r.status, r.body)
@@ -129,10 +131,10 @@ func TestClientDisconnectEndsHeldPoll(t *testing.T) {
 	o := h.open([]string{"room:a"}, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	res := h.pollAsync(ctx, o.Token, o.Cursor, "")
-	eventually(t, "the poll to be held", func() bool { return waiters(h.lp, "room:a") == 1 })
+	eventually(t, "the poll to be held", func() bool { return heldPolls(h.lp, "room:a") == 1 })
 	cancel()
 	<-res
-	eventually(t, "the handler to notice the disconnect", func() bool { return waiters(h.lp, "room:a") == 0 })
+	eventually(t, "the handler to notice the disconnect", func() bool { return heldPolls(h.lp, "room:a") == 0 })
 }
 
 func TestShutdownReleasesHeldPolls(t *testing.T) {
@@ -142,7 +144,7 @@ func TestShutdownReleasesHeldPolls(t *testing.T) {
 		o := h.open([]string{"room:a"}, "")
 		results = append(results, h.pollAsync(context.Background(), o.Token, o.Cursor, ""))
 	}
-	eventually(t, "3 polls to be held", func() bool { return waiters(h.lp, "room:a") == 3 })
+	eventually(t, "3 polls to be held", func() bool { return heldPolls(h.lp, "room:a") == 3 })
 	began := time.Now()
 	h.lp.Close()
 	for _, res := range results {

@@ -17,17 +17,41 @@ func (s *Server) Authenticate(token string) (*Session, error) {
 
 // Attach makes the caller the session's one receiver: the held poll or
 // stream that delivers its events. An earlier receiver is told to stop
-// through its own channel. The returned channel is closed when this
-// receiver is superseded in turn, or the session ends; call detach when the
-// receiver stops, which also marks the session seen.
-func (s *Server) Attach(sess *Session) (superseded <-chan struct{}, detach func()) {
-	ch := sess.attach()
+// through its own Done channel. Call Detach when the receiver stops.
+func (s *Server) Attach(sess *Session) Receiver {
 	s.receivers.Add(1)
-	return ch, func() {
-		sess.detach(ch)
-		s.receivers.Add(-1)
-		s.sessions.touch(sess)
+	return Receiver{srv: s, sess: sess, done: sess.attach()}
+}
+
+// A Receiver is a session's current poll or stream.
+type Receiver struct {
+	srv  *Server
+	sess *Session
+	done chan struct{}
+}
+
+// Done is closed when a newer receiver supersedes this one, or the session
+// ends, including at shutdown; Why tells which.
+func (r Receiver) Done() <-chan struct{} { return r.done }
+
+// Why explains a closed Done channel: ErrClosed when the server is closing,
+// ErrUnknownSession when the session ended, ErrSuperseded otherwise.
+func (r Receiver) Why() error {
+	switch {
+	case r.srv.isClosing():
+		return ErrClosed
+	case r.sess.Ended():
+		return ErrUnknownSession
+	default:
+		return ErrSuperseded
 	}
+}
+
+// Detach unregisters the receiver and marks the session seen.
+func (r Receiver) Detach() {
+	r.sess.detach(r.done)
+	r.srv.receivers.Add(-1)
+	r.srv.sessions.touch(r.sess)
 }
 
 // Touch marks a session seen now. Streams call it on each heartbeat so that

@@ -250,6 +250,7 @@ func (s *Server) authorize(c *gin.Context, clientID, topic string, action Action
 
 // sessionEnded runs when a session leaves the store, for any reason.
 func (s *Server) sessionEnded(sess *Session) {
+	sess.ended.Store(true)
 	sess.mu.Lock()
 	if sess.receiver != nil {
 		close(sess.receiver)

@@ -32,10 +32,15 @@ type Session struct {
 
 	token    string
 	lastSeen atomic.Int64 // unix nanoseconds of the last request
+	ended    atomic.Bool
 
 	mu       sync.Mutex
 	receiver chan struct{} // closed to end the current receiver (poll or stream)
 }
+
+// Ended reports whether the session has ended (expired, deleted, or the
+// server closed): its receivers stop and its client must negotiate again.
+func (s *Session) Ended() bool { return s.ended.Load() }
 
 // follows reports whether the session follows topic.
 func (s *Session) follows(topic string) bool {

@@ -2,6 +2,7 @@ package longpoll
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,9 @@ type topic struct {
 	// lastAt is the storage time of the newest event; storage times are kept
 	// monotonic so that age expiry removes a prefix.
 	lastAt time.Time
-	subs   map[*subscription]struct{}
+	// waiters is created on the first subscription and kept while the
+	// topic lives; its own locks, not mu, guard its contents.
+	waiters atomic.Pointer[waiters]
 	// dropped is set when the sweep removes the topic from its shard;
 	// writers that still hold a pointer to it must look it up again.
 	dropped bool
@@ -134,19 +137,18 @@ func (t *topic) search(seq uint64) int {
 	return lo
 }
 
-// notify signals every subscription without blocking: a full channel already
-// holds a pending signal. The caller holds t.mu.
+// notify wakes the topic's waiters. It needs no topic lock: a waiter
+// registers before it reads, so it either is registered in time for this
+// signal or reads after the append it would signal.
 func (t *topic) notify() {
-	for s := range t.subs {
-		select {
-		case s.ch <- struct{}{}:
-		default:
-		}
+	if w := t.waiters.Load(); w != nil {
+		w.notify()
 	}
 }
 
 // idle reports whether the topic can be dropped: nothing retained and no
 // subscribers. The caller holds t.mu.
 func (t *topic) idle() bool {
-	return t.n == 0 && len(t.subs) == 0
+	w := t.waiters.Load()
+	return t.n == 0 && (w == nil || w.count.Load() == 0)
 }

@@ -43,51 +43,71 @@ func (h *Handler) SSE(c *gin.Context) {
 		}
 	}
 
-	w := &sseWriter{c: c, rc: http.NewResponseController(c.Writer), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes}
-	hdr := c.Writer.Header()
-	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
-	hdr.Del("Content-Length")
-	c.Status(http.StatusOK)
+	w, ctx, done, openErr := h.openStream(c)
+	if openErr != nil {
+		return
+	}
+	defer done()
 	if err != nil { // closing: a retry fixes it, so keep EventSource alive
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 		return
 	}
+	receiver := h.lp.Attach(sess)
+	defer receiver.Detach()
 	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
 		return
 	}
 	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, maxAge: h.cfg.StreamMaxAge}
-	switch err := s.run(c.Request.Context(), w); {
+	switch err := s.run(ctx, w, receiver); {
 	case errors.Is(err, errRecycle):
-		w.write([]byte("event: recycle\ndata: {}\n\n"))
-	case errors.Is(err, errSuperseded):
+		_ = w.write([]byte("event: recycle\ndata: {}\n\n"))
+	case errors.Is(err, longpoll.ErrSuperseded):
 		w.problem(h.cfg.SSERetry, longpoll.Problem{Status: http.StatusConflict, Code: "superseded", Detail: "a newer receiver opened for this session"})
+	case errors.Is(err, longpoll.ErrUnknownSession):
+		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrClosed):
 		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
 	}
+}
+
+// sseHeaders are the stream's response headers: never cached, never
+// buffered by nginx (X-Accel-Buffering), never compressed.
+func sseHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Del("Vary")
 }
 
 // sseWriter frames and flushes SSE messages, each write bounded by a
 // deadline so that a client that stops reading is cut off instead of
 // holding the stream.
 type sseWriter struct {
-	c        *gin.Context
-	rc       *http.ResponseController
+	out      streamOut
 	timeout  time.Duration
 	written  int
 	maxBytes int
 }
 
+// streamOut is where a stream's bytes go: the response writer, or the
+// connection itself when a compression middleware wraps the writer.
+type streamOut interface {
+	Write([]byte) (int, error)
+	Flush() error
+	SetWriteDeadline(time.Time) error
+}
+
 func (w *sseWriter) write(b []byte) error {
 	// Not every ResponseWriter supports deadlines (httptest's recorder does
 	// not); the stream still works, only without slow-consumer protection.
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, err := w.c.Writer.Write(b); err != nil {
+	_ = w.out.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, err := w.out.Write(b); err != nil {
 		return err
 	}
 	w.written += len(b)
-	if err := w.rc.Flush(); err != nil {
+	if err := w.out.Flush(); err != nil {
 		return err
 	}
 	if w.written >= w.maxBytes {

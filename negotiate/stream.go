@@ -18,9 +18,8 @@ type sink interface {
 
 // Why a stream ended.
 var (
-	errSuperseded = errors.New("negotiate: superseded by a newer receiver")
-	errRecycle    = errors.New("negotiate: stream recycled")
-	errPeerGone   = errors.New("negotiate: peer gone")
+	errRecycle  = errors.New("negotiate: stream recycled")
+	errPeerGone = errors.New("negotiate: peer gone")
 )
 
 // A stream delivers a session's events from a cursor to a sink until it is
@@ -39,9 +38,10 @@ type stream struct {
 	onFrame func([]byte) error // handles one inbox frame
 }
 
-func (s *stream) run(ctx context.Context, out sink) error {
-	superseded, detach := s.lp.Attach(s.sess)
-	defer detach()
+// run streams until the end. The caller has attached receiver before
+// telling the client the stream is open, so that an open stream is always
+// the session's current receiver.
+func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) error {
 	buf := s.lp.Buffer()
 	sub, err := buf.Subscribe(s.sess.Topics)
 	if err != nil {
@@ -97,25 +97,11 @@ func (s *stream) run(ctx context.Context, out sink) error {
 			hb.Reset(s.heartbeat)
 		case <-expire:
 			return errRecycle
-		case <-superseded:
-			if isClosing(s.lp) {
-				return longpoll.ErrClosed
-			}
-			return errSuperseded
-		case <-s.lp.Closing():
-			return longpoll.ErrClosed
+		case <-receiver.Done():
+			return receiver.Why()
 		case <-ctx.Done():
 			return errPeerGone
 		}
-	}
-}
-
-func isClosing(lp *longpoll.Server) bool {
-	select {
-	case <-lp.Closing():
-		return true
-	default:
-		return false
 	}
 }
 

@@ -80,7 +80,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		return // the upgrader answered with a problem response
 	}
 	defer conn.Close()
-	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes) + 1024) // room for the frame's own fields
+	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes))
 
 	inbox := make(chan []byte, inboxSize)
 	var reader sync.WaitGroup
@@ -92,20 +92,24 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	defer reader.Wait()
 	defer conn.Close() // unblocks the reader (runs before Wait)
 
-	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout}
+	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
 	sess, cursor, code, err := h.wsAuth(c, inbox)
 	if err != nil {
 		ws.close(code, err.Error())
 		return
 	}
+	receiver := h.lp.Attach(sess)
+	defer receiver.Detach()
 	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
 		return
 	}
 	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, inbox: inbox,
 		onFrame: func(frame []byte) error { return h.wsFrame(c, sess, ws, frame) }}
-	switch err := s.run(c.Request.Context(), ws); {
-	case errors.Is(err, errSuperseded):
+	switch err := s.run(c.Request.Context(), ws, receiver); {
+	case errors.Is(err, longpoll.ErrSuperseded):
 		ws.close(CloseSuperseded, "superseded")
+	case errors.Is(err, longpoll.ErrUnknownSession):
+		ws.close(CloseUnknownToken, "unknown_token")
 	case errors.Is(err, longpoll.ErrClosed):
 		ws.close(websocket.CloseGoingAway, "shutting down")
 	case errors.Is(err, errSlow):
@@ -238,10 +242,20 @@ var errSlow = errors.New("negotiate: slow consumer")
 type wsConn struct {
 	conn    *websocket.Conn
 	timeout time.Duration
+	// The peer proves it is alive by answering pings, so pings go out every
+	// pingEvery even while events keep the stream busy.
+	pingEvery time.Duration
+	lastPing  time.Time
 }
 
 func (w *wsConn) write(f func() error) error {
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	now := time.Now()
+	if now.Sub(w.lastPing) >= w.pingEvery {
+		if err := w.ping(now); err != nil {
+			return err
+		}
+	}
+	_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
 	if err := f(); err != nil {
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -284,10 +298,16 @@ func (w *wsConn) reset(head longpoll.Cursor) error {
 	return w.json(map[string]string{"op": "reset", "cursor": head.String()})
 }
 
-func (w *wsConn) heartbeat() error {
-	if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(controlWait)); err != nil {
+func (w *wsConn) ping(now time.Time) error {
+	w.lastPing = now
+	if err := w.conn.WriteControl(websocket.PingMessage, nil, now.Add(controlWait)); err != nil {
 		return errPeerGone
 	}
+	return nil
+}
+
+// heartbeat runs after a silent interval; write pings first when due.
+func (w *wsConn) heartbeat() error {
 	return w.write(func() error { return w.conn.WriteMessage(websocket.TextMessage, hbFrame) })
 }
 
