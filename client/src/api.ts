@@ -1,0 +1,174 @@
+/**
+ * One function per request of the protocol besides the poll itself: each
+ * sends one HTTP request and validates the answer's shape. Retrying is the
+ * caller's business.
+ */
+import type { Clock } from './clock.js';
+import { LifelineError, clientError } from './errors.js';
+import { request, resolveUrl, withQuery, type FetchLike } from './http.js';
+import {
+  PROTOCOL_VERSION,
+  TOKEN_HEADER,
+  type Ack,
+  type ClientTransport,
+  type NegotiateRequest,
+  type PresenceResponse,
+  type SendRequest,
+} from './protocol.js';
+
+/** What every request needs. */
+export interface ApiContext {
+  fetch: FetchLike;
+  clock: Clock;
+  /** The base URL, without a trailing slash ("/rt", "https://x/rt"). */
+  base: string;
+  /** Extra headers for every request (authentication, CSRF...). */
+  headers: () => Promise<Record<string, string>>;
+  /** Deadline of every request but the poll. */
+  timeoutMs: number;
+}
+
+/** A negotiated session: what the transport and send need. */
+export interface Session {
+  clientId: string;
+  token: string;
+  transport: ClientTransport;
+  pollUrl: string;
+  sendUrl: string;
+  pollTimeoutMs: number;
+  /** Where to start, and whether the requested cursor could not be honoured. */
+  cursor: string;
+  reset: boolean;
+  topics: string[];
+}
+
+const DEFAULT_POLL_TIMEOUT_MS = 25_000;
+
+function badResponse(what: string, status: number): LifelineError {
+  return new LifelineError({ status, code: 'bad_response', detail: `${what}: the response is not of the documented shape` });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function authHeaders(ctx: ApiContext, token: string): Promise<Record<string, string>> {
+  return { ...(await ctx.headers()), [TOKEN_HEADER]: token };
+}
+
+/**
+ * POST {base}/negotiate (§3). Picks the first transport the server advises
+ * that `supported` contains; none is a `no_transport` error.
+ */
+export async function negotiate(
+  ctx: ApiContext,
+  body: Omit<NegotiateRequest, 'protocol'>,
+  supported: readonly ClientTransport[],
+  signal: AbortSignal,
+): Promise<Session> {
+  if (supported.length === 0) {
+    throw clientError('no_transport', `none of the requested transports [${(body.transports ?? []).join(', ')}] is implemented by this client`);
+  }
+  const url = `${ctx.base}/negotiate`;
+  const req: NegotiateRequest = { protocol: PROTOCOL_VERSION, ...body };
+  const res = await request(ctx.fetch, ctx.clock, {
+    method: 'POST',
+    url,
+    json: req,
+    headers: await ctx.headers(),
+    signal,
+    timeoutMs: ctx.timeoutMs,
+  });
+  const b = res.body;
+  if (
+    !isObject(b) ||
+    typeof b.token !== 'string' ||
+    !b.token ||
+    typeof b.clientId !== 'string' ||
+    typeof b.cursor !== 'string' ||
+    !b.cursor ||
+    !Array.isArray(b.transports)
+  ) {
+    throw badResponse('negotiate', res.status);
+  }
+  const offered = b.transports.filter(
+    (t): t is { name: string; url: string } => isObject(t) && typeof t.name === 'string' && typeof t.url === 'string',
+  );
+  const pick = offered.find((t) => (supported as readonly string[]).includes(t.name));
+  if (!pick) {
+    const names = offered.map((t) => t.name).join(', ') || 'none';
+    throw clientError('no_transport', `the server offers ${names}; this client speaks ${supported.join(', ')}`);
+  }
+  const sendUrl = typeof b.sendUrl === 'string' && b.sendUrl ? b.sendUrl : `${ctx.base}/send`;
+  const pollTimeoutMs =
+    typeof b.pollTimeoutMs === 'number' && b.pollTimeoutMs > 0 ? b.pollTimeoutMs : DEFAULT_POLL_TIMEOUT_MS;
+  return {
+    clientId: b.clientId,
+    token: b.token,
+    transport: pick.name as ClientTransport,
+    pollUrl: resolveUrl(pick.url, url),
+    sendUrl: resolveUrl(sendUrl, url),
+    pollTimeoutMs,
+    cursor: b.cursor,
+    reset: b.reset === true,
+    topics: Array.isArray(b.topics) ? b.topics.filter((t): t is string => typeof t === 'string') : [],
+  };
+}
+
+/** POST the send URL (§6). */
+export async function sendMessage(ctx: ApiContext, s: Session, msg: SendRequest, signal: AbortSignal): Promise<Ack> {
+  const res = await request(ctx.fetch, ctx.clock, {
+    method: 'POST',
+    url: s.sendUrl,
+    json: msg,
+    headers: await authHeaders(ctx, s.token),
+    signal,
+    timeoutMs: ctx.timeoutMs,
+  });
+  const b = res.body;
+  if (!isObject(b) || (b.id !== undefined && typeof b.id !== 'string')) throw badResponse('send', res.status);
+  const ack: Ack = { mid: typeof b.mid === 'string' ? b.mid : msg.mid };
+  if (typeof b.id === 'string' && b.id) ack.id = b.id;
+  return ack;
+}
+
+/** GET {base}/presence?topic= (§4). */
+export async function getPresence(
+  ctx: ApiContext,
+  s: Session,
+  topic: string,
+  signal: AbortSignal,
+): Promise<PresenceResponse> {
+  const res = await request(ctx.fetch, ctx.clock, {
+    method: 'GET',
+    url: withQuery(`${ctx.base}/presence`, { topic }),
+    headers: await authHeaders(ctx, s.token),
+    signal,
+    timeoutMs: ctx.timeoutMs,
+  });
+  const b = res.body;
+  if (!isObject(b) || !Array.isArray(b.clients)) throw badResponse('presence', res.status);
+  return {
+    ...b,
+    topic: typeof b.topic === 'string' ? b.topic : topic,
+    clients: b.clients.filter((c): c is PresenceResponse['clients'][number] => isObject(c) && typeof c.clientId === 'string'),
+  };
+}
+
+/**
+ * DELETE {base}/session (§7), best effort: never rejects. `keepalive` lets
+ * it outlive a closing page.
+ */
+export async function endSession(ctx: ApiContext, s: Session, timeoutMs: number): Promise<void> {
+  try {
+    await request(ctx.fetch, ctx.clock, {
+      method: 'DELETE',
+      url: `${ctx.base}/session`,
+      headers: await authHeaders(ctx, s.token),
+      timeoutMs,
+      keepalive: true,
+    });
+  } catch {
+    // The session expires on its own after sessionTtlMs.
+  }
+}

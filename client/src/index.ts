@@ -1,0 +1,38 @@
+/**
+ * @lifeline-go/client — the browser and Node client of Lifeline's wire
+ * protocol v1 (PROTOCOL.md): negotiate, long-poll with cursor resume,
+ * idempotent sends, presence.
+ */
+export { LifelineClient } from './client.js';
+export { LifelineError, type ClientErrorCode } from './errors.js';
+export { backoffDelay, backoffCeiling, parseRetryAfter, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { newMid, MID_PATTERN } from './mid.js';
+export type { Clock } from './clock.js';
+export type { FetchLike } from './http.js';
+export type { Unsubscribe, Listener } from './emitter.js';
+export {
+  PROTOCOL_VERSION,
+  TOKEN_HEADER,
+  type Ack,
+  type ClientTransport,
+  type Envelope,
+  type PresenceClient,
+  type PresenceData,
+  type PresenceResponse,
+  type Problem,
+  type TransportName,
+} from './protocol.js';
+export type {
+  BuiltinEvents,
+  ClientEvents,
+  ConnectionState,
+  ConnectionStatus,
+  DefaultEvents,
+  EventMap,
+  LifelineEvent,
+  LifelineOptions,
+  ResetInfo,
+  ResetReason,
+  SendOptions,
+  WithBuiltins,
+} from './types.js';

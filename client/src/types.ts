@@ -1,0 +1,133 @@
+import type { BackoffOptions } from './backoff.js';
+import type { Clock } from './clock.js';
+import type { LifelineError } from './errors.js';
+import type { FetchLike } from './http.js';
+import type { ClientTransport, Envelope, PresenceData, TransportName } from './protocol.js';
+
+/**
+ * Maps an event `type` to the type of its `data`, e.g.
+ * `{ message: { text: string }; typing: { on: boolean } }`. Any object type
+ * (interfaces too) will do.
+ */
+export type EventMap = object;
+
+/** The map used when none is given: any type, `data: unknown`. */
+export type DefaultEvents = Record<string, unknown>;
+
+/** Events every server may publish, unless the application's map redefines them. */
+export interface BuiltinEvents {
+  presence: PresenceData;
+}
+
+/** The application's map plus the built-in events it does not redefine. */
+export type WithBuiltins<M extends EventMap> = M & Omit<BuiltinEvents, keyof M>;
+
+/**
+ * An event as delivered to `on('event')`: a union discriminated on `type`,
+ * so `if (ev.type === 'message') ev.data` is typed.
+ */
+export type LifelineEvent<M extends EventMap = DefaultEvents> = {
+  [K in keyof WithBuiltins<M> & string]: Envelope<K, WithBuiltins<M>[K]>;
+}[keyof WithBuiltins<M> & string];
+
+/** The connection's status. */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+/** A snapshot of the connection; a new object on every change. */
+export interface ConnectionState {
+  /**
+   * `connecting` until the first negotiate succeeds (including its
+   * retries), `connected` while a session is up and polls succeed,
+   * `reconnecting` after a failure once connected, `disconnected` before
+   * `start()`, after `close()` and after a fatal error (see `error`).
+   */
+  status: ConnectionStatus;
+  /** The transport in use when connected. */
+  transport: ClientTransport | null;
+  /** The session's public id, when there is a session. */
+  clientId?: string;
+  /** Consecutive failed attempts so far; 0 when healthy. */
+  attempt: number;
+  /** The last failure (while retrying), or the fatal one (when disconnected). */
+  error?: LifelineError;
+  /** While waiting to retry: how long the wait is, in ms. */
+  retryInMs?: number;
+}
+
+/** Why the client's cursor was replaced by the server's head. */
+export type ResetReason =
+  /** Negotiate could not resume from the cursor (another epoch, or events gone). */
+  | 'negotiate'
+  /** A poll could not resume from the cursor. */
+  | 'poll'
+  /** The server called the cursor malformed; the client started over from now. */
+  | 'bad_cursor';
+
+/**
+ * The server could not resume from the client's cursor: events may have been
+ * missed, so the application should reload its state (e.g. refetch the
+ * room's history) and carry on; delivery continues from `cursor`.
+ */
+export interface ResetInfo {
+  reason: ResetReason;
+  /** The cursor the client continues from (the server's head). */
+  cursor: string;
+  /** The cursor that could not be honoured. */
+  previousCursor?: string;
+}
+
+/** What `on` can listen to. */
+export interface ClientEvents<M extends EventMap = DefaultEvents> {
+  /** Every event of every followed topic, in the server's order, exactly once. */
+  event: LifelineEvent<M>;
+  /** Every change of `client.state`. */
+  state: ConnectionState;
+  /** The server could not resume from the cursor; see ResetInfo. */
+  reset: ResetInfo;
+  /** Every failure, transient (retried) or fatal; for logging. */
+  error: LifelineError;
+}
+
+/** Options of `send`. */
+export interface SendOptions {
+  /** Makes the event ephemeral: not delivered once this many ms have passed (§4). */
+  ttlMs?: number;
+}
+
+/** Options of the client. Only `url` is required. */
+export interface LifelineOptions {
+  /** The base URL Lifeline is mounted at, e.g. "/rt" or "https://example.com/rt". */
+  url: string;
+  /** Topics to follow (at most 32). Default none. Change with `setTopics`. */
+  topics?: readonly string[];
+  /** A JSON object (≤ 1 KiB) attached to the session and shown in presence. */
+  meta?: Record<string, unknown>;
+  /** Resume from this cursor (e.g. one the application stored); default "from now". */
+  cursor?: string;
+  /**
+   * Transports the client may use, best first; sent to the server in
+   * negotiate. This version implements 'longpoll' only (the default); a
+   * list without it ends in a `no_transport` error state.
+   */
+  transports?: readonly TransportName[];
+  /** Reconnect backoff bounds. Default { minMs: 500, maxMs: 20000 }. */
+  backoff?: Partial<BackoffOptions>;
+  /** How many sends may wait (including the one in flight). Default 100. */
+  maxQueue?: number;
+  /** Deadline of negotiate, send and presence requests. Default 30 000 ms. */
+  requestTimeoutMs?: number;
+  /** Extra request headers (e.g. authentication), or a function returning them, called per request. */
+  headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  /** The fetch to use. Default the global fetch. */
+  fetch?: FetchLike | typeof fetch;
+  /** Source of randomness for backoff jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Time source for timers. Default the real one. */
+  clock?: Clock;
+  /**
+   * Connect on construction. Default true: the connection starts in a
+   * microtask, so listeners added right after `new` see every state
+   * change. With false, call `start()`.
+   */
+  autoStart?: boolean;
+}

@@ -1,0 +1,207 @@
+/**
+ * An in-memory fake of a Lifeline server behind a `fetch` function, for
+ * unit tests of the client's behaviour. It speaks PROTOCOL.md closely
+ * enough (negotiate, poll with epoch cursors, send with mid dedup,
+ * presence, DELETE session) and lets a test override any route for the
+ * next request(s) to inject failures.
+ */
+import type { Clock } from '../src/clock.js';
+import type { Envelope } from '../src/protocol.js';
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  url: string;
+  query: URLSearchParams;
+  headers: Headers;
+  body: any;
+}
+
+export type Handler = (req: FakeRequest, signal: AbortSignal | undefined) => Response | Promise<Response>;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+}
+
+export function problem(status: number, code: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ status, title: 'x', code, detail: `fake ${code}` }), {
+    status,
+    headers: { 'Content-Type': 'application/problem+json', ...headers },
+  });
+}
+
+/** A network failure, as fetch reports it. */
+export function networkError(): never {
+  throw new TypeError('fetch failed');
+}
+
+function abortError(): DOMException {
+  return new DOMException('This operation was aborted', 'AbortError');
+}
+
+/** A clock whose timers run 100 times faster, recording what was asked. */
+export function fastClock(): Clock & { delays: number[] } {
+  const delays: number[] = [];
+  return {
+    delays,
+    now: () => Date.now(),
+    setTimeout: (fn, ms) => {
+      delays.push(ms);
+      return setTimeout(fn, ms / 100);
+    },
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+}
+
+export class FakeServer {
+  epoch = 'e1';
+  seq = 0;
+  log: Envelope[] = [];
+  tokens = new Map<string, string>(); // token → clientId
+  acks = new Map<string, { mid: string; id: string }>();
+  applied = 0;
+  requests: FakeRequest[] = [];
+  /** How long an empty poll is held, in real ms. */
+  holdMs = 30;
+  private overrides = new Map<string, Handler[]>();
+  private wake = new Set<() => void>();
+  private n = 0;
+
+  /** Answers the next request to `route` ("POST /rt/negotiate") with h, before the normal handler. */
+  once(route: string, h: Handler): this {
+    const list = this.overrides.get(route) ?? [];
+    list.push(h);
+    this.overrides.set(route, list);
+    return this;
+  }
+
+  publish(topic: string, type: string, data: unknown, from?: string): Envelope {
+    this.seq++;
+    const ev: Envelope = { id: `${this.epoch}.${this.seq}`, topic, type, data, ts: Date.now(), ...(from ? { from } : {}) };
+    this.log.push(ev);
+    for (const w of [...this.wake]) w();
+    return ev;
+  }
+
+  /** A new epoch, as after a restart: sessions and buffer gone. */
+  restart(epoch: string): void {
+    this.epoch = epoch;
+    this.seq = 0;
+    this.log = [];
+    this.tokens.clear();
+  }
+
+  get head(): string {
+    return `${this.epoch}.${this.seq}`;
+  }
+
+  count(route: string): number {
+    return this.requests.filter((r) => `${r.method} ${r.path}` === route).length;
+  }
+
+  fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input, 'http://fake.test');
+    const headers = new Headers(init.headers);
+    const req: FakeRequest = {
+      method: init.method ?? 'GET',
+      path: url.pathname,
+      url: input,
+      query: url.searchParams,
+      headers,
+      body: typeof init.body === 'string' && init.body ? JSON.parse(init.body) : undefined,
+    };
+    const signal = init.signal ?? undefined;
+    if (signal?.aborted) throw abortError();
+    this.requests.push(req);
+    const route = `${req.method} ${req.path}`;
+    const override = this.overrides.get(route)?.shift();
+    const work = Promise.resolve().then(() => (override ?? ((r, s) => this.handle(r, s)))(req, signal));
+    if (!signal) return work;
+    return new Promise<Response>((resolve, reject) => {
+      const onAbort = (): void => reject(abortError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  };
+
+  private async handle(req: FakeRequest, signal: AbortSignal | undefined): Promise<Response> {
+    switch (`${req.method} ${req.path}`) {
+      case 'POST /rt/negotiate': {
+        const token = `t${++this.n}`;
+        const clientId = `c${this.n}`;
+        this.tokens.set(token, clientId);
+        const asked: string | undefined = req.body?.cursor;
+        let cursor = this.head;
+        let reset = false;
+        if (asked) {
+          if (asked.split('.')[0] === this.epoch) cursor = asked;
+          else reset = true;
+        }
+        return json(200, {
+          protocol: 1,
+          clientId,
+          token,
+          cursor,
+          reset,
+          topics: req.body?.topics ?? [],
+          transports: [{ name: 'longpoll', url: '/rt/poll' }],
+          sendUrl: '/rt/send',
+          pollTimeoutMs: 1000,
+        });
+      }
+      case 'GET /rt/poll': {
+        if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
+        const cursor = req.query.get('cursor') ?? '';
+        const [epoch, seqText] = cursor.split('.');
+        if (epoch !== this.epoch) return json(200, { events: [], cursor: this.head, reset: true });
+        const after = Number(seqText);
+        const pending = (): Envelope[] => this.log.filter((e) => Number(e.id.split('.')[1]) > after);
+        if (pending().length === 0) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              clearTimeout(t);
+              this.wake.delete(done);
+              signal?.removeEventListener('abort', done);
+              resolve();
+            };
+            const t = setTimeout(done, this.holdMs);
+            this.wake.add(done);
+            signal?.addEventListener('abort', done);
+          });
+        }
+        const events = pending();
+        return json(200, { events, cursor: events.length ? events[events.length - 1]!.id : cursor });
+      }
+      case 'POST /rt/send': {
+        const clientId = this.tokens.get(req.headers.get('Lifeline-Token') ?? '');
+        if (!clientId) return problem(401, 'unknown_token');
+        const b = req.body;
+        let ack = this.acks.get(b.mid);
+        if (!ack) {
+          this.applied++;
+          ack = { mid: b.mid, id: this.publish(b.topic, b.type, b.data, clientId).id };
+          this.acks.set(b.mid, ack);
+        }
+        return json(200, ack);
+      }
+      case 'GET /rt/presence': {
+        if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
+        return json(200, { topic: req.query.get('topic'), clients: [...this.tokens.values()].map((clientId) => ({ clientId })) });
+      }
+      case 'DELETE /rt/session':
+        this.tokens.delete(req.headers.get('Lifeline-Token') ?? '');
+        return new Response(null, { status: 204 });
+      default:
+        return problem(404, 'not_found');
+    }
+  }
+}
+
+/** Resolves once pred() holds, checking every few ms; rejects after timeoutMs. */
+export async function until(pred: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

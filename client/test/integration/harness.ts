@@ -1,0 +1,184 @@
+/**
+ * Runs the real Go test server (../internal/testserver) for integration
+ * tests. `npm test` builds it into .cache/testserver first
+ * (scripts/build-testserver.mjs); LIFELINE_TESTSERVER overrides the path.
+ * Without the binary the integration suites are skipped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LifelineClient } from '../../src/index.js';
+import type { Envelope } from '../../src/protocol.js';
+
+/** client/ (this file runs from client/dist-test/test/integration). */
+export const CLIENT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const SERVER_BIN = process.env.LIFELINE_TESTSERVER ?? resolve(CLIENT_ROOT, '.cache/testserver');
+/** A reason to skip, or false. */
+export const skip: string | false = existsSync(SERVER_BIN) ? false : `no test server at ${SERVER_BIN} (npm test builds it)`;
+
+export interface ServerOptions {
+  addr?: string;
+  pollTimeout?: string;
+  sessionTtl?: string;
+}
+
+const running = new Set<TestServer>();
+process.on('exit', () => {
+  for (const s of running) s.proc.kill('SIGKILL');
+});
+
+export class TestServer {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly url: string,
+    private readonly exited: Promise<number | null>,
+  ) {}
+
+  get port(): number {
+    return Number(new URL(this.url).port);
+  }
+
+  /** The base URL of Lifeline on this server. */
+  get rt(): string {
+    return `${this.url}/rt`;
+  }
+
+  static async start(opts: ServerOptions = {}): Promise<TestServer> {
+    const args = ['-addr', opts.addr ?? '127.0.0.1:0', '-poll-timeout', opts.pollTimeout ?? '2s'];
+    if (opts.sessionTtl) args.push('-session-ttl', opts.sessionTtl);
+    // Binding a port just released can race with the old process's exit: retry briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await TestServer.spawnOnce(args);
+      } catch (err) {
+        if (attempt >= 20 || !String(err).includes('address already in use')) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private static spawnOnce(args: string[]): Promise<TestServer> {
+    const proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    return new Promise<TestServer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`test server did not start within 10 s: ${stderr}`));
+      }, 10_000);
+      const lines = createInterface({ input: proc.stdout! });
+      lines.on('line', (line) => {
+        const m = /^LISTENING (http:\/\/\S+)$/.exec(line);
+        if (!m) return;
+        clearTimeout(timer);
+        const s = new TestServer(proc, m[1]!, exited);
+        running.add(s);
+        resolve(s);
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`test server exited (${code}) before listening: ${stderr}`));
+      });
+    });
+  }
+
+  /**
+   * SIGTERM (the server releases held polls with 503 shutting_down and
+   * closes its listener), then SIGKILL after graceMs: http.Server.Shutdown
+   * waits up to 5 s for connections that never sent a request, and undici
+   * sometimes leaves one such spare connection open.
+   */
+  async stop(graceMs = 1000): Promise<void> {
+    if (!running.has(this)) return;
+    running.delete(this);
+    this.proc.kill('SIGTERM');
+    const killer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  async publish(topic: string, type: string, data: unknown, ttlMs?: number): Promise<string> {
+    const res = await fetch(`${this.url}/test/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ topic, type, data, ...(ttlMs ? { ttlMs } : {}) }),
+    });
+    if (res.status !== 200) throw new Error(`publish: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async expireSessions(): Promise<void> {
+    const res = await fetch(`${this.url}/test/expire-sessions`, { method: 'POST' });
+    if (res.status !== 204) throw new Error(`expire-sessions: HTTP ${res.status}`);
+  }
+
+  async sends(): Promise<number> {
+    const res = await fetch(`${this.url}/test/sends`);
+    return ((await res.json()) as { count: number }).count;
+  }
+}
+
+/** A port nothing listens on (for "the server is down"). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Records what a client emits and waits for conditions on it. */
+export class Recorder {
+  events: Envelope[] = [];
+  states: { status: string; attempt: number; retryInMs?: number; error?: { code: string }; at: number }[] = [];
+  resets: { reason: string; cursor: string; previousCursor?: string }[] = [];
+  private waiters = new Set<() => void>();
+
+  constructor(client: LifelineClient) {
+    client.on('event', (e) => {
+      this.events.push(e);
+      this.poke();
+    });
+    client.on('state', (s) => {
+      this.states.push({ ...s, at: Date.now() });
+      this.poke();
+    });
+    client.on('reset', (r) => {
+      this.resets.push(r);
+      this.poke();
+    });
+  }
+
+  /** Events of a type (presence excluded by default). */
+  of(type = 'message'): Envelope[] {
+    return this.events.filter((e) => e.type === type);
+  }
+
+  /** Resolves once pred() holds; rejects after timeoutMs. Checked after every emission. */
+  until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  private poke(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
