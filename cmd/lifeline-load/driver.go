@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// A driver is a child process that holds the N client connections of one
+// target and runs the load commands the parent sends, one per line:
+//
+//	warm     exercise the server without holding polls
+//	connect  open and ready the N connections
+//	arm      hold one poll on each, and wait until the server counts N
+//	fire     publish once and time every delivery
+//
+// and answers each with one JSON line (a driverReply). One driver per
+// target lets the targets' rounds alternate with both sets of N
+// connections open, which one process could not do within RLIMIT_NOFILE.
+
+// driverReply answers one command.
+type driverReply struct {
+	Error      string `json:"error,omitempty"`
+	P50        int64  `json:"p50ns,omitempty"`
+	P99        int64  `json:"p99ns,omitempty"`
+	Max        int64  `json:"maxns,omitempty"`
+	Delivered  int    `json:"delivered,omitempty"`
+	Errors     int    `json:"errors,omitempty"`
+	FirstError string `json:"firstError,omitempty"`
+}
+
+func driverMain(args []string) int {
+	fs := flag.NewFlagSet("lifeline-load -drive", flag.ContinueOnError)
+	kind := fs.String("drive", "", "server kind: floor or lifeline")
+	addr := fs.String("addr", "", "server address")
+	n := fs.Int("n", 0, "connections")
+	timeout := fs.Duration("timeout", time.Minute, "limit of each phase")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := raiseNoFile(); err != nil {
+		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
+		return 1
+	}
+	l, err := newLoad(*kind, *addr, *n, *timeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
+		return 1
+	}
+	defer l.close()
+	out := json.NewEncoder(os.Stdout)
+	in := bufio.NewScanner(os.Stdin)
+	var a *armed
+	defer func() {
+		if a != nil {
+			a.abort()
+		}
+	}()
+	for in.Scan() {
+		var rep driverReply
+		var err error
+		switch cmd := in.Text(); cmd {
+		case "warm":
+			err = l.warmUp()
+		case "connect":
+			err = l.connect()
+		case "arm":
+			if a != nil {
+				err = errors.New("already armed")
+				break
+			}
+			a = l.arm()
+			if err = l.waitHeld(l.n); err != nil {
+				a.abort()
+				a = nil
+			}
+		case "fire":
+			if a == nil {
+				err = errors.New("not armed")
+				break
+			}
+			var res roundResult
+			res, err = a.fire()
+			a = nil
+			rep.P50, rep.P99, rep.Max = int64(res.lat.P50), int64(res.lat.P99), int64(res.lat.Max)
+			rep.Delivered, rep.Errors = res.delivered, res.errs
+			if res.firstErr != nil {
+				rep.FirstError = res.firstErr.Error()
+			}
+		default:
+			err = fmt.Errorf("unknown command %q", cmd)
+		}
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		if out.Encode(rep) != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+// driverProc is the parent's handle on a driver child.
+type driverProc struct {
+	*proc
+	timeout time.Duration
+}
+
+func startDriver(kind, addr string, n int, timeout time.Duration) (*driverProc, error) {
+	p, err := spawn(kind+" driver", "-drive", kind, "-addr", addr, "-n", strconv.Itoa(n), "-timeout", timeout.String())
+	if err != nil {
+		return nil, err
+	}
+	return &driverProc{proc: p, timeout: timeout}, nil
+}
+
+// do sends one command and returns the driver's answer.
+func (d *driverProc) do(cmd string) (driverReply, error) {
+	var rep driverReply
+	if err := d.send(cmd); err != nil {
+		return rep, fmt.Errorf("%s: %s: %w", d.name, cmd, err)
+	}
+	// Every command is bounded by the driver's own timeouts; allow them.
+	line, err := d.readLine(3*d.timeout + 10*time.Second)
+	if err != nil {
+		return rep, err
+	}
+	if err := json.Unmarshal([]byte(line), &rep); err != nil {
+		return rep, fmt.Errorf("%s: bad answer %q", d.name, line)
+	}
+	if rep.Error != "" {
+		return rep, fmt.Errorf("%s: %s: %s", d.name, cmd, rep.Error)
+	}
+	return rep, nil
+}
+
+// result converts a fire answer.
+func (r driverReply) result() roundResult {
+	res := roundResult{
+		lat:       latencySummary{P50: time.Duration(r.P50), P99: time.Duration(r.P99), Max: time.Duration(r.Max)},
+		delivered: r.Delivered,
+		errs:      r.Errors,
+	}
+	if r.FirstError != "" {
+		res.firstErr = errors.New(r.FirstError)
+	}
+	return res
+}

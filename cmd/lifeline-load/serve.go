@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Paths shared by both servers, outside any Lifeline base path.
+const (
+	pathHeld    = "/held"    // GET: the number of poll requests in their handler
+	pathPing    = "/ping"    // GET: 204, to warm a connection
+	pathPublish = "/publish" // POST: wake every held poll with one event
+	benchTopic  = "bench"
+)
+
+// childMain runs one server in this process (the hidden -serve mode): it
+// prints "LISTENING <addr> <GOMAXPROCS>" once ready and serves until its
+// standard input closes or it gets SIGINT/SIGTERM.
+func childMain(args []string) int {
+	fs := flag.NewFlagSet("lifeline-load -serve", flag.ContinueOnError)
+	kind := fs.String("serve", "", "server to run: floor or lifeline")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
+	presence := fs.Bool("presence", false, "lifeline: keep presence on")
+	withPprof := fs.Bool("pprof", false, "mount net/http/pprof at /debug/pprof/")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := serve(*kind, *addr, *presence, *withPprof); err != nil {
+		fmt.Fprintln(os.Stderr, "lifeline-load -serve:", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(kind, addr string, presence, withPprof bool) error {
+	if withPprof {
+		// Finer heap samples than the default 512 KiB, so that per-poll
+		// allocation sites show; the profiled run is perturbed anyway.
+		runtime.MemProfileRate = 4096
+		runtime.SetMutexProfileFraction(5)
+	}
+	if err := raiseNoFile(); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("address %q is not a loopback IP", addr)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	var (
+		h        http.Handler
+		pollPath string
+		shutdown func()
+	)
+	switch kind {
+	case "floor":
+		h, shutdown = newFloor()
+		pollPath = "/poll"
+	case "lifeline":
+		h, shutdown = newLifeline(presence)
+		pollPath = "/rt/poll"
+	default:
+		return fmt.Errorf("unknown server %q: want floor or lifeline", kind)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: &instrumented{next: h, pollPath: pollPath, pprof: withPprof}}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Printf("LISTENING %s %d\n", ln.Addr(), runtime.GOMAXPROCS(0))
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(eof)
+	}()
+	select {
+	case err := <-served:
+		shutdown()
+		return err
+	case <-stop:
+	case <-eof:
+	}
+	shutdown() // releases held polls so Shutdown does not wait for them
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+	}
+	return nil
+}
+
+// instrumented wraps a server with what the load generator reads, the same
+// way for both servers: the count of poll requests inside their handler,
+// a ping, and optionally pprof. None of it goes through gin.
+type instrumented struct {
+	next     http.Handler
+	pollPath string
+	held     atomic.Int64
+	pprof    bool
+}
+
+func (s *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == s.pollPath:
+		s.held.Add(1)
+		defer s.held.Add(-1)
+		s.next.ServeHTTP(w, r)
+	case p == pathHeld:
+		b := strconv.AppendInt(nil, s.held.Load(), 10)
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b)
+	case p == pathPing:
+		w.WriteHeader(http.StatusNoContent)
+	case s.pprof && len(p) >= len("/debug/pprof/") && p[:len("/debug/pprof/")] == "/debug/pprof/":
+		switch p {
+		case "/debug/pprof/profile":
+			pprof.Profile(w, r)
+		default:
+			pprof.Index(w, r)
+		}
+	default:
+		s.next.ServeHTTP(w, r)
+	}
+}
+
+// raiseNoFile raises the soft limit on open files to the hard limit.
+func raiseNoFile() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	return nil
+}
+
+// noFileLimit returns the soft limit on open files.
+func noFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return 0
+	}
+	return lim.Cur
+}
