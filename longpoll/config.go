@@ -104,6 +104,20 @@ type Config struct {
 	// mid, so that a retry within it is applied once. Default: 2 minutes.
 	DedupWindow time.Duration
 
+	// SendLimit limits the messages one session sends, on every transport
+	// (the send endpoint and WebSocket frames). A refused send gets 429 with
+	// Retry-After (an error frame on WebSocket) and changes nothing.
+	// Default: 30 per 10 seconds with bursts of 20.
+	SendLimit Limit
+
+	// IdleLimit limits, per session, the requests that bring nothing new:
+	// a poll that ends without events, a poll that repeats a cursor already
+	// answered with events, and the opening of a stream. A client that
+	// re-polls after each held poll spends one every 25 s and is never
+	// limited; one that polls in a tight loop gets 429 with Retry-After.
+	// Default: 30 per minute with bursts of 10.
+	IdleLimit Limit
+
 	// DisablePresence turns off presence events and the presence endpoint.
 	// Default: false (presence on).
 	DisablePresence bool
@@ -156,6 +170,8 @@ func (c Config) withDefaults() Config {
 	if c.DedupWindow <= 0 {
 		c.DedupWindow = DefaultDedupWindow
 	}
+	c.SendLimit = c.SendLimit.withDefaults(DefaultSendLimit)
+	c.IdleLimit = c.IdleLimit.withDefaults(DefaultIdleLimit)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -164,6 +180,35 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// A Limit is a token-bucket rate: Burst requests at once, then Limit per
+// Period. Zero fields take the default of the limit they configure.
+type Limit struct {
+	Limit  int
+	Period time.Duration
+	Burst  int
+	// Off disables the limit.
+	Off bool
+}
+
+func (l Limit) withDefaults(def Limit) Limit {
+	if l.Limit <= 0 {
+		l.Limit = def.Limit
+	}
+	if l.Period <= 0 {
+		l.Period = def.Period
+	}
+	if l.Burst <= 0 {
+		l.Burst = def.Burst
+	}
+	return l
+}
+
+// Default limits.
+var (
+	DefaultSendLimit = Limit{Limit: 30, Period: 10 * time.Second, Burst: 20}
+	DefaultIdleLimit = Limit{Limit: 30, Period: time.Minute, Burst: 10}
+)
 
 // A Rejection is an error with an HTTP status and a stable code, for
 // OnMessage and Authorize to refuse with something more specific than the

@@ -43,6 +43,16 @@ func (s *Server) poll(c *gin.Context) {
 		problemBadTimeout(c, err)
 		return
 	}
+	if err := s.pollBlocked(sess); err != nil {
+		WriteError(c, err)
+		return
+	}
+	answered := false // with events; anything else brought nothing new
+	defer func() {
+		if !answered || s.repeated(sess, cursor) {
+			s.chargeIdlePoll(sess)
+		}
+	}()
 	receiver := s.Attach(sess)
 	defer receiver.Detach()
 
@@ -64,6 +74,7 @@ func (s *Server) poll(c *gin.Context) {
 			return
 		}
 		if len(b.Events) > 0 || b.Reset {
+			answered = true
 			writeBatch(c, b, outcomeEvents)
 			return
 		}
@@ -129,4 +140,15 @@ func queryValue(raw, key string) string {
 		return v
 	}
 	return ""
+}
+
+// repeated records that a poll from cursor was answered with events, and
+// reports whether the previous one was answered from the same cursor: a
+// client that does not move on is replaying, not receiving.
+func (s *Server) repeated(sess *Session, cursor Cursor) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	same := sess.lastAnswered == cursor
+	sess.lastAnswered = cursor
+	return same
 }

@@ -26,7 +26,9 @@ func TestPropertyEveryEventExactlyOnceInOrder(t *testing.T) {
 		perPub     = 400
 	)
 	topics := []string{"t0", "t1", "t2", "t3", "t4"}
-	h := newHarness(t, Config{DisablePresence: true, PollTimeout: 100 * time.Millisecond})
+	// Rate limits are off: this test is about delivery, and its clients poll
+	// far faster than any real one.
+	h := newHarness(t, Config{DisablePresence: true, PollTimeout: 100 * time.Millisecond, IdleLimit: Limit{Off: true}})
 
 	type client struct {
 		topics   []string

@@ -3,7 +3,9 @@ package longpoll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +21,12 @@ func WriteError(c *gin.Context, err error) {
 		return
 	}
 	p := ProblemFor(err)
+	var limited *RateLimitError
+	if errors.As(err, &limited) {
+		c.Header("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(p.RetryAfter), 10))
+		problem.Write(c, p.Status, p.Code, p.Detail) // the limiter set the RateLimit fields
+		return
+	}
 	if p.RetryAfter > 0 {
 		problem.WriteRetry(c, p.Status, p.Code, p.Detail, p.RetryAfter)
 		return
@@ -39,9 +47,13 @@ type Problem struct {
 // else is a 500 whose detail does not leak the error's text.
 func ProblemFor(err error) Problem {
 	var r *Rejection
+	var limited *RateLimitError
 	switch {
 	case errors.As(err, &r):
 		return Problem{Status: r.Status, Code: r.Code, Detail: r.Detail}
+	case errors.As(err, &limited):
+		wait := max(limited.Decision.RetryAfter, time.Millisecond)
+		return Problem{Status: http.StatusTooManyRequests, Code: "rate_limited", Detail: fmt.Sprintf("too many %s requests from this client: retry after %d s", limited.Policy, problem.RetryAfterSeconds(wait)), RetryAfter: wait}
 	case errors.Is(err, ErrBadCursor):
 		return Problem{Status: http.StatusBadRequest, Code: "bad_cursor", Detail: err.Error()}
 	case errors.Is(err, ErrBadTopic), errors.Is(err, ErrTooManyTopics):

@@ -41,7 +41,10 @@ func ParseMessage(body []byte, maxTTL time.Duration) (Message, error) {
 	case b.TTLMs < 0:
 		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_message", Detail: "ttlMs must not be negative"}
 	}
-	ttl := min(time.Duration(b.TTLMs)*time.Millisecond, maxTTL)
+	ttl := maxTTL // capped before converting, so a huge ttlMs cannot overflow
+	if b.TTLMs < maxTTL.Milliseconds() {
+		ttl = time.Duration(b.TTLMs) * time.Millisecond
+	}
 	return Message{Topic: b.Topic, Type: b.Type, Data: b.Data, TTL: ttl, MID: b.MID}, nil
 }
 
@@ -99,6 +102,11 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 		return Ack{}, err
 	}
 	if err := s.authorize(c, sess.ID, m.Topic, Publish); err != nil {
+		return Ack{}, err
+	}
+	// The fields land on the HTTP response; a WebSocket's hijacked writer
+	// never sends them, and its error frame carries the delay instead.
+	if err := allow(s.limits.sends, PolicySends, sess, s.cfg.Now(), c.Writer.Header()); err != nil {
 		return Ack{}, err
 	}
 	m.ClientID, m.Meta = sess.ID, sess.Meta

@@ -25,6 +25,7 @@ type Server struct {
 	sessions *sessions
 	presence *presence // nil when disabled
 	dedup    *dedup
+	limits   limits
 
 	receivers atomic.Int64 // held polls and open streams
 
@@ -47,6 +48,7 @@ func New(cfg Config) *Server {
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now, s.sessionEnded)
 	s.dedup = newDedup(cfg.DedupWindow)
+	s.limits = newLimits(cfg)
 	go s.runJanitor(janitorInterval(cfg.SessionTTL))
 	return s
 }
@@ -284,6 +286,7 @@ func (s *Server) Close() error {
 		close(s.closing)
 		<-s.janitor
 		s.sessions.endAll()
+		s.limits.close()
 		if s.ownsBuf {
 			err = s.buf.Close()
 		}

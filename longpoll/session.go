@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/patrickmn/go-cache"
+
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // TokenHeader is the request header that carries a session's secret token
@@ -36,6 +38,12 @@ type Session struct {
 
 	mu       sync.Mutex
 	receiver chan struct{} // closed to end the current receiver (poll or stream)
+	// lastAnswered is the cursor of the last poll answered with events; a
+	// poll repeating it brings nothing new.
+	lastAnswered Cursor
+	// idleUntil is when a session over its idle limit may poll again.
+	idleUntil   time.Time
+	idleRefusal ratelimit.Decision
 }
 
 // Ended reports whether the session has ended (expired, deleted, or the

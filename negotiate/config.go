@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // Defaults for Config (DESIGN.md §5). Each is documented on its field.
@@ -17,6 +18,11 @@ const (
 	DefaultFailureMemory  = 10 * time.Minute
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
+	DefaultFloodClose     = 20
+	// DefaultNegotiateLimit and DefaultNegotiateBurst: per minute, per
+	// client address.
+	DefaultNegotiateLimit = 60
+	DefaultNegotiateBurst = 30
 )
 
 // Config configures a Handler. LongPoll is required; every other zero field
@@ -81,6 +87,22 @@ type Config struct {
 	// MaxBodyBytes bounds the negotiate request body; larger bodies get 413.
 	// Default: 16 KiB.
 	MaxBodyBytes int
+
+	// NegotiateLimit limits negotiate requests per client. Zero fields take
+	// the defaults: 60 per minute with bursts of 30, keyed by
+	// ratelimit.ClientAddr() — the TCP peer's address, IPv6 by /64,
+	// ignoring X-Forwarded-For. Behind your own proxies, set KeyFunc to
+	// ratelimit.ClientAddr("<proxy CIDRs>"). Many users behind one NAT share
+	// an address: raise the limit for such audiences.
+	NegotiateLimit ratelimit.Config
+
+	// DisableNegotiateLimit turns NegotiateLimit off.
+	DisableNegotiateLimit bool
+
+	// FloodClose is how many sends in a row a WebSocket client may have
+	// refused by the send limit before it is closed with 1008: a client that
+	// ignores the retry delay in each error frame is flooding. Default: 20.
+	FloodClose int
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +123,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.FloodClose <= 0 {
+		c.FloodClose = DefaultFloodClose
+	}
+	nl := &c.NegotiateLimit
+	if nl.Limiter == nil {
+		if nl.Limit <= 0 {
+			nl.Limit = DefaultNegotiateLimit
+		}
+		if nl.Burst <= 0 {
+			nl.Burst = DefaultNegotiateBurst
+		}
+	}
+	if nl.Policy == "" {
+		nl.Policy = "negotiate"
+	}
+	if nl.KeyFunc == nil {
+		nl.KeyFunc = ratelimit.ClientAddr()
 	}
 	return c
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeline-go/lifeline/internal/problem"
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // ProtocolVersion is the wire protocol version this package speaks
@@ -79,7 +80,11 @@ func (h *Handler) Mount(r gin.IRoutes) {
 			h.cfg.BasePath = strings.TrimSuffix(g.BasePath(), "/")
 		}
 	}
-	r.POST(routeNegotiate, h.Negotiate)
+	if h.cfg.DisableNegotiateLimit {
+		r.POST(routeNegotiate, h.Negotiate)
+	} else {
+		r.POST(routeNegotiate, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
+	}
 	if !h.cfg.DisableWebSocket {
 		r.GET(routeWebSocket, h.WebSocket)
 	}

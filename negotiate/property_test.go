@@ -207,8 +207,10 @@ func TestPropertyTransportSwitchesLoseAndRepeatNothing(t *testing.T) {
 		perPub     = 300
 	)
 	topics := []string{"t0", "t1", "t2", "t3"}
-	lp, srv := newServerWith(t, longpoll.Config{DisablePresence: true},
-		Config{Heartbeat: 20 * time.Millisecond, StreamMaxAge: 40 * time.Millisecond})
+	// Rate limits are off: this test is about delivery, and its clients
+	// reconnect far more often than any real one.
+	lp, srv := newServerWith(t, longpoll.Config{DisablePresence: true, IdleLimit: longpoll.Limit{Off: true}},
+		Config{Heartbeat: 20 * time.Millisecond, StreamMaxAge: 40 * time.Millisecond, DisableNegotiateLimit: true})
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport}

@@ -52,6 +52,13 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 		return
 	}
+	if err := h.lp.AllowStream(sess, nil); err != nil {
+		// Slow the client down with retry: rather than refuse it, which
+		// would end a native EventSource for good.
+		p := longpoll.ProblemFor(err)
+		w.problem(p.RetryAfter, p)
+		return
+	}
 	receiver := h.lp.Attach(sess)
 	defer receiver.Detach()
 	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {

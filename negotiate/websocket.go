@@ -98,6 +98,12 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(code, err.Error())
 		return
 	}
+	if err := h.lp.AllowStream(sess, nil); err != nil {
+		p := longpoll.ProblemFor(err)
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: p.RetryAfter.Milliseconds()})
+		ws.close(websocket.ClosePolicyViolation, "rate_limited")
+		return
+	}
 	receiver := h.lp.Attach(sess)
 	defer receiver.Detach()
 	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
@@ -114,6 +120,8 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(websocket.CloseGoingAway, "shutting down")
 	case errors.Is(err, errSlow):
 		ws.close(CloseSlowConsumer, "slow consumer")
+	case errors.Is(err, errFlood):
+		ws.close(websocket.ClosePolicyViolation, "flooding over the send limit")
 	case errors.Is(err, errPeerGone), err == nil:
 	default:
 		ws.close(websocket.CloseInternalServerErr, "internal error")
@@ -193,6 +201,14 @@ func (h *Handler) wsFrame(c *gin.Context, sess *longpoll.Session, ws *wsConn, fr
 		return ws.json(wsError{Op: "error", MID: mid, Status: http.StatusBadRequest, Code: "bad_frame", Detail: "unknown op " + strconvQuote(op)})
 	}
 	ack, err := h.lp.Deliver(c, sess, frame)
+	var limited *longpoll.RateLimitError
+	if errors.As(err, &limited) {
+		if ws.refused++; ws.refused >= h.cfg.FloodClose {
+			return errFlood
+		}
+	} else {
+		ws.refused = 0
+	}
 	if err != nil {
 		p := longpoll.ProblemFor(err)
 		return ws.json(wsError{Op: "error", MID: mid, Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: p.RetryAfter.Milliseconds()})
@@ -233,6 +249,9 @@ func strconvQuote(s string) string {
 	return string(b)
 }
 
+// errFlood reports a client that kept sending over its limit.
+var errFlood = errors.New("negotiate: flooding")
+
 // errSlow reports a write that missed its deadline: the client is not
 // reading.
 var errSlow = errors.New("negotiate: slow consumer")
@@ -246,6 +265,8 @@ type wsConn struct {
 	// pingEvery even while events keep the stream busy.
 	pingEvery time.Duration
 	lastPing  time.Time
+	// refused counts sends refused by the rate limit in a row.
+	refused int
 }
 
 func (w *wsConn) write(f func() error) error {

@@ -125,7 +125,7 @@ type Config struct {
 	// OnError handles an error from KeyFunc. If it aborts the context, the
 	// chain stops; if it does not, the request goes on without being limited
 	// (fail open). Default: abort with a 500 RFC 9457 problem with code
-	// "internal_error" (fail closed).
+	// "internal" (fail closed).
 	OnError func(c *gin.Context, err error)
 
 	// Limiter, if set, is used instead of a store of the middleware's own,

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -160,7 +161,7 @@ var limitedBodies = newMemo(64, func(secs, _ int64) []byte {
 var keyErrorBody = mustJSON(problem{
 	Status: 500,
 	Title:  "Internal Server Error",
-	Code:   "internal_error",
+	Code:   "internal",
 	Detail: "the server could not identify the client for rate limiting",
 })
 
@@ -185,4 +186,16 @@ func ExposedHeaders(mode HeaderMode) []string {
 		names = append(names, "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 	}
 	return names
+}
+
+// SetFields sets the IETF RateLimit-Policy and RateLimit fields of d on h,
+// named policy, and Retry-After when d refused the request: what the
+// middleware sends, for code that calls Allow itself (a send endpoint, a
+// streaming transport's handshake).
+func (l *Limiter) SetFields(h http.Header, policy string, d Decision) {
+	h[fieldPolicy] = []string{string(appendPolicy(nil, policy, int64(d.Limit), policyWindow(l)))}
+	h[fieldRateLimit] = []string{string(appendRateLimit(nil, policy, int64(d.Remaining), ceilSeconds(d.Window)))}
+	if !d.Allowed {
+		h[fieldRetryAfter] = intValues.get(retryAfterSeconds(d), 0)
+	}
 }

@@ -317,8 +317,8 @@ func TestKeyErrorFailsClosedByDefault(t *testing.T) {
 	if w.Code != 500 || w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("got %d %q, want a 500 problem", w.Code, w.Header().Get("Content-Type"))
 	}
-	if !strings.Contains(w.Body.String(), `"code":"internal_error"`) {
-		t.Errorf("body %s lacks code internal_error", w.Body.String())
+	if !strings.Contains(w.Body.String(), `"code":"internal"`) {
+		t.Errorf("body %s lacks code internal", w.Body.String())
 	}
 	if seen == nil || !errors.Is(seen.Err, ErrNoClientAddr) {
 		t.Errorf("context error %v, want ErrNoClientAddr recorded for the logger", seen)
