@@ -2,13 +2,16 @@ package negotiate
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,4 +437,108 @@ func get(t *testing.T, hc *http.Client, url string, header http.Header) (int, []
 func isProblem(h http.Header, body []byte, code string) bool {
 	var p testProblem
 	return strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") && json.Unmarshal(body, &p) == nil && p.Code == code
+}
+
+// lockedBuffer collects a server's error log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newLoggedServer is newServerWith on a server whose error log the test
+// reads, over HTTPS with HTTP/2 when h2 is set.
+func newLoggedServer(t *testing.T, h2 bool, middleware ...gin.HandlerFunc) (*longpoll.Server, *httptest.Server, *lockedBuffer) {
+	t.Helper()
+	lp := longpoll.New(longpoll.Config{DisablePresence: true})
+	r := gin.New()
+	r.Use(middleware...)
+	New(Config{LongPoll: lp}).Mount(r.Group("/rt"))
+	srv := httptest.NewUnstartedServer(r)
+	errLog := &lockedBuffer{}
+	srv.Config.ErrorLog = log.New(errLog, "", 0)
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		lp.Close()
+		srv.Close()
+	})
+	return lp, srv, errLog
+}
+
+// A cross-origin page's EventSource needs the CORS headers an application's
+// middleware sets; behind gzip they must still reach it, and the server
+// must not log errors for every stream.
+func TestSSEBehindGzipKeepsMiddlewareHeaders(t *testing.T) {
+	cors := func(c *gin.Context) {
+		c.Header("Access-Control-Allow-Origin", "https://app.example")
+		c.Header("Access-Control-Allow-Credentials", "true")
+	}
+	lp, srv, errLog := newLoggedServer(t, false, cors, gzip.Gzip(gzip.DefaultCompression))
+	neg := negotiateOK(t, srv, `{"topics":["room:a"]}`)
+	h := tokenHeader(neg.Token)
+	h.Set("Accept-Encoding", "gzip")
+	h.Set("Origin", "https://app.example")
+	c := openSSE(t, srv, sseURL(neg, neg.Cursor), h)
+	if got := c.header().Get("Access-Control-Allow-Origin"); got != "https://app.example" || c.header().Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("SSE behind gzip: headers %v, want the CORS headers the middleware set", c.header())
+	}
+	mustOpenEvent(t, c, neg.ClientID, neg.Cursor)
+	mustEvent(t, c, publish(t, lp, "room:a", 1))
+	c.close()
+	lp.Close() // ends the handler, then its middleware unwinds
+	srv.Close()
+	if l := errLog.String(); l != "" {
+		t.Errorf("SSE behind gzip: the server logged %q", l)
+	}
+}
+
+// PROTOCOL.md §5a: never compressed — over HTTP/2 too, where a connection
+// cannot be taken over.
+func TestSSEBehindGzipHTTP2(t *testing.T) {
+	lp, srv, _ := newLoggedServer(t, true, gzip.Gzip(gzip.DefaultCompression))
+	res, err := srv.Client().Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var neg Response
+	err = json.NewDecoder(res.Body).Decode(&neg)
+	res.Body.Close()
+	if err != nil || res.ProtoMajor != 2 {
+		t.Fatalf("negotiate over HTTPS: %v, HTTP/%d", err, res.ProtoMajor)
+	}
+	for _, ck := range res.Cookies() {
+		if ck.Name == "ll_"+neg.ClientID && !ck.Secure {
+			t.Errorf("session cookie over HTTPS is not Secure: %+v", ck)
+		}
+	}
+	h := tokenHeader(neg.Token)
+	h.Set("Accept-Encoding", "gzip")
+	c := openSSE(t, srv, sseURL(neg, neg.Cursor), h)
+	if c.res.ProtoMajor != 2 {
+		t.Fatalf("stream over HTTP/%d, want 2", c.res.ProtoMajor)
+	}
+	if enc := c.header().Get("Content-Encoding"); enc != "" {
+		t.Errorf("SSE behind gzip over HTTP/2: Content-Encoding %q, want none", enc)
+	}
+	m, err := c.next(2 * time.Second)
+	if err != nil || m.event != "open" {
+		t.Fatalf("SSE behind gzip over HTTP/2: first block %+v %v, want the open event uncompressed", m, err)
+	}
+	mustEvent(t, c, publish(t, lp, "room:a", 1))
 }

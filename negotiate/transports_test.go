@@ -91,7 +91,8 @@ func TestNegotiateRemembersFailures(t *testing.T) {
 
 func TestNegotiateForgetsFailures(t *testing.T) {
 	const memory = 50 * time.Millisecond
-	_, srv := newServerWith(t, longpoll.Config{}, Config{FailureMemory: memory})
+	// Negotiates in a loop: without the per-address negotiate limit.
+	_, srv := newServerWith(t, longpoll.Config{}, Config{FailureMemory: memory, DisableNegotiateLimit: true})
 	start := time.Now()
 	negotiateOK(t, srv, `{"failed":[{"transport":"sse","reason":"no_first_byte"}]}`)
 	var got []string

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
@@ -507,4 +508,29 @@ func TestWebSocketSessionEnded(t *testing.T) {
 	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
 	lp.EndSessions()
 	c.mustClose(t, CloseUnknownToken)
+}
+
+// Client data goes out verbatim in WebSocket text frames, which must be
+// UTF-8 (RFC 6455 §8.1): a browser fails the connection (1007) on any other
+// frame, and every reconnect from a cursor before that event receives it
+// again. Invalid UTF-8 must be refused (or repaired) when it is sent.
+func TestWebSocketTextFramesAreUTF8(t *testing.T) {
+	lp, neg, srv := wsServer(t, longpoll.Config{}, Config{})
+	c := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
+	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
+	sender := negotiateOK(t, srv, `{}`)
+
+	status, body := post(t, srv, "/rt/send", sender.Token, "{\"topic\":\"room:a\",\"type\":\"message\",\"mid\":\"m_utf8_0001\",\"data\":\"bad \xff\xfe bytes\"}")
+	switch status {
+	case http.StatusOK:
+		f := c.mustOp(t, "event")
+		if !utf8.Valid(f.Raw) {
+			t.Errorf("a send with invalid UTF-8 was published (%s) and framed as a text frame that is not UTF-8: %q", body, f.Raw)
+		}
+	case http.StatusBadRequest:
+	default:
+		t.Fatalf("send with invalid UTF-8 = %d %s, want 400 (or a repaired event)", status, body)
+	}
+	e := publish(t, lp, "room:a", "sentinel")
+	mustEventFrame(t, c, e)
 }
