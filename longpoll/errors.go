@@ -15,6 +15,10 @@ var (
 	// alphabet, or more topics than a client may follow.
 	ErrBadTopic = errors.New("longpoll: invalid topic")
 
+	// ErrBadEvent reports an event whose type is empty or too long, or whose
+	// data is not valid UTF-8 JSON.
+	ErrBadEvent = errors.New("longpoll: invalid event")
+
 	// ErrEventTooLarge reports an event whose encoding exceeds the buffer's
 	// maximum event size. Events are refused, never truncated.
 	ErrEventTooLarge = errors.New("longpoll: event too large")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Conventional event types (PROTOCOL.md §4). Applications may use any type.
@@ -178,10 +179,12 @@ func validateDraft(d *Draft, maxEventBytes int) error {
 		return fmt.Errorf("%w: %q", ErrBadTopic, d.Topic)
 	}
 	if d.Type == "" || len(d.Type) > maxTypeLen {
-		return fmt.Errorf("longpoll: event type must be 1 to %d bytes", maxTypeLen)
+		return fmt.Errorf("%w: type must be 1 to %d bytes", ErrBadEvent, maxTypeLen)
 	}
-	if len(d.Data) > 0 && !json.Valid(d.Data) {
-		return fmt.Errorf("longpoll: event data is not valid JSON")
+	if len(d.Data) > 0 && (!json.Valid(d.Data) || !utf8.Valid(d.Data)) {
+		// encoding/json tolerates invalid UTF-8 in strings; WebSocket text
+		// frames and EventSource do not.
+		return fmt.Errorf("%w: data is not valid UTF-8 JSON", ErrBadEvent)
 	}
 	if size := len(d.Data) + len(d.Topic) + len(d.Type) + len(d.From); size > maxEventBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrEventTooLarge, size, maxEventBytes)

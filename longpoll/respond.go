@@ -60,6 +60,8 @@ func ProblemFor(err error) Problem {
 		return Problem{Status: http.StatusBadRequest, Code: "bad_topic", Detail: err.Error()}
 	case errors.Is(err, errBadMeta):
 		return Problem{Status: http.StatusBadRequest, Code: "bad_request", Detail: err.Error()}
+	case errors.Is(err, ErrBadEvent):
+		return Problem{Status: http.StatusBadRequest, Code: "bad_message", Detail: err.Error()}
 	case errors.Is(err, ErrEventTooLarge):
 		return Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Detail: err.Error()}
 	case errors.Is(err, ErrUnknownSession):

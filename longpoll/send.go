@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +28,10 @@ type sendBody struct {
 // returned Message has no ClientID or Meta yet. Errors are *Rejection
 // values with the documented status and code.
 func ParseMessage(body []byte, maxTTL time.Duration) (Message, error) {
+	if !utf8.Valid(body) {
+		// encoding/json would accept it; text frames and EventSource would not.
+		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_request", Detail: "body is not valid UTF-8"}
+	}
 	var b sendBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return Message{}, &Rejection{Status: http.StatusBadRequest, Code: "bad_request", Detail: "body is not a JSON object of the documented shape: " + err.Error()}

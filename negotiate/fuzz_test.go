@@ -173,7 +173,8 @@ func FuzzSSEFraming(f *testing.F) {
 		}
 
 		// Any valid JSON value as data, line breaks between tokens included.
-		if len(raw) == 0 || !json.Valid(raw) {
+		// Invalid UTF-8 is refused by Append (ErrBadEvent), as it must be.
+		if len(raw) == 0 || !json.Valid(raw) || !utf8.Valid(raw) {
 			return
 		}
 		e, err = mem.Append(ctx, longpoll.Draft{Topic: "fuzz", Type: typ, Data: raw})

@@ -43,11 +43,12 @@ func (h *Handler) SSE(c *gin.Context) {
 		}
 	}
 
-	w, ctx, done, openErr := h.openStream(c)
-	if openErr != nil {
-		return
-	}
+	out, done := streamWriter(c)
 	defer done()
+	sseHeaders(out.Header())
+	out.WriteHeader(http.StatusOK)
+	w := &sseWriter{out: newResponseOut(out), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes}
+	ctx := c.Request.Context()
 	if err != nil { // closing: a retry fixes it, so keep EventSource alive
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 		return
@@ -92,18 +93,10 @@ func sseHeaders(h http.Header) {
 // deadline so that a client that stops reading is cut off instead of
 // holding the stream.
 type sseWriter struct {
-	out      streamOut
+	out      responseOut
 	timeout  time.Duration
 	written  int
 	maxBytes int
-}
-
-// streamOut is where a stream's bytes go: the response writer, or the
-// connection itself when a compression middleware wraps the writer.
-type streamOut interface {
-	Write([]byte) (int, error)
-	Flush() error
-	SetWriteDeadline(time.Time) error
 }
 
 func (w *sseWriter) write(b []byte) error {
