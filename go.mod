@@ -3,6 +3,7 @@ module github.com/lifeline-go/lifeline
 go 1.26.8
 
 require (
+	github.com/gin-contrib/cors v1.7.7
 	github.com/gin-contrib/gzip v1.2.5
 	github.com/gin-gonic/gin v1.12.0
 	github.com/gorilla/websocket v1.5.3

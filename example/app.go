@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/negotiate"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // rtBase is where Lifeline is mounted.
@@ -19,6 +20,9 @@ type options struct {
 	PollTimeout time.Duration
 	// Logger receives Lifeline's operational messages.
 	Logger *slog.Logger
+	// AllowOrigins are the other origins whose pages may use the app (CORS
+	// and WebSocket). Default: defaultOrigins.
+	AllowOrigins []string
 }
 
 // newApp builds the chat: the page at /, its assets at /static/, Lifeline
@@ -39,8 +43,17 @@ func newApp(opts options) (*gin.Engine, *longpoll.Server) {
 	// list its addresses here instead.
 	_ = r.SetTrustedProxies(nil) // nil is always accepted
 
+	origins := opts.AllowOrigins
+	if origins == nil {
+		origins = defaultOrigins
+	}
+	r.Use(corsMiddleware(origins))
+
 	mountStatic(r)
-	negotiate.New(negotiate.Config{LongPoll: lp}).Mount(r.Group(rtBase))
-	r.POST("/api/notify", notifyHandler(lp))
+	// Lifeline's limits are on by default: sends and idle polls per
+	// session, negotiate per address.
+	negotiate.New(negotiate.Config{LongPoll: lp, AllowedOrigins: origins}).Mount(r.Group(rtBase))
+	notifyLimit := ratelimit.New(ratelimit.Config{Limit: 10, Period: time.Minute, Policy: "notify", KeyFunc: ratelimit.ClientAddr()})
+	r.POST("/api/notify", notifyLimit, notifyHandler(lp))
 	return r, lp
 }

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,12 +33,13 @@ const shutdownTimeout = 5 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
+	origins := flag.String("allow-origin", strings.Join(defaultOrigins, ","), "comma-separated origins whose pages may use the app besides its own (CORS and WebSocket)")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout, slog.Default()); err != nil {
+	if err := run(ctx, *addr, splitList(*origins), os.Stdout, slog.Default()); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -45,8 +47,8 @@ func main() {
 // run serves the chat on addr until ctx is done, then shuts down: Lifeline
 // first, so that held polls end at once with a reconnect hint, then the
 // HTTP server, which waits for the requests in flight.
-func run(ctx context.Context, addr string, stdout io.Writer, logger *slog.Logger) error {
-	handler, lp := newApp(options{Logger: logger})
+func run(ctx context.Context, addr string, origins []string, stdout io.Writer, logger *slog.Logger) error {
+	handler, lp := newApp(options{Logger: logger, AllowOrigins: origins})
 	defer lp.Close() // on early return; Close is idempotent
 
 	ln, err := net.Listen("tcp", addr)
@@ -83,4 +85,15 @@ func run(ctx context.Context, addr string, stdout io.Writer, logger *slog.Logger
 		return err
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	out := []string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

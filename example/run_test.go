@@ -20,7 +20,7 @@ func TestRunListensAndShutsDown(t *testing.T) {
 	out, w := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, "127.0.0.1:0", w, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- run(ctx, "127.0.0.1:0", nil, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		w.Close()
 	}()
 
