@@ -32,14 +32,17 @@ func streamWriter(c *gin.Context) (gin.ResponseWriter, func()) {
 	return base, func() { c.Writer = unwritten{base} }
 }
 
-// ginWriterType is the type of the writer gin gives every request.
-var ginWriterType = reflect.TypeOf(gin.CreateTestContextOnly(nil, gin.New()).Writer)
+// isGinWriter reports whether w is the writer gin gives every request.
+func isGinWriter(w gin.ResponseWriter) bool {
+	t := reflect.TypeOf(w)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "github.com/gin-gonic/gin" && t.Elem().Name() == "responseWriter"
+}
 
 // unwrapWriter follows embedded ResponseWriter fields down to gin's own
 // writer.
 func unwrapWriter(w gin.ResponseWriter) (gin.ResponseWriter, bool) {
 	for range 8 {
-		if reflect.TypeOf(w) == ginWriterType {
+		if isGinWriter(w) {
 			return w, true
 		}
 		v := reflect.ValueOf(w)
