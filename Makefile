@@ -25,11 +25,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./longpoll/ ./ratelimit/
 	cd bench/ratelimit && $(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Holds 10 000 long-polls on Lifeline and on a bare-Gin floor; prints both.
+# Holds 10 000 polls/connections on Lifeline and on bare floors; prints both.
 load:
 	$(GO) run ./cmd/lifeline-load -n 10000
 
-# A short coverage-guided run of every fuzz target.
+# A short coverage-guided run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseCursor -fuzztime 30s ./longpoll/
-	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s ./longpoll/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./longpoll/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./longpoll/
+	$(GO) test -run '^$$' -fuzz '^FuzzWebSocketFrame$$' -fuzztime $(FUZZTIME) ./negotiate/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSEFraming$$' -fuzztime $(FUZZTIME) ./negotiate/
+	$(GO) test -run '^$$' -fuzz '^FuzzForwardedKey$$' -fuzztime $(FUZZTIME) ./ratelimit/
+	$(GO) test -run '^$$' -fuzz '^FuzzFieldRoundTrip$$' -fuzztime $(FUZZTIME) ./ratelimit/
