@@ -26,7 +26,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/longpoll"
 )
+
+// serverStarted, when set (by tests), receives the app's Lifeline server.
+var serverStarted func(*longpoll.Server)
 
 // shutdownTimeout bounds how long shutdown waits for requests in flight.
 const shutdownTimeout = 5 * time.Second
@@ -49,6 +54,9 @@ func main() {
 // HTTP server, which waits for the requests in flight.
 func run(ctx context.Context, addr string, origins []string, stdout io.Writer, logger *slog.Logger) error {
 	handler, lp := newApp(options{Logger: logger, AllowOrigins: origins})
+	if serverStarted != nil {
+		serverStarted(lp)
+	}
 	defer lp.Close() // on early return; Close is idempotent
 
 	ln, err := net.Listen("tcp", addr)

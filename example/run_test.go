@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
 )
 
 // TestRunListensAndShutsDown runs the command's server on a free port, reads
@@ -18,6 +20,9 @@ func TestRunListensAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
+	servers := make(chan *longpoll.Server, 1)
+	serverStarted = func(lp *longpoll.Server) { servers <- lp }
+	defer func() { serverStarted = nil }()
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, "127.0.0.1:0", nil, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -57,13 +62,14 @@ func TestRunListensAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	polled := make(chan int, 1)
+	firstDone := make(chan struct{})
 	go func() {
 		// The presence join is after the cursor: skip it by polling from the
 		// head, which the first poll returns.
 		status := 0
 		defer func() { polled <- status }()
 		cursor := s.Cursor
-		for range 2 {
+		for i := range 2 {
 			req, _ := http.NewRequest(http.MethodGet, base+rtBase+"/poll?cursor="+cursor, nil)
 			req.Header.Set("Lifeline-Token", s.Token)
 			res, err := client.Do(req)
@@ -77,11 +83,21 @@ func TestRunListensAndShutsDown(t *testing.T) {
 			if status != http.StatusOK {
 				return
 			}
+			if i == 0 {
+				close(firstDone)
+			}
 		}
 	}()
 
 	start := time.Now()
-	time.Sleep(100 * time.Millisecond) // let the second poll be held; a race here only makes the check weaker
+	lp := <-servers
+	<-firstDone
+	for deadline := time.Now().Add(5 * time.Second); lp.Stats().Receivers != 1; { // the second poll is held
+		if time.Now().After(deadline) {
+			t.Fatal("the poll was never held")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not waiting for behaviour
+	}
 	cancel()
 	select {
 	case err := <-done:
