@@ -169,6 +169,8 @@ func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte) (*longpoll.Session
 		frame = f
 	case <-timer.C:
 		return nil, longpoll.Cursor{}, CloseAuthTimeout, errors.New("no auth frame")
+	case <-h.lp.Closing():
+		return nil, longpoll.Cursor{}, websocket.CloseGoingAway, longpoll.ErrClosed
 	}
 	var auth authFrame
 	if err := json.Unmarshal(frame, &auth); err != nil || auth.Op != "auth" {
