@@ -171,7 +171,12 @@ func (h *Handler) Negotiate(c *gin.Context) {
 // transports returns the transports this client should try, best first,
 // and remembers the failures it reported.
 func (h *Handler) transports(c *gin.Context, req Request, clientID string) []TransportInfo {
-	addr := addressKey(c.Request.RemoteAddr)
+	// The failure memory keys clients as the negotiate limit does: by the
+	// address they cannot spoof (behind trusted proxies, the right hop).
+	addr, err := h.cfg.NegotiateLimit.KeyFunc(c)
+	if err != nil {
+		addr = "" // unknown: remember nothing
+	}
 	order := h.failures.order(h.enabled, req.Transports, req.Failed, addr)
 	h.failures.record(addr, req.Failed)
 	out := make([]TransportInfo, len(order))

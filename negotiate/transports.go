@@ -1,8 +1,6 @@
 package negotiate
 
 import (
-	"net"
-	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -40,6 +38,9 @@ func newFailures(ttl time.Duration) *failures {
 }
 
 func (f *failures) record(addr string, reported []Failure) {
+	if addr == "" {
+		return
+	}
 	for _, r := range reported {
 		if slices.Contains(preference, r.Transport) && r.Transport != LongPoll {
 			f.seen.SetDefault(addr+"|"+r.Transport, r.Reason)
@@ -51,6 +52,9 @@ func (f *failures) record(addr string, reported []Failure) {
 }
 
 func (f *failures) failed(addr, transport string) bool {
+	if addr == "" {
+		return false
+	}
 	_, ok := f.seen.Get(addr + "|" + transport)
 	return ok
 }
@@ -74,24 +78,4 @@ func (f *failures) order(enabled func(string) bool, supported []string, reported
 		}
 	}
 	return append(good, bad...)
-}
-
-// addressKey is the client's address as the TCP connection shows it, IPv6
-// grouped by /64. It deliberately ignores X-Forwarded-For, which any client
-// can forge.
-func addressKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
 }

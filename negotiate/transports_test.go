@@ -128,35 +128,3 @@ func TestDisabledTransportsNotMounted(t *testing.T) {
 		t.Errorf("poll = %d %s", status, body)
 	}
 }
-
-func TestAddressKey(t *testing.T) {
-	tests := []struct{ remote, want string }{
-		{"203.0.113.7:51234", "203.0.113.7"},
-		{"203.0.113.7", "203.0.113.7"},
-		{"127.0.0.1:80", "127.0.0.1"},
-		// IPv6 is grouped by /64: one household or host, many addresses.
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff:ffff:ffff:ffff]:1", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
-		{"2001:db8:1:2::9", "2001:db8:1:2::/64"},
-		{"[::1]:80", "::/64"},
-		{"[fe80::1%eth0]:80", "fe80::/64"},
-		// IPv4-mapped IPv6 is the IPv4 address.
-		{"[::ffff:203.0.113.7]:80", "203.0.113.7"},
-		{"[::ffff:cb00:7107]:80", "203.0.113.7"},
-		// Anything else is kept as it is.
-		{"garbage", "garbage"},
-		{"host.example:80", "host.example"},
-		{"", ""},
-		{"[::1", "[::1"},
-		{"1.2.3.4:", "1.2.3.4"},
-	}
-	for _, tt := range tests {
-		if got := addressKey(tt.remote); got != tt.want {
-			t.Errorf("addressKey(%q) = %q, want %q", tt.remote, got, tt.want)
-		}
-	}
-	if addressKey("[2001:db8:1:2::1]:1") != addressKey("[2001:db8:1:2:aaaa::2]:2") {
-		t.Error("two addresses of one /64 have different keys")
-	}
-}
