@@ -34,6 +34,12 @@
 // Authorize and OnMessage hooks. [Server.Publish] is for the application's
 // own events. The wire format of each endpoint is in PROTOCOL.md.
 //
+// # Limits
+//
+// Per session, sends (Config.SendLimit) and polls that bring nothing new
+// (Config.IdleLimit) are rate-limited with token buckets from the ratelimit
+// package; refusals are 429 with Retry-After and the IETF RateLimit fields.
+//
 // # Concurrency and shutdown
 //
 // Every handler does all its work on the request's goroutine; hooks receive

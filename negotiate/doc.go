@@ -1,12 +1,45 @@
-// Package negotiate serves Lifeline's handshake and mounts every transport
-// on a Gin router in one call.
+// Package negotiate serves Lifeline's handshake and its streaming
+// transports, and mounts them with long-poll and send on a Gin router in one
+// call.
+//
+// # Negotiate
 //
 // A client starts with POST {base}/negotiate. The response creates its
-// session (a public clientId and a secret token for the Lifeline-Token
-// header), tells it where to start reading (its cursor, or a reset when the
-// cursor it asked to resume from can no longer be honoured) and lists, best
-// first, the transports it should try with their URLs. PROTOCOL.md is the
-// complete wire contract.
+// session (a public clientId, and a secret token for the Lifeline-Token
+// header, never put in a URL), tells it where to start reading (its cursor,
+// or a reset when the cursor it asked to resume from can no longer be
+// honoured) and lists, best first, the transports it should try: WebSocket,
+// then Server-Sent Events, then long-poll, minus what the client does not
+// support, with the transports that failed for it — as it reports, or as
+// this server remembers for its address — moved to the end. PROTOCOL.md is
+// the complete wire contract.
+//
+// # Transports
+//
+// All three read the same longpoll.Buffer from the same cursor, so a client
+// can fall back, fail back or reconnect without losing or repeating an
+// event. A session has one receiver at a time; a new one supersedes the old.
+//
+//   - WebSocket (GET {base}/ws): the token comes in the first frame; the
+//     Origin is checked (same origin or Config.AllowedOrigins); sends go
+//     in-band with the same acknowledgements; pings keep it alive; each
+//     event's frame is encoded once (gorilla/websocket's PreparedMessage)
+//     for every connection.
+//   - SSE (GET {base}/sse): the token comes in the header, or in the
+//     per-session cookie for the browser's native EventSource; Last-Event-ID
+//     resumes; the open event is flushed at once, comments keep it alive,
+//     and responses are never buffered by nginx or compressed by a gzip
+//     middleware; streams recycle themselves after 5 minutes or 8 MiB.
+//   - Long-poll (GET {base}/poll): served by the longpoll package.
+//
+// Every write has a deadline: a client that stops reading is disconnected
+// and resumes from its cursor, and publishers never wait for it.
+//
+// # Limits
+//
+// Negotiate is rate-limited per client address (Config.NegotiateLimit);
+// sends, idle polls and stream opens per session (longpoll.Config). A
+// WebSocket client that keeps sending over its limit is closed with 1008.
 //
 // # Usage
 //
@@ -15,7 +48,6 @@
 //	r := gin.Default()
 //	negotiate.New(negotiate.Config{LongPoll: lp}).Mount(r.Group("/rt"))
 //
-// Mount registers negotiate, the long-poll transport, the send endpoint,
-// presence and session end under the group's base path. The handlers touch
-// the *gin.Context only on the request's goroutine.
+// Handlers touch the *gin.Context only on the request's goroutine; a
+// WebSocket's one reader goroutine hands frames over to it.
 package negotiate
