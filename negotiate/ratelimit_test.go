@@ -108,3 +108,18 @@ func TestSSEOpenOverLimitIsSlowedNotRefused(t *testing.T) {
 	}
 	second.mustEnd(t)
 }
+
+// A client that blasts frames without waiting for answers fills the
+// connection's inbox; closing it for flooding must still end the handler
+// and its reader goroutine (goleak checks the goroutine at the end).
+func TestWebSocketFloodWithBacklogEnds(t *testing.T) {
+	lp, neg, srv := wsServer(t, longpoll.Config{SendLimit: longpoll.Limit{Limit: 1, Period: time.Minute, Burst: 1}}, Config{FloodClose: 3})
+	c := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
+	c.mustOp(t, "open")
+	for i := range 200 {
+		if c.send(map[string]any{"op": "send", "topic": "room:a", "type": "message", "mid": fmt.Sprintf("m_blast%04d", i), "data": i}) != nil {
+			break
+		}
+	}
+	waitFor(t, "the flooding connection's handler to end", func() bool { return lp.Stats().Receivers == 0 })
+}

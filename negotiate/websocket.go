@@ -79,18 +79,21 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	if err != nil {
 		return // the upgrader answered with a problem response
 	}
-	defer conn.Close()
 	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes))
 
 	inbox := make(chan []byte, inboxSize)
+	stop := make(chan struct{})
 	var reader sync.WaitGroup
 	reader.Add(1)
 	go func() {
 		defer reader.Done()
-		h.readFrames(conn, inbox)
+		h.readFrames(conn, inbox, stop)
 	}()
-	defer reader.Wait()
-	defer conn.Close() // unblocks the reader (runs before Wait)
+	defer func() {
+		close(stop)  // unblocks a reader waiting to hand a frame over
+		conn.Close() // unblocks a reader waiting for the next frame
+		reader.Wait()
+	}()
 
 	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
 	sess, cursor, code, err := h.wsAuth(c, inbox)
@@ -128,9 +131,10 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	}
 }
 
-// readFrames reads until the connection fails or closes, extending the
-// read deadline on every frame and pong, and closes inbox when done.
-func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte) {
+// readFrames reads until the connection fails or closes, or stop is
+// closed, extending the read deadline on every frame and pong, and closes
+// inbox when done.
+func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-chan struct{}) {
 	defer close(inbox)
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
 	_ = conn.SetReadDeadline(time.Now().Add(h.cfg.AuthTimeout))
@@ -144,7 +148,11 @@ func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte) {
 		if kind != websocket.TextMessage {
 			continue
 		}
-		inbox <- data
+		select {
+		case inbox <- data:
+		case <-stop:
+			return
+		}
 	}
 }
 
