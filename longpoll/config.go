@@ -146,30 +146,14 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.PollTimeout <= 0 {
-		c.PollTimeout = DefaultPollTimeout
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = DefaultSessionTTL
-	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = DefaultMaxSessions
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = DefaultMaxBatch
-	}
-	if c.MaxTopicsPerClient <= 0 {
-		c.MaxTopicsPerClient = DefaultMaxTopicsPerClient
-	}
-	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = DefaultMaxEventBytes
-	}
-	if c.MaxMessageTTL <= 0 {
-		c.MaxMessageTTL = DefaultMaxMessageTTL
-	}
-	if c.DedupWindow <= 0 {
-		c.DedupWindow = DefaultDedupWindow
-	}
+	orDefault(&c.PollTimeout, DefaultPollTimeout)
+	orDefault(&c.SessionTTL, DefaultSessionTTL)
+	orDefault(&c.MaxSessions, DefaultMaxSessions)
+	orDefault(&c.MaxBatch, DefaultMaxBatch)
+	orDefault(&c.MaxTopicsPerClient, DefaultMaxTopicsPerClient)
+	orDefault(&c.MaxMessageBytes, DefaultMaxEventBytes)
+	orDefault(&c.MaxMessageTTL, DefaultMaxMessageTTL)
+	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	c.SendLimit = c.SendLimit.withDefaults(DefaultSendLimit)
 	c.IdleLimit = c.IdleLimit.withDefaults(DefaultIdleLimit)
 	if c.Now == nil {
@@ -192,16 +176,17 @@ type Limit struct {
 }
 
 func (l Limit) withDefaults(def Limit) Limit {
-	if l.Limit <= 0 {
-		l.Limit = def.Limit
-	}
-	if l.Period <= 0 {
-		l.Period = def.Period
-	}
-	if l.Burst <= 0 {
-		l.Burst = def.Burst
-	}
+	orDefault(&l.Limit, def.Limit)
+	orDefault(&l.Period, def.Period)
+	orDefault(&l.Burst, def.Burst)
 	return l
+}
+
+// orDefault sets a zero (or negative) setting to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Default limits.

@@ -50,21 +50,11 @@ type MemoryConfig struct {
 }
 
 func (c MemoryConfig) withDefaults() MemoryConfig {
-	if c.MaxEventsPerTopic <= 0 {
-		c.MaxEventsPerTopic = DefaultMaxEventsPerTopic
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = DefaultMaxAge
-	}
-	if c.MaxEventBytes <= 0 {
-		c.MaxEventBytes = DefaultMaxEventBytes
-	}
-	if c.MaxTopics <= 0 {
-		c.MaxTopics = DefaultMaxTopics
-	}
-	if c.SweepInterval <= 0 {
-		c.SweepInterval = DefaultSweepInterval
-	}
+	orDefault(&c.MaxEventsPerTopic, DefaultMaxEventsPerTopic)
+	orDefault(&c.MaxAge, DefaultMaxAge)
+	orDefault(&c.MaxEventBytes, DefaultMaxEventBytes)
+	orDefault(&c.MaxTopics, DefaultMaxTopics)
+	orDefault(&c.SweepInterval, DefaultSweepInterval)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -175,35 +165,25 @@ func (m *Memory) topicFor(name string) (*topic, error) {
 	return t, nil
 }
 
-// lockTopic returns the topic, created if needed, locked for writing. A
-// topic the sweep dropped between lookup and lock is retried, so nothing is
-// ever written to a topic readers can no longer find.
-func (m *Memory) lockTopic(name string) (*topic, error) {
+// lockTopic returns the topic, created if needed, locked for writing (or
+// for reading when read is set). A topic the sweep dropped between lookup
+// and lock is retried, so nothing is ever written or registered on a topic
+// readers can no longer find.
+func (m *Memory) lockTopic(name string, read bool) (*topic, error) {
 	for {
 		t, err := m.topicFor(name)
 		if err != nil {
 			return nil, err
 		}
-		t.mu.Lock()
+		lock, unlock := t.mu.Lock, t.mu.Unlock
+		if read {
+			lock, unlock = t.mu.RLock, t.mu.RUnlock
+		}
+		lock()
 		if !t.dropped {
 			return t, nil
 		}
-		t.mu.Unlock()
-	}
-}
-
-// rlockTopic is lockTopic for reading.
-func (m *Memory) rlockTopic(name string) (*topic, error) {
-	for {
-		t, err := m.topicFor(name)
-		if err != nil {
-			return nil, err
-		}
-		t.mu.RLock()
-		if !t.dropped {
-			return t, nil
-		}
-		t.mu.RUnlock()
+		unlock()
 	}
 }
 
@@ -218,7 +198,7 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 	}
 	now := m.cfg.Now()
 	e := &Event{Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, body: encodeBody(&d, now)}
-	t, err := m.lockTopic(d.Topic)
+	t, err := m.lockTopic(d.Topic, false)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +281,7 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 	}
 	s := newSubscription(len(topics))
 	for _, name := range topics {
-		t, err := m.rlockTopic(name)
+		t, err := m.lockTopic(name, true)
 		if err != nil {
 			s.Close()
 			return nil, err
