@@ -1,7 +1,8 @@
-// Builds the Go test server (../internal/testserver) once for the
-// integration tests, into .cache/testserver. Skips, with a note, when the
-// package or the Go toolchain is missing; the integration tests then skip
-// too. LIFELINE_TESTSERVER=/path/to/binary uses a prebuilt one instead.
+// Builds the Go test server (../internal/testserver) and the nginx helper
+// (../internal/nginxproxy) once for the integration tests, into .cache/.
+// Skips, with a note, when the packages or the Go toolchain are missing; the
+// integration tests then skip too. LIFELINE_TESTSERVER=/path/to/binary and
+// LIFELINE_NGINXPROXY=/path/to/binary use prebuilt ones instead.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -9,20 +10,27 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(root, '..');
-const out = resolve(root, '.cache/testserver');
 
-if (process.env.LIFELINE_TESTSERVER) {
-  console.log(`testserver: using ${process.env.LIFELINE_TESTSERVER}`);
-} else if (!existsSync(resolve(repo, 'internal/testserver/main.go'))) {
-  console.log('testserver: ../internal/testserver/main.go not found; integration tests will be skipped');
-} else {
+function build(name, env) {
+  const out = resolve(root, `.cache/${name}`);
+  if (process.env[env]) {
+    console.log(`${name}: using ${process.env[env]}`);
+    return;
+  }
+  if (!existsSync(resolve(repo, `internal/${name}/main.go`))) {
+    console.log(`${name}: ../internal/${name}/main.go not found; the tests that need it will be skipped`);
+    return;
+  }
   mkdirSync(dirname(out), { recursive: true });
   const started = Date.now();
   try {
-    execFileSync('go', ['build', '-o', out, './internal/testserver'], { cwd: repo, stdio: 'inherit' });
+    execFileSync('go', ['build', '-o', out, `./internal/${name}`], { cwd: repo, stdio: 'inherit' });
   } catch (err) {
-    console.error(`testserver: go build failed: ${err.message}`);
+    console.error(`${name}: go build failed: ${err.message}`);
     process.exit(1);
   }
-  console.log(`testserver: built ${out} in ${Date.now() - started} ms`);
+  console.log(`${name}: built ${out} in ${Date.now() - started} ms`);
 }
+
+build('testserver', 'LIFELINE_TESTSERVER');
+build('nginxproxy', 'LIFELINE_NGINXPROXY');

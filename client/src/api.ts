@@ -28,14 +28,22 @@ export interface ApiContext {
   timeoutMs: number;
 }
 
-/** A negotiated session: what the transport and send need. */
+/** A transport the server offers, with its absolute URL. */
+export interface Offer {
+  name: ClientTransport;
+  url: string;
+}
+
+/** A negotiated session: what the transports and send need. */
 export interface Session {
   clientId: string;
   token: string;
-  transport: ClientTransport;
-  pollUrl: string;
+  /** The transports to try, in the server's order, limited to those the client may use. */
+  offers: Offer[];
   sendUrl: string;
   pollTimeoutMs: number;
+  heartbeatMs: number;
+  maxMessageBytes: number;
   /** Where to start, and whether the requested cursor could not be honoured. */
   cursor: string;
   reset: boolean;
@@ -43,6 +51,10 @@ export interface Session {
 }
 
 const DEFAULT_POLL_TIMEOUT_MS = 25_000;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
+
+const positive = (v: unknown, d: number): number => (typeof v === 'number' && v > 0 ? v : d);
 
 function badResponse(what: string, status: number): LifelineError {
   return new LifelineError({ status, code: 'bad_response', detail: `${what}: the response is not of the documented shape` });
@@ -57,8 +69,8 @@ async function authHeaders(ctx: ApiContext, token: string): Promise<Record<strin
 }
 
 /**
- * POST {base}/negotiate (§3). Picks the first transport the server advises
- * that `supported` contains; none is a `no_transport` error.
+ * POST {base}/negotiate (§3). Keeps the transports the server advises that
+ * `supported` contains, in its order; none is a `no_transport` error.
  */
 export async function negotiate(
   ctx: ApiContext,
@@ -94,21 +106,22 @@ export async function negotiate(
   const offered = b.transports.filter(
     (t): t is { name: string; url: string } => isObject(t) && typeof t.name === 'string' && typeof t.url === 'string',
   );
-  const pick = offered.find((t) => (supported as readonly string[]).includes(t.name));
-  if (!pick) {
+  const offers: Offer[] = offered
+    .filter((t) => (supported as readonly string[]).includes(t.name))
+    .map((t) => ({ name: t.name as ClientTransport, url: resolveUrl(t.url, url) }));
+  if (!offers.length) {
     const names = offered.map((t) => t.name).join(', ') || 'none';
     throw clientError('no_transport', `the server offers ${names}; this client speaks ${supported.join(', ')}`);
   }
   const sendUrl = typeof b.sendUrl === 'string' && b.sendUrl ? b.sendUrl : `${ctx.base}/send`;
-  const pollTimeoutMs =
-    typeof b.pollTimeoutMs === 'number' && b.pollTimeoutMs > 0 ? b.pollTimeoutMs : DEFAULT_POLL_TIMEOUT_MS;
   return {
     clientId: b.clientId,
     token: b.token,
-    transport: pick.name as ClientTransport,
-    pollUrl: resolveUrl(pick.url, url),
+    offers,
     sendUrl: resolveUrl(sendUrl, url),
-    pollTimeoutMs,
+    pollTimeoutMs: positive(b.pollTimeoutMs, DEFAULT_POLL_TIMEOUT_MS),
+    heartbeatMs: positive(b.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    maxMessageBytes: positive(b.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
     cursor: b.cursor,
     reset: b.reset === true,
     topics: Array.isArray(b.topics) ? b.topics.filter((t): t is string => typeof t === 'string') : [],

@@ -1,14 +1,17 @@
-import { endSession, getPresence, negotiate, sendMessage, type ApiContext, type Session } from './api.js';
+import { endSession, getPresence, negotiate, sendMessage, type ApiContext, type Offer, type Session } from './api.js';
 import { backoffDelay, backoffOptions, type BackoffOptions } from './backoff.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { CursorTracker } from './cursor.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { LifelineError, clientError, toLifelineError } from './errors.js';
+import { FailureBook, RANKING, rank, type Failure } from './failures.js';
 import { AbortedError, type FetchLike } from './http.js';
-import { poll } from './longpoll.js';
+import { LongPollTransport } from './longpoll.js';
 import { newMid } from './mid.js';
-import type { Ack, ClientTransport, PollResponse, PresenceResponse, SendRequest, TransportName } from './protocol.js';
+import type { Ack, ClientTransport, Envelope, PresenceResponse, SendRequest } from './protocol.js';
 import { SerialQueue } from './queue.js';
+import { SseTransport } from './sse.js';
+import type { FailureReason, Transport, TransportClose, TransportContext } from './transport.js';
 import type {
   ClientEvents,
   ConnectionState,
@@ -18,13 +21,18 @@ import type {
   LifelineOptions,
   ResetReason,
   SendOptions,
+  SkippedTransport,
 } from './types.js';
+import { WebSocketTransport, type WebSocketConstructor } from './websocket.js';
 
 const DEFAULT_MAX_QUEUE = 100;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_FAILBACK_MS = 60_000;
 /** How long close() waits for DELETE {base}/session. */
 const END_SESSION_TIMEOUT_MS = 2_000;
-const SUPPORTED: readonly ClientTransport[] = ['longpoll'];
+/** A transport that drops this soon after opening, EARLY_DROPS times in a row, is `closed_early`. */
+const CLOSED_EARLY_MS = 5_000;
+const EARLY_DROPS = 3;
 
 interface Waiter<T> {
   resolve: (value: T) => void;
@@ -36,6 +44,12 @@ interface TopicsChange {
   waiters: Waiter<void>[];
 }
 
+/** What the connection loop waits for: a transport opening or ending, or `again` (go round at once). */
+type Outcome = 'open' | TransportClose | { kind: 'again' };
+type Ended = Exclude<Outcome, 'open'>;
+
+const AGAIN = { kind: 'again' } as const;
+
 function closedError(): LifelineError {
   return clientError('closed', 'the client was closed');
 }
@@ -44,10 +58,14 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+const bytes = (s: string): number => new TextEncoder().encode(s).length;
+
 /**
- * A Lifeline client: negotiates a session, long-polls the followed topics
- * from its cursor, reconnects with full-jitter backoff and resumes without
- * loss or repetition, and sends messages idempotently.
+ * A Lifeline client: negotiates a session, receives the followed topics
+ * from its cursor over the best transport that works (WebSocket, then SSE,
+ * then long-poll, falling back on its own and returning to the better one
+ * when it works again), reconnects with full-jitter backoff and resumes
+ * without loss or repetition, and sends messages idempotently.
  *
  * @typeParam M maps each event `type` to the type of its `data`.
  */
@@ -57,11 +75,14 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
   private readonly clock: Clock;
-  private readonly transports: readonly TransportName[];
+  /** What the client may use and can: sent in negotiate, best first. */
   private readonly usable: readonly ClientTransport[];
+  private readonly wsCtor: WebSocketConstructor | undefined;
+  private readonly failbackMs: number;
   private readonly meta: Record<string, unknown> | undefined;
   private readonly queue: SerialQueue<Ack>;
   private readonly tracker: CursorTracker;
+  private readonly book: FailureBook;
   private readonly wakers = new Set<() => void>();
 
   private topicList: string[];
@@ -74,11 +95,33 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   private closing: Promise<void> | null = null;
   private fatal: LifelineError | null = null;
   private everConnected = false;
-  private pollCtl: AbortController | null = null;
   private readonly sessionWaiters = new Set<Waiter<Session>>();
   private topicsChange: TopicsChange | null = null;
   private pendingReset: { reason: ResetReason; previousCursor?: string } | null = null;
   private unlistenOnline: (() => void) | null = null;
+
+  // The connection loop's state.
+  /** Consecutive failures: the backoff attempt. */
+  private failures = 0;
+  /** A 401 was answered by negotiating; nothing worked since. */
+  private renegotiated = false;
+  /** The transport delivering events (or being opened by the loop). */
+  private active: Transport | null = null;
+  private activeOpen = false;
+  private openedAt = 0;
+  /** The transport the loop reconnects to first; null: the server's order. */
+  private home: ClientTransport | null = null;
+  /** Early drops of `home` in a row. */
+  private early = 0;
+  /** The transports that failed to open in the current round: kept once a worse one opens. */
+  private roundFailed: Failure[] = [];
+  private waiter: ((o: Outcome) => void) | null = null;
+  private stash: Outcome | null = null;
+  // Failback.
+  private probe: Transport | null = null;
+  private probeSettle: ((o: 'open' | TransportClose) => void) | null = null;
+  private probing: Promise<void> | null = null;
+  private failbackTimer: unknown;
 
   constructor(options: LifelineOptions) {
     if (!options || typeof options.url !== 'string' || options.url === '') {
@@ -89,10 +132,13 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     this.backoff = backoffOptions(options.backoff);
     this.queue = new SerialQueue<Ack>(options.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.tracker = new CursorTracker(options.cursor);
+    this.book = new FailureBook(this.clock);
     this.topicList = [...(options.topics ?? [])];
     this.meta = options.meta;
-    this.transports = [...(options.transports ?? SUPPORTED)];
-    this.usable = SUPPORTED.filter((t) => this.transports.includes(t));
+    this.wsCtor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    this.failbackMs = options.failbackMs ?? DEFAULT_FAILBACK_MS;
+    const allowed: readonly string[] = options.transports ?? RANKING;
+    this.usable = RANKING.filter((t) => allowed.includes(t) && (t !== 'websocket' || this.wsCtor !== undefined));
     const fetchFn: FetchLike = (options.fetch as FetchLike | undefined) ?? ((input, init) => globalThis.fetch(input, init));
     const h = options.headers;
     this.api = {
@@ -138,8 +184,9 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   }
 
   /**
-   * Connects (negotiate, then long-poll). Idempotent while running. After
-   * `close()` or a fatal error it starts again, keeping the cursor.
+   * Connects (negotiate, then the best transport that works). Idempotent
+   * while running. After `close()` or a fatal error it starts again,
+   * keeping the cursor.
    */
   start(): void {
     if (this.running) return;
@@ -156,10 +203,13 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   }
 
   /**
-   * Sends a message to a topic (PROTOCOL.md §6). Messages go out one at a
-   * time in call order; while offline or connecting they wait in a queue
-   * of at most `maxQueue`. Retried with the same `mid` on network errors,
-   * 5xx, 429 and 401 (after negotiating again) until acknowledged.
+   * Sends a message to a topic (PROTOCOL.md §6): in-band over WebSocket
+   * when that is the transport, else POST to the send URL. Messages go out
+   * one at a time in call order; while offline or connecting they wait in a
+   * queue of at most `maxQueue`. Retried with the same `mid` (on whatever
+   * transport is current) on network errors, a WebSocket closing before the
+   * acknowledgement, 5xx, 429 and 401 (after negotiating again) until
+   * acknowledged: the server applies it once.
    *
    * @returns the acknowledgement `{ mid, id? }` (`id` is the published
    *   event's id; absent if the application published nothing).
@@ -177,7 +227,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     const msg: SendRequest = { topic, type, data, mid };
     if (options?.ttlMs !== undefined) msg.ttlMs = options.ttlMs;
     const signal = this.life.signal;
-    return this.queue.push(() => this.withSession((s) => sendMessage(this.api, s, msg, signal), signal));
+    return this.queue.push(() => this.withSession((s) => this.sendOnce(s, msg, signal), signal));
   }
 
   /**
@@ -201,7 +251,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
       } else {
         this.topicsChange = { topics: next, waiters: [{ resolve, reject }] };
       }
-      this.pollCtl?.abort(); // the loop negotiates at once
+      this.interrupt(); // the loop negotiates at once
     });
   }
 
@@ -213,10 +263,11 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   }
 
   /**
-   * Stops everything: aborts in-flight requests and timers, rejects pending
-   * sends, presence calls and setTopics with `closed`, sets the state to
-   * `disconnected`, and ends the session (DELETE {base}/session, best
-   * effort, at most 2 s). Idempotent. `start()` may be called again later.
+   * Stops everything: closes the transport, aborts in-flight requests and
+   * timers, rejects pending sends, presence calls and setTopics with
+   * `closed`, sets the state to `disconnected`, and ends the session
+   * (DELETE {base}/session, best effort, at most 2 s). Idempotent.
+   * `start()` may be called again later.
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -226,8 +277,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     this.running = false;
     this.session = null;
     this.life.abort();
-    this.pollCtl?.abort();
-    this.pollCtl = null;
+    this.interrupt();
     this.queue.rejectAll(err);
     this.rejectWaiters(err);
     this.stopListeningOnline();
@@ -239,69 +289,69 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   // ---- the connection loop -------------------------------------------------
 
   private async loop(signal: AbortSignal): Promise<void> {
-    let failures = 0; // consecutive failures: the backoff attempt
-    let renegotiated = false; // a 401 was answered by negotiating; no poll succeeded since
+    this.failures = 0;
+    this.renegotiated = false;
     while (!signal.aborted) {
-      let phase: 'negotiate' | 'poll' = 'negotiate';
-      let ctl: AbortController | null = null;
+      let out: Ended | null;
       try {
         if (!this.session || this.topicsChange) {
           await this.negotiate(signal);
           if (signal.aborted) return;
           if (!this.session) continue; // a topics change was refused; go on with the old topics
         }
-        phase = 'poll';
-        const session = this.session;
-        ctl = new AbortController();
-        this.pollCtl = ctl;
-        const res = await poll(this.api, session, this.tracker.cursor ?? session.cursor, ctl.signal);
-        if (signal.aborted) return;
-        if (res.superseded) continue;
-        this.deliver(res, signal);
-        if (signal.aborted) return;
-        failures = 0;
-        renegotiated = false;
-        const st = this.snapshot;
-        if (st.status !== 'connected' || st.attempt !== 0 || st.error) this.setConnected(session);
+        out = await this.connect(this.session, signal);
+        if (!out || signal.aborted) return;
       } catch (err) {
         if (signal.aborted) return;
-        if (err instanceof AbortedError) continue; // the poll was cut on purpose (setTopics, a 401 seen by send)
+        if (err instanceof AbortedError) continue;
         const e = toLifelineError(err);
-        if (e.status === 400 && e.code === 'bad_cursor') {
+        const c: TransportClose = { kind: e.status === 400 && e.code === 'bad_cursor' ? 'bad_cursor' : e.retryable ? 'retry' : 'fatal', error: e };
+        if (e.retryAfterMs !== undefined) c.retryAfterMs = e.retryAfterMs;
+        out = c;
+      }
+      switch (out.kind) {
+        case 'again':
+          continue;
+        case 'fatal':
+          this.fail(out.error ?? clientError('error', 'failed'));
+          return;
+        case 'bad_cursor': {
           // Our cursor is garbage (e.g. a corrupted stored one): start over from now, and say so.
           const previousCursor = this.tracker.cursor;
           this.tracker.clear();
           this.pendingReset = previousCursor ? { reason: 'bad_cursor', previousCursor } : { reason: 'bad_cursor' };
-          this.dropSession();
-          this.emitter.emit('error', e);
+          this.session = null;
+          if (out.error) this.emitter.emit('error', out.error);
           continue;
         }
-        if (phase === 'poll' && e.status === 401) {
-          this.dropSession(); // unknown_token: negotiate again with the last cursor
-          if (!renegotiated) {
-            renegotiated = true;
+        case 'unknown_token':
+          this.session = null; // negotiate again with the last cursor
+          if (!this.renegotiated) {
+            this.renegotiated = true;
             continue;
           }
-        } else if (!e.retryable) {
-          this.fail(e);
-          return;
-        }
-        const delay = backoffDelay(failures, this.backoff, this.random, e.retryAfterMs);
-        failures++;
-        const clientId = this.session?.clientId;
-        this.setState({
-          status: this.everConnected ? 'reconnecting' : 'connecting',
-          transport: null,
-          ...(clientId ? { clientId } : {}),
-          attempt: failures,
-          error: e,
-          retryInMs: delay,
-        });
-        this.emitter.emit('error', e);
-        await sleep(this.clock, delay, signal, this.wakers);
-      } finally {
-        if (ctl && this.pollCtl === ctl) this.pollCtl = null;
+          break;
+        case 'superseded':
+          // Normally our own probe; otherwise reconnect once at once, then with backoff.
+          if (this.failures++ === 0) continue;
+          break;
+        default:
+          if (out.immediate) continue; // a recycled stream: not a failure
       }
+      const e = out.error ?? clientError('network', `the ${this.home ?? 'transport'} connection ended`);
+      const delay = backoffDelay(this.failures, this.backoff, this.random, out.retryAfterMs);
+      this.failures++;
+      const clientId = this.session?.clientId;
+      this.setState({
+        status: this.everConnected ? 'reconnecting' : 'connecting',
+        transport: null,
+        ...(clientId ? { clientId } : {}),
+        attempt: this.failures,
+        error: e,
+        retryInMs: delay,
+      });
+      this.emitter.emit('error', e);
+      await sleep(this.clock, delay, signal, this.wakers);
     }
   }
 
@@ -310,6 +360,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     const change = this.topicsChange;
     const topics = change ? change.topics : this.topicList;
     const cursor = this.tracker.cursor;
+    const failed = this.book.list();
     let s: Session;
     try {
       s = await negotiate(
@@ -317,7 +368,8 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
         {
           topics,
           ...(cursor ? { cursor } : {}),
-          transports: [...this.transports],
+          transports: [...this.usable],
+          ...(failed.length ? { failed } : {}),
           ...(this.meta ? { meta: this.meta } : {}),
         },
         this.usable,
@@ -342,6 +394,8 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     }
     const old = this.session;
     this.session = s;
+    this.home = null;
+    this.early = 0;
     if (old && old.token !== s.token) void endSession(this.api, old, END_SESSION_TIMEOUT_MS);
     if (change) {
       this.topicList = [...topics];
@@ -354,43 +408,292 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     this.pendingReset = null;
     this.tracker.adopt(s.cursor);
     this.everConnected = true;
-    this.setConnected(s);
     for (const w of [...this.sessionWaiters]) w.resolve(s);
     this.sessionWaiters.clear();
     if (reset) this.emitter.emit('reset', { ...reset, cursor: s.cursor });
   }
 
-  /** Hands a poll's events to the application, dropping any already processed. */
-  private deliver(res: PollResponse, signal: AbortSignal): void {
-    if (res.reset) {
-      const previousCursor = this.tracker.cursor;
-      this.tracker.adopt(res.cursor);
-      this.emitter.emit('reset', { reason: 'poll', cursor: res.cursor, ...(previousCursor ? { previousCursor } : {}) });
+  /**
+   * Opens the first transport that works, from `home` down (the server's
+   * order right after negotiate), and serves it until it ends. A transport
+   * that fails to open for a reason of its own passes to the next one; the
+   * failures are kept (and reported at the next negotiate) only once a
+   * worse transport opened, so that a server that is simply down does not
+   * get WebSocket blamed. Resolves with how it ended, or null if aborted.
+   */
+  private async connect(s: Session, signal: AbortSignal): Promise<Ended | null> {
+    const home = this.home;
+    let list = home ? s.offers.filter((o) => o.name === home || rank(o.name) > rank(home)) : s.offers;
+    if (!list.length) list = s.offers;
+    const failed: Failure[] = [];
+    this.roundFailed = failed;
+    let last: Ended = AGAIN;
+    for (const offer of list) {
+      if (signal.aborted) return null;
+      const r = await this.attempt(s, offer);
+      if (r === 'open') return this.serve(); // the failures were recorded when it opened
+      if (r.kind !== 'failed') return r;
+      failed.push({ transport: offer.name, reason: r.reason ?? 'error' });
+      if (r.error) this.emitter.emit('error', r.error);
+      last = { ...r, kind: 'retry' };
     }
-    for (const ev of res.events ?? []) {
-      if (signal.aborted) return; // closed by a listener: the rest is fetched again from the cursor on restart
-      if (this.tracker.isDuplicate(ev.id)) continue;
-      this.tracker.advance(ev.id);
-      this.emitter.emit('event', ev as LifelineEvent<M>);
-    }
-    if (!signal.aborted) this.tracker.adopt(res.cursor);
+    return last;
   }
 
-  /** Stops the loop on an error retrying cannot fix. */
-  private fail(e: LifelineError): void {
-    this.running = false;
-    this.fatal = e;
-    const session = this.session;
-    this.session = null;
-    if (session) void endSession(this.api, session, END_SESSION_TIMEOUT_MS);
-    this.rejectWaiters(e);
-    for (const wake of [...this.wakers]) wake();
-    this.stopListeningOnline();
-    this.setState({ status: 'disconnected', transport: null, attempt: 0, error: e });
-    this.emitter.emit('error', e);
+  /** Starts one transport as the active one and waits until it opens or ends. */
+  private attempt(s: Session, offer: Offer): Promise<Outcome> {
+    const t = this.create(offer, s);
+    this.active = t;
+    this.activeOpen = false;
+    this.stash = null;
+    const next = this.next();
+    t.start();
+    return next;
+  }
+
+  /** Waits until the active transport ends, following switches to a probe that opened. */
+  private async serve(): Promise<Ended> {
+    const startedAt = this.openedAt;
+    for (;;) {
+      const out = await this.next();
+      if (out === 'open') continue;
+      if (this.probing && out.kind !== 'again') {
+        await this.probing; // e.g. the probe superseded the old transport
+        if (this.active && this.activeOpen) continue; // switched
+      }
+      if (out.kind === 'failed' && this.home) {
+        // It opened, then found itself unfit (an SSE stream behind a buffering proxy): the next one down, at once.
+        this.fallDown(this.home, out.reason ?? 'error', out.error);
+        return AGAIN;
+      }
+      if (out.kind === 'retry' && !out.immediate && this.home && this.home !== 'longpoll') {
+        if (this.clock.now() - (this.openedAt || startedAt) < CLOSED_EARLY_MS) {
+          if (++this.early >= EARLY_DROPS) {
+            this.fallDown(this.home, 'closed_early', clientError('closed_early', `${this.home}: dropped within ${CLOSED_EARLY_MS} ms of opening ${EARLY_DROPS} times`));
+          }
+        } else {
+          this.early = 0;
+        }
+      }
+      return out;
+    }
+  }
+
+  /** The home transport failed after opening (e.g. it keeps dropping right away): use the next one down. */
+  private fallDown(t: ClientTransport, reason: FailureReason, e?: LifelineError): void {
+    this.early = 0;
+    this.book.record(t, reason);
+    if (e) this.emitter.emit('error', e);
+    const worse = this.session?.offers.find((o) => rank(o.name) > rank(t));
+    if (worse) this.home = worse.name;
+  }
+
+  private next(): Promise<Outcome> {
+    const stashed = this.stash;
+    if (stashed) {
+      this.stash = null;
+      return Promise.resolve(stashed);
+    }
+    return new Promise<Outcome>((resolve) => (this.waiter = resolve));
+  }
+
+  private wake(o: Outcome): void {
+    const w = this.waiter;
+    this.waiter = null;
+    if (w) w(o);
+    else if (!this.stash || this.stash === 'open') this.stash = o;
+  }
+
+  /** Ends the transports and makes the loop go round at once (setTopics, a lost session, close). */
+  private interrupt(): void {
+    this.stopTransports();
+    this.wake(AGAIN);
+  }
+
+  /** Closes the transports, silently; the loop is not woken. */
+  private stopTransports(): void {
+    this.cancelFailback();
+    const { active, probe } = this;
+    this.active = this.probe = null;
+    this.activeOpen = false;
+    active?.close();
+    probe?.close();
+    const settle = this.probeSettle;
+    this.probeSettle = null;
+    settle?.({ kind: 'retry' });
+  }
+
+  // ---- transports ------------------------------------------------------------
+
+  private create(offer: Offer, s: Session): Transport {
+    let t: Transport | undefined;
+    const ctx: TransportContext = {
+      api: this.api,
+      session: s,
+      url: offer.url,
+      cursor: () => this.tracker.cursor ?? s.cursor,
+      handlers: {
+        open: () => this.onOpen(t!),
+        event: (ev) => this.onEvent(t!, ev),
+        reset: (cursor) => this.onReset(t!, cursor),
+        cursor: (cursor) => {
+          if (t === this.active) this.tracker.adopt(cursor);
+        },
+        alive: () => {
+          if (t !== this.active) return;
+          this.failures = 0;
+          this.renegotiated = false;
+          const st = this.snapshot;
+          if (st.status !== 'connected' || st.attempt !== 0 || st.error) this.setConnected();
+        },
+        close: (c) => this.onClose(t!, c),
+      },
+    };
+    if (offer.name === 'websocket' && this.wsCtor) t = new WebSocketTransport(ctx, this.wsCtor);
+    else if (offer.name === 'sse') t = new SseTransport(ctx);
+    else t = new LongPollTransport(ctx);
+    return t;
+  }
+
+  private onOpen(t: Transport): void {
+    if (t === this.probe) {
+      this.switchTo(t);
+      const settle = this.probeSettle;
+      this.probeSettle = null;
+      settle?.('open');
+      return;
+    }
+    if (t !== this.active) return;
+    this.activeOpen = true;
+    this.opened(t);
+    this.wake('open');
+  }
+
+  /** Bookkeeping when `t` becomes the open, active transport. */
+  private opened(t: Transport): void {
+    for (const f of this.roundFailed.splice(0)) this.book.record(f.transport, f.reason);
+    this.openedAt = this.clock.now();
+    if (this.home !== t.name) this.early = 0;
+    this.home = t.name;
+    this.book.clear(t.name);
+    if (t.name !== 'longpoll') {
+      this.failures = 0;
+      this.renegotiated = false;
+    }
+    this.setConnected();
+    this.scheduleFailback();
+  }
+
+  /**
+   * A probe opened: it becomes the active transport from the cursor of the
+   * last event processed (it was opened from there), the old one is closed
+   * and anything it still delivers is ignored. Events the old one delivered
+   * meanwhile come again on the new one and are dropped as duplicates.
+   */
+  private switchTo(t: Transport): void {
+    const old = this.active;
+    this.probe = null;
+    this.active = t;
+    this.activeOpen = true;
+    old?.close();
+    this.opened(t);
+  }
+
+  private onEvent(t: Transport, ev: Envelope): void {
+    if (t !== this.active || !this.running) return;
+    if (this.tracker.isDuplicate(ev.id)) return;
+    this.tracker.advance(ev.id);
+    this.emitter.emit('event', ev as LifelineEvent<M>);
+  }
+
+  private onReset(t: Transport, cursor: string): void {
+    if (t !== this.active || !this.running) return;
+    const previousCursor = this.tracker.cursor;
+    this.tracker.adopt(cursor);
+    this.emitter.emit('reset', { reason: t.name === 'longpoll' ? 'poll' : 'stream', cursor, ...(previousCursor ? { previousCursor } : {}) });
+  }
+
+  private onClose(t: Transport, c: TransportClose): void {
+    if (t === this.probe) {
+      this.probe = null;
+      const settle = this.probeSettle;
+      this.probeSettle = null;
+      settle?.(c);
+      return;
+    }
+    if (t !== this.active) return;
+    this.active = null;
+    this.activeOpen = false;
+    this.cancelFailback();
+    this.wake(c);
+  }
+
+  // ---- failback ----------------------------------------------------------------
+
+  /** The offered transports better than the active one, best first. */
+  private better(): Offer[] {
+    const cur = this.active?.name;
+    if (!cur || !this.session) return [];
+    return this.session.offers.filter((o) => rank(o.name) < rank(cur)).sort((a, b) => rank(a.name) - rank(b.name));
+  }
+
+  private scheduleFailback(): void {
+    this.cancelFailback();
+    if (!(this.failbackMs > 0) || !this.running || !this.activeOpen || this.probing || !this.better().length) return;
+    const ms = Math.round(this.failbackMs * (0.8 + 0.4 * this.random()));
+    this.failbackTimer = this.clock.setTimeout(() => {
+      this.failbackTimer = undefined;
+      const s = this.session;
+      if (!s || !this.activeOpen || this.probing) return this.scheduleFailback();
+      this.probing = this.failback(s).finally(() => {
+        this.probing = null;
+        this.scheduleFailback();
+      });
+    }, ms);
+  }
+
+  private cancelFailback(): void {
+    if (this.failbackTimer !== undefined) this.clock.clearTimeout(this.failbackTimer);
+    this.failbackTimer = undefined;
+  }
+
+  /**
+   * Probes the better transports, best first, on the same session from the
+   * current cursor. While a probe opens, the active transport starts no new
+   * receiver (a long-poll finishes its request in flight and waits), so
+   * that the two do not keep superseding each other. A probe that opens
+   * takes over (switchTo); one that fails is remembered and the active
+   * transport goes on.
+   */
+  private async failback(s: Session): Promise<void> {
+    for (const offer of this.better()) {
+      const old = this.active;
+      if (!old || !this.activeOpen || this.session !== s || !this.running) return;
+      old.pause?.();
+      const t = this.create(offer, s);
+      const r = await new Promise<'open' | TransportClose>((resolve) => {
+        this.probe = t;
+        this.probeSettle = resolve;
+        t.start();
+      });
+      if (r === 'open') return;
+      if (this.probe === t) this.probe = null;
+      old.resume?.();
+      if (r.kind !== 'failed') return; // trouble with the session: the active transport sees it too
+      this.book.record(offer.name, r.reason ?? 'error');
+      if (r.error) this.emitter.emit('error', r.error);
+      if (this.active === old && this.activeOpen) this.setConnected();
+    }
   }
 
   // ---- requests that need a session ---------------------------------------
+
+  /** One attempt at a send: in-band on an open WebSocket (if the frame fits), else over HTTP. */
+  private sendOnce(s: Session, msg: SendRequest, signal: AbortSignal): Promise<Ack> {
+    const t = this.active;
+    if (t?.send && this.activeOpen && this.session === s && bytes(JSON.stringify(msg)) + 16 <= s.maxMessageBytes) return t.send(msg);
+    return sendMessage(this.api, s, msg, signal);
+  }
 
   /** Resolves with the live session, waiting for negotiate if there is none. */
   private waitSession(signal: AbortSignal): Promise<Session> {
@@ -433,11 +736,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   private invalidate(s: Session): void {
     if (this.session !== s) return;
     this.session = null;
-    this.pollCtl?.abort();
-  }
-
-  private dropSession(): void {
-    this.session = null;
+    this.interrupt();
   }
 
   private rejectWaiters(err: LifelineError): void {
@@ -448,10 +747,40 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     if (change) for (const w of change.waiters) w.reject(err);
   }
 
+  /** Stops the loop on an error retrying cannot fix. */
+  private fail(e: LifelineError): void {
+    this.running = false;
+    this.fatal = e;
+    const session = this.session;
+    this.session = null;
+    this.stopTransports();
+    if (session) void endSession(this.api, session, END_SESSION_TIMEOUT_MS);
+    this.rejectWaiters(e);
+    for (const wake of [...this.wakers]) wake();
+    this.stopListeningOnline();
+    this.setState({ status: 'disconnected', transport: null, attempt: 0, error: e });
+    this.emitter.emit('error', e);
+  }
+
   // ---- state ---------------------------------------------------------------
 
-  private setConnected(s: Session): void {
-    this.setState({ status: 'connected', transport: s.transport, clientId: s.clientId, attempt: 0 });
+  /** The better transports not in use, and why (`state.skipped`). */
+  private skipped(cur: ClientTransport): SkippedTransport[] {
+    const offers = this.session?.offers ?? [];
+    return this.usable
+      .filter((t) => rank(t) < rank(cur))
+      .map((transport) => ({
+        transport,
+        reason: this.book.reason(transport) ?? (offers.some((o) => o.name === transport) ? 'deprioritized' : 'not_offered'),
+      }));
+  }
+
+  private setConnected(): void {
+    const s = this.session;
+    const t = this.active;
+    if (!s || !t || !this.activeOpen) return;
+    const skipped = this.skipped(t.name);
+    this.setState({ status: 'connected', transport: t.name, clientId: s.clientId, attempt: 0, ...(skipped.length ? { skipped } : {}) });
   }
 
   private setState(next: ConnectionState): void {

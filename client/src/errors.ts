@@ -17,7 +17,13 @@ export type ClientErrorCode =
   /** The client was closed (or closed while the operation was pending). */
   | 'closed'
   /** The server offered no transport this client implements. */
-  | 'no_transport';
+  | 'no_transport'
+  /** A transport failed to open (PROTOCOL.md §3 `failed` reasons). */
+  | 'no_upgrade'
+  | 'open_timeout'
+  | 'no_first_byte'
+  | 'closed_early'
+  | 'error';
 
 /** What a LifelineError is built from. */
 export interface LifelineErrorInit {

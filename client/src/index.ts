@@ -1,7 +1,7 @@
 /**
  * @lifeline-go/client — the browser and Node client of Lifeline's wire
- * protocol v1 (PROTOCOL.md): negotiate, long-poll with cursor resume,
- * idempotent sends, presence.
+ * protocol v1 (PROTOCOL.md): negotiate, WebSocket, SSE and long-poll with
+ * fallback, failback and lossless cursor resume, idempotent sends, presence.
  */
 export { LifelineClient } from './client.js';
 export { LifelineError, type ClientErrorCode } from './errors.js';
@@ -10,6 +10,8 @@ export { newMid, MID_PATTERN } from './mid.js';
 export type { Clock } from './clock.js';
 export type { FetchLike } from './http.js';
 export type { Unsubscribe, Listener } from './emitter.js';
+export type { FailureReason } from './transport.js';
+export type { WebSocketConstructor } from './websocket.js';
 export {
   PROTOCOL_VERSION,
   TOKEN_HEADER,
@@ -34,5 +36,7 @@ export type {
   ResetInfo,
   ResetReason,
   SendOptions,
+  SkippedTransport,
+  SkipReason,
   WithBuiltins,
 } from './types.js';

@@ -1,14 +1,17 @@
 /**
- * The long-poll transport (PROTOCOL.md §5): one GET per call, carrying the
+ * The long-poll transport (PROTOCOL.md §5): one GET at a time, carrying the
  * cursor in the query and the token in the Lifeline-Token header.
  */
 import type { ApiContext, Session } from './api.js';
-import { LifelineError } from './errors.js';
-import { request, withQuery } from './http.js';
+import { LifelineError, toLifelineError } from './errors.js';
+import { AbortedError, request, withQuery } from './http.js';
 import { TOKEN_HEADER, type Envelope, type PollResponse } from './protocol.js';
+import { closeFor, type Transport, type TransportContext } from './transport.js';
 
 /** How much longer than the server's hold the client waits before calling a poll dead. */
 export const POLL_GRACE_MS = 10_000;
+/** A first poll still held after this long, with no error, counts as open. */
+export const POLL_OPEN_MS = 500;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -24,10 +27,10 @@ function isEnvelope(v: unknown): v is Envelope {
  * server's hold by POLL_GRACE_MS is a `timeout` (a silently dead
  * connection).
  */
-export async function poll(ctx: ApiContext, s: Session, cursor: string, signal: AbortSignal): Promise<PollResponse> {
+export async function poll(ctx: ApiContext, s: Session, url: string, cursor: string, signal: AbortSignal): Promise<PollResponse> {
   const res = await request(ctx.fetch, ctx.clock, {
     method: 'GET',
-    url: withQuery(s.pollUrl, { cursor }),
+    url: withQuery(url, { cursor }),
     headers: { ...(await ctx.headers()), [TOKEN_HEADER]: s.token },
     signal,
     timeoutMs: s.pollTimeoutMs + POLL_GRACE_MS,
@@ -44,4 +47,75 @@ export async function poll(ctx: ApiContext, s: Session, cursor: string, signal: 
   if (b.reset === true) out.reset = true;
   if (b.superseded === true) out.superseded = true;
   return out;
+}
+
+/**
+ * Polls in a loop until closed. It opens at once (a poll that fails fails
+ * fast; one that is held is working), and ends only on an error: a
+ * superseded poll is ignored and polled again.
+ */
+export class LongPollTransport implements Transport {
+  readonly name = 'longpoll';
+  private readonly ctl = new AbortController();
+  private opened = false;
+  private paused: (() => void) | null = null;
+  private pausing = false;
+
+  constructor(private readonly ctx: TransportContext) {}
+
+  start(): void {
+    void this.loop();
+  }
+
+  close(): void {
+    this.ctl.abort();
+    this.paused?.();
+  }
+
+  pause(): void {
+    this.pausing = true;
+  }
+
+  resume(): void {
+    this.pausing = false;
+    this.paused?.();
+  }
+
+  private open(): void {
+    if (this.opened || this.ctl.signal.aborted) return;
+    this.opened = true;
+    this.ctx.handlers.open();
+  }
+
+  private async loop(): Promise<void> {
+    const { api, session, url, handlers: h } = this.ctx;
+    const signal = this.ctl.signal;
+    const timer = api.clock.setTimeout(() => this.open(), POLL_OPEN_MS);
+    try {
+      while (!signal.aborted) {
+        if (this.pausing) {
+          await new Promise<void>((r) => (this.paused = r));
+          this.paused = null;
+          continue;
+        }
+        const res = await poll(api, session, url, this.ctx.cursor(), signal);
+        if (signal.aborted) return;
+        this.open();
+        h.alive();
+        if (res.superseded || signal.aborted) continue;
+        if (res.reset) h.reset(res.cursor);
+        for (const ev of res.events ?? []) {
+          if (signal.aborted) return; // closed by a listener: the rest comes again from the cursor
+          h.event(ev);
+        }
+        if (!signal.aborted) h.cursor(res.cursor);
+      }
+    } catch (err) {
+      if (signal.aborted || err instanceof AbortedError) return;
+      this.ctl.abort();
+      h.close(closeFor(toLifelineError(err)));
+    } finally {
+      api.clock.clearTimeout(timer);
+    }
+  }
 }

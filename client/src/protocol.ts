@@ -13,8 +13,8 @@ export const TOKEN_HEADER = 'Lifeline-Token';
 /** Transport names reserved by the protocol. */
 export type TransportName = 'websocket' | 'sse' | 'longpoll';
 
-/** Transports this client implements. */
-export type ClientTransport = 'longpoll';
+/** Transports this client implements: all of them. */
+export type ClientTransport = TransportName;
 
 /** Body of POST {base}/negotiate (§3). */
 export interface NegotiateRequest {

@@ -3,6 +3,8 @@ import type { Clock } from './clock.js';
 import type { LifelineError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { ClientTransport, Envelope, PresenceData, TransportName } from './protocol.js';
+import type { FailureReason } from './transport.js';
+import type { WebSocketConstructor } from './websocket.js';
 
 /**
  * Maps an event `type` to the type of its `data`, e.g.
@@ -33,6 +35,20 @@ export type LifelineEvent<M extends EventMap = DefaultEvents> = {
 /** The connection's status. */
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 
+/**
+ * Why a transport better than the current one is not in use: it failed
+ * here (a FailureReason), the server does not offer it (`not_offered`), or
+ * the server advised it after the current one, from failures it remembers
+ * for this client's address (`deprioritized`).
+ */
+export type SkipReason = FailureReason | 'not_offered' | 'deprioritized';
+
+/** A better transport that was skipped, and why. */
+export interface SkippedTransport {
+  transport: ClientTransport;
+  reason: SkipReason;
+}
+
 /** A snapshot of the connection; a new object on every change. */
 export interface ConnectionState {
   /**
@@ -42,8 +58,15 @@ export interface ConnectionState {
    * `start()`, after `close()` and after a fatal error (see `error`).
    */
   status: ConnectionStatus;
-  /** The transport in use when connected. */
+  /** The transport in use when connected: 'websocket', 'sse' or 'longpoll'. */
   transport: ClientTransport | null;
+  /**
+   * When connected: the transports better than `transport` that this
+   * client may use but is not using, best first, with the reason (e.g.
+   * `[{ transport: 'websocket', reason: 'no_upgrade' }]`). Absent when none.
+   * The client probes them again every `failbackMs`.
+   */
+  skipped?: readonly SkippedTransport[];
   /** The session's public id, when there is a session. */
   clientId?: string;
   /** Consecutive failed attempts so far; 0 when healthy. */
@@ -60,6 +83,8 @@ export type ResetReason =
   | 'negotiate'
   /** A poll could not resume from the cursor. */
   | 'poll'
+  /** An SSE stream or a WebSocket could not resume from the cursor. */
+  | 'stream'
   /** The server called the cursor malformed; the client started over from now. */
   | 'bad_cursor';
 
@@ -105,11 +130,26 @@ export interface LifelineOptions {
   /** Resume from this cursor (e.g. one the application stored); default "from now". */
   cursor?: string;
   /**
-   * Transports the client may use, best first; sent to the server in
-   * negotiate. This version implements 'longpoll' only (the default); a
-   * list without it ends in a `no_transport` error state.
+   * The transports the client may use (default all: 'websocket', 'sse',
+   * 'longpoll'); sent to the server in negotiate. Order does not matter:
+   * the client follows the server's advice and always prefers WebSocket,
+   * then SSE, then long-poll. E.g. `['longpoll']` forces long-poll,
+   * `['sse', 'longpoll']` excludes WebSocket. A list with nothing this
+   * client can use ends in a `no_transport` error state.
    */
   transports?: readonly TransportName[];
+  /**
+   * The WebSocket constructor. Default `globalThis.WebSocket`; without one
+   * (Node 20) the client does not use WebSocket. In Node, pass e.g. the
+   * `ws` package's.
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * After falling back to a worse transport, probe the better ones about
+   * this often (±20 % jitter) and switch back when one works. Default
+   * 60 000 ms; 0 turns failback off.
+   */
+  failbackMs?: number;
   /** Reconnect backoff bounds. Default { minMs: 500, maxMs: 20000 }. */
   backoff?: Partial<BackoffOptions>;
   /** How many sends may wait (including the one in flight). Default 100. */

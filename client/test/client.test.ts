@@ -42,9 +42,16 @@ describe('LifelineClient (fake server)', () => {
     const t = setup({ meta: { name: 'ada' }, topics: ['room:a', 'notifications'] });
     await t.connected();
     const neg = t.server.requests.find((r) => r.path === '/rt/negotiate')!;
-    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['longpoll'], meta: { name: 'ada' } });
+    // Every transport this client can use here (no WebSocket constructor in Node 20), best first.
+    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['sse', 'longpoll'], meta: { name: 'ada' } });
     assert.equal(t.client.clientId, 'c1');
-    assert.deepEqual(t.client.state, { status: 'connected', transport: 'longpoll', clientId: 'c1', attempt: 0 });
+    assert.deepEqual(t.client.state, {
+      status: 'connected',
+      transport: 'longpoll',
+      clientId: 'c1',
+      attempt: 0,
+      skipped: [{ transport: 'sse', reason: 'not_offered' }], // the fake offers long-poll only
+    });
     t.server.publish('room:a', 'message', { n: 1 });
     await until(() => t.events.length === 1);
     const polls = t.server.requests.filter((r) => r.path === '/rt/poll');

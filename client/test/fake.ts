@@ -39,6 +39,16 @@ function abortError(): DOMException {
   return new DOMException('This operation was aborted', 'AbortError');
 }
 
+/** A clock 100 times faster in everything: timers and now(). */
+export function scaledClock(): Clock {
+  const t0 = Date.now();
+  return {
+    now: () => t0 + (Date.now() - t0) * 100,
+    setTimeout: (fn, ms) => setTimeout(fn, ms / 100),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+}
+
 /** A clock whose timers run 100 times faster, recording what was asked. */
 export function fastClock(): Clock & { delays: number[] } {
   const delays: number[] = [];
@@ -63,6 +73,10 @@ export class FakeServer {
   requests: FakeRequest[] = [];
   /** How long an empty poll is held, in real ms. */
   holdMs = 30;
+  /** What negotiate offers, best first. */
+  offers: { name: string; url: string }[] = [{ name: 'longpoll', url: '/rt/poll' }];
+  /** Every negotiate response, as sent. */
+  negotiated: any[] = [];
   private overrides = new Map<string, Handler[]>();
   private wake = new Set<() => void>();
   private n = 0;
@@ -89,6 +103,34 @@ export class FakeServer {
     this.seq = 0;
     this.log = [];
     this.tokens.clear();
+  }
+
+  /** Applies a send once per mid. */
+  apply(b: { mid: string; topic: string; type: string; data: unknown }, clientId: string): { mid: string; id: string } {
+    let ack = this.acks.get(b.mid);
+    if (!ack) {
+      this.applied++;
+      ack = { mid: b.mid, id: this.publish(b.topic, b.type, b.data, clientId).id };
+      this.acks.set(b.mid, ack);
+    }
+    return ack;
+  }
+
+  /** Calls fn on every publish until the returned function is called. */
+  watch(fn: () => void): () => void {
+    const w = (): void => {
+      this.wake.delete(w);
+      fn();
+      this.wake.add(w);
+    };
+    this.wake.add(w);
+    return () => this.wake.delete(w);
+  }
+
+  /** The events after a cursor of this epoch. */
+  after(cursor: string): Envelope[] {
+    const n = Number(cursor.split('.')[1]);
+    return this.log.filter((e) => Number(e.id.split('.')[1]) > n);
   }
 
   get head(): string {
@@ -137,17 +179,20 @@ export class FakeServer {
           if (asked.split('.')[0] === this.epoch) cursor = asked;
           else reset = true;
         }
-        return json(200, {
+        const body = {
           protocol: 1,
           clientId,
           token,
           cursor,
           reset,
           topics: req.body?.topics ?? [],
-          transports: [{ name: 'longpoll', url: '/rt/poll' }],
+          transports: this.offers,
           sendUrl: '/rt/send',
           pollTimeoutMs: 1000,
-        });
+          heartbeatMs: 1000,
+        };
+        this.negotiated.push(body);
+        return json(200, body);
       }
       case 'GET /rt/poll': {
         if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
@@ -175,14 +220,7 @@ export class FakeServer {
       case 'POST /rt/send': {
         const clientId = this.tokens.get(req.headers.get('Lifeline-Token') ?? '');
         if (!clientId) return problem(401, 'unknown_token');
-        const b = req.body;
-        let ack = this.acks.get(b.mid);
-        if (!ack) {
-          this.applied++;
-          ack = { mid: b.mid, id: this.publish(b.topic, b.type, b.data, clientId).id };
-          this.acks.set(b.mid, ack);
-        }
-        return json(200, ack);
+        return json(200, this.apply(req.body, clientId));
       }
       case 'GET /rt/presence': {
         if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
@@ -204,4 +242,87 @@ export async function until(pred: () => boolean, timeoutMs = 3000, what = 'condi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/**
+ * A fake WebSocket in front of a FakeServer. `mode` decides what the next
+ * connections do: `accept` (auth, open, events, in-band sends), `refuse`
+ * (closed 1006 before opening, as when a proxy strips Upgrade), `hang`
+ * (never answers), `drop` (opens, then closes 1006 after 20 ms), or `mute`
+ * (opens, then never sends another frame: a dead connection).
+ */
+export function fakeWebSocket(server: FakeServer) {
+  const ctl = {
+    mode: 'accept' as 'accept' | 'refuse' | 'hang' | 'drop' | 'mute',
+    /** Whether sends are acknowledged (false: they are applied, the ack never comes). */
+    ack: true,
+    sockets: [] as FakeWS[],
+    /** Frames the clients sent, parsed. */
+    frames: [] as any[],
+    urls: [] as string[],
+  };
+  class FakeWS {
+    onopen: ((ev: unknown) => void) | null = null;
+    onmessage: ((ev: { data: unknown }) => void) | null = null;
+    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+    onerror: ((ev: unknown) => void) | null = null;
+    closed = false;
+    private cursor = '';
+    private clientId = '';
+    private unwatch: (() => void) | undefined;
+    private readonly mode = ctl.mode;
+    constructor(readonly url: string) {
+      ctl.urls.push(url);
+      ctl.sockets.push(this);
+      const mode = ctl.mode;
+      setTimeout(() => {
+        if (this.closed) return;
+        if (mode === 'refuse') this.serverClose(1006);
+        else if (mode !== 'hang') this.onopen?.({});
+        if (mode === 'drop') setTimeout(() => this.serverClose(1006), 20);
+      }, 1);
+    }
+    send(data: string): void {
+      const f = JSON.parse(data);
+      ctl.frames.push(f);
+      setTimeout(() => this.receive(f), 1);
+    }
+    close(): void {
+      this.closed = true;
+      this.unwatch?.();
+    }
+    /** The server closes the connection with `code`. */
+    serverClose(code: number, reason = ''): void {
+      if (this.closed) return;
+      this.closed = true;
+      this.unwatch?.();
+      this.onclose?.({ code, reason });
+    }
+    push(frame: unknown): void {
+      if (!this.closed) this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+    private receive(f: any): void {
+      if (this.closed) return;
+      if (f.op === 'auth') {
+        const clientId = server.tokens.get(f.token);
+        if (!clientId) return this.serverClose(4001, 'unknown_token');
+        this.cursor = f.cursor;
+        this.clientId = clientId;
+        this.push({ op: 'open', clientId, cursor: f.cursor });
+        if (this.mode === 'mute') return;
+        const flush = (): void => {
+          for (const ev of server.after(this.cursor)) {
+            this.push({ op: 'event', event: ev });
+            this.cursor = ev.id;
+          }
+        };
+        flush();
+        this.unwatch = server.watch(() => setTimeout(flush, 0));
+      } else if (f.op === 'send') {
+        const ack = server.apply(f, this.clientId);
+        if (ctl.ack) this.push({ op: 'ack', ...ack });
+      }
+    }
+  }
+  return { ctl, WebSocket: FakeWS };
 }

@@ -2,6 +2,15 @@
 // Lifeline mounted at /rt with test-only control endpoints under /test.
 // It prints "LISTENING http://ADDR" once ready and exits on SIGINT or
 // SIGTERM. Never expose it: the control endpoints need no authentication.
+//
+// Control endpoints:
+//
+//	POST /test/publish            {"topic","type","data","ttlMs"} → {"id"}
+//	POST /test/expire-sessions    ends every session (as if they expired)
+//	GET  /test/sends              {"count"}: messages applied through send
+//	POST /test/ws?enabled=BOOL    refuse (false) or accept (true) WebSocket
+//	                              upgrades: refused ones get 400 before the
+//	                              upgrade, as behind a proxy that strips it
 package main
 
 import (
@@ -15,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,18 +39,32 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	pollTimeout := flag.Duration("poll-timeout", longpoll.DefaultPollTimeout, "long-poll hold")
 	sessionTTL := flag.Duration("session-ttl", longpoll.DefaultSessionTTL, "session idle expiry")
+	var o options
+	flag.DurationVar(&o.heartbeat, "heartbeat", 0, "stream heartbeat (0: the default, 15s)")
+	flag.DurationVar(&o.streamMaxAge, "stream-max-age", 0, "SSE stream recycle age (0: the default, 5m)")
+	flag.DurationVar(&o.failureMemory, "failure-memory", 0, "how long negotiate remembers failed transports per address (0: the default, 10m)")
+	flag.BoolVar(&o.disableWS, "disable-ws", false, "turn WebSocket off (neither offered nor mounted)")
+	flag.BoolVar(&o.disableSSE, "disable-sse", false, "turn SSE off (neither offered nor mounted)")
+	flag.BoolVar(&o.refuseWS, "refuse-ws", false, "start refusing WebSocket upgrades (offered, but 400 before the upgrade); see POST /test/ws")
+	flag.BoolVar(&o.noLimits, "no-limits", false, "turn off the negotiate and idle-request rate limits")
 	flag.Parse()
-	if err := run(*addr, *pollTimeout, *sessionTTL); err != nil {
+	if err := run(*addr, *pollTimeout, *sessionTTL, o); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr string, pollTimeout, sessionTTL time.Duration) error {
+type options struct {
+	heartbeat, streamMaxAge, failureMemory    time.Duration
+	disableWS, disableSSE, refuseWS, noLimits bool
+}
+
+func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 	gin.SetMode(gin.ReleaseMode)
 	var applied atomic.Int64
 	lp := longpoll.New(longpoll.Config{
 		PollTimeout: pollTimeout,
 		SessionTTL:  sessionTTL,
+		IdleLimit:   longpoll.Limit{Off: o.noLimits},
 		OnMessage: func(_ *gin.Context, m longpoll.Message) (longpoll.Draft, error) {
 			applied.Add(1)
 			return m.Draft(), nil
@@ -48,9 +72,33 @@ func run(addr string, pollTimeout, sessionTTL time.Duration) error {
 	})
 	defer lp.Close()
 
+	var refuseWS atomic.Bool
+	refuseWS.Store(o.refuseWS)
 	r := gin.New()
 	r.Use(gin.Recovery())
-	negotiate.New(negotiate.Config{LongPoll: lp}).Mount(r.Group("/rt"))
+	rt := r.Group("/rt", func(c *gin.Context) {
+		if c.Request.URL.Path == "/rt/ws" && refuseWS.Load() {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"status": 400, "code": "bad_upgrade", "detail": "WebSocket upgrades are refused (POST /test/ws?enabled=true)"})
+		}
+	})
+	negotiate.New(negotiate.Config{
+		LongPoll:              lp,
+		Heartbeat:             o.heartbeat,
+		StreamMaxAge:          o.streamMaxAge,
+		FailureMemory:         o.failureMemory,
+		DisableWebSocket:      o.disableWS,
+		DisableSSE:            o.disableSSE,
+		DisableNegotiateLimit: o.noLimits,
+	}).Mount(rt)
+	r.POST("/test/ws", func(c *gin.Context) {
+		enabled, err := strconv.ParseBool(c.Query("enabled"))
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "want ?enabled=true|false"})
+			return
+		}
+		refuseWS.Store(!enabled)
+		c.Status(http.StatusNoContent)
+	})
 	r.POST("/test/publish", func(c *gin.Context) {
 		var req struct {
 			Topic string          `json:"topic"`

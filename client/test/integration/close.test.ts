@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LifelineClient } from '../../src/index.js';
-import { CLIENT_ROOT, Recorder, TestServer, freePort, skip } from './harness.js';
+import { CLIENT_ROOT, Recorder, TestServer, WebSocket, freePort, skip } from './harness.js';
 
 describe('against the Go server: close()', { skip }, () => {
   let server: TestServer;
@@ -17,7 +17,7 @@ describe('against the Go server: close()', { skip }, () => {
   });
 
   it('cancels everything: the process exits on its own right after close()', async () => {
-    watcher = new LifelineClient({ url: server.rt, topics: ['room:close'] });
+    watcher = new LifelineClient({ url: server.rt, topics: ['room:close'], WebSocket });
     const rec = new Recorder(watcher);
     await rec.until(() => rec.states.at(-1)?.status === 'connected', 'watcher connected');
     const deadPort = await freePort();
@@ -37,14 +37,16 @@ describe('against the Go server: close()', { skip }, () => {
       closeMs: number;
       doneAt: number;
       results: string[];
+      transports: string[];
       states: string[];
     };
-    // Nothing kept the event loop alive: no held poll (20 s), no backoff timer (≈ 60 s).
+    // Nothing kept the event loop alive: no WebSocket, no SSE stream, no held poll (20 s), no backoff timer (≈ 60 s).
     assert.ok(exitedAt - report.doneAt < 1500, `exited ${exitedAt - report.doneAt} ms after close() resolved`);
     // close() waits for DELETE {base}/session at most 2 s.
     assert.ok(report.closeMs < 3000, `close() took ${report.closeMs} ms`);
     assert.deepEqual(report.results, ['closed', 'closed', 'closed', 'closed'], 'pending send ×2, presence, setTopics');
-    assert.deepEqual(report.states, ['disconnected', 'disconnected']);
+    assert.deepEqual(report.transports, ['websocket', 'sse', 'longpoll']);
+    assert.deepEqual(report.states, ['disconnected', 'disconnected', 'disconnected', 'disconnected']);
     // And the session was ended at once: the watcher saw the leave.
     await rec.until(
       () =>

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LifelineClient, LifelineError } from '../../src/index.js';
-import { Recorder, TestServer, skip } from './harness.js';
+import { Recorder, TestServer, WebSocket, skip } from './harness.js';
 
 describe('against the Go server: delivery, sends, topics, presence', { skip }, () => {
   let server: TestServer;
   const clients: LifelineClient[] = [];
   const client = (opts: Partial<ConstructorParameters<typeof LifelineClient>[0]> = {}) => {
-    const c = new LifelineClient({ url: server.rt, backoff: { minMs: 50, maxMs: 500 }, ...opts });
+    const c = new LifelineClient({ url: server.rt, WebSocket, backoff: { minMs: 50, maxMs: 500 }, ...opts });
     clients.push(c);
     return { c, rec: new Recorder(c) };
   };

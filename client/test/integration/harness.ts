@@ -1,8 +1,9 @@
 /**
  * Runs the real Go test server (../internal/testserver) for integration
- * tests. `npm test` builds it into .cache/testserver first
- * (scripts/build-testserver.mjs); LIFELINE_TESTSERVER overrides the path.
- * Without the binary the integration suites are skipped.
+ * tests, and a real nginx in front of it (../internal/nginxproxy). `npm
+ * test` builds both into .cache/ first (scripts/build-testserver.mjs);
+ * LIFELINE_TESTSERVER and LIFELINE_NGINXPROXY override the paths. Without
+ * the test server the integration suites are skipped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,12 +11,22 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { LifelineClient } from '../../src/index.js';
+import { WebSocket as WS } from 'ws';
+import { LifelineClient, type LifelineOptions } from '../../src/index.js';
 import type { Envelope } from '../../src/protocol.js';
 
 /** client/ (this file runs from client/dist-test/test/integration). */
 export const CLIENT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SERVER_BIN = process.env.LIFELINE_TESTSERVER ?? resolve(CLIENT_ROOT, '.cache/testserver');
+export const NGINX_BIN = process.env.LIFELINE_NGINXPROXY ?? resolve(CLIENT_ROOT, '.cache/nginxproxy');
+
+/** Node 20 has no global WebSocket: the tests give the client the `ws` package's. */
+export const WebSocket = WS;
+
+/** A client with the `ws` WebSocket and quick backoff, unless opts say otherwise. */
+export function newClient(opts: LifelineOptions): LifelineClient {
+  return new LifelineClient({ WebSocket: WS, backoff: { minMs: 20, maxMs: 300 }, ...opts });
+}
 /** A reason to skip, or false. */
 export const skip: string | false = existsSync(SERVER_BIN) ? false : `no test server at ${SERVER_BIN} (npm test builds it)`;
 
@@ -23,6 +34,18 @@ export interface ServerOptions {
   addr?: string;
   pollTimeout?: string;
   sessionTtl?: string;
+  /** Stream heartbeat, e.g. '500ms'. */
+  heartbeat?: string;
+  /** SSE streams end with `event: recycle` after this long. */
+  streamMaxAge?: string;
+  /** How long negotiate remembers failed transports per address. */
+  failureMemory?: string;
+  disableWs?: boolean;
+  disableSse?: boolean;
+  /** Offer WebSocket but refuse its upgrades (toggle with setWebSocket). */
+  refuseWs?: boolean;
+  /** Turn off the negotiate and idle-request rate limits. */
+  noLimits?: boolean;
 }
 
 const running = new Set<TestServer>();
@@ -49,6 +72,13 @@ export class TestServer {
   static async start(opts: ServerOptions = {}): Promise<TestServer> {
     const args = ['-addr', opts.addr ?? '127.0.0.1:0', '-poll-timeout', opts.pollTimeout ?? '2s'];
     if (opts.sessionTtl) args.push('-session-ttl', opts.sessionTtl);
+    if (opts.heartbeat) args.push('-heartbeat', opts.heartbeat);
+    if (opts.streamMaxAge) args.push('-stream-max-age', opts.streamMaxAge);
+    if (opts.failureMemory) args.push('-failure-memory', opts.failureMemory);
+    if (opts.disableWs) args.push('-disable-ws');
+    if (opts.disableSse) args.push('-disable-sse');
+    if (opts.refuseWs) args.push('-refuse-ws');
+    if (opts.noLimits) args.push('-no-limits');
     // Binding a port just released can race with the old process's exit: retry briefly.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -118,11 +148,80 @@ export class TestServer {
     if (res.status !== 204) throw new Error(`expire-sessions: HTTP ${res.status}`);
   }
 
+  /** Accepts (true) or refuses (false) WebSocket upgrades from now on. */
+  async setWebSocket(enabled: boolean): Promise<void> {
+    const res = await fetch(`${this.url}/test/ws?enabled=${enabled}`, { method: 'POST' });
+    if (res.status !== 204) throw new Error(`test/ws: HTTP ${res.status}`);
+  }
+
   async sends(): Promise<number> {
     const res = await fetch(`${this.url}/test/sends`);
     return ((await res.json()) as { count: number }).count;
   }
 }
+
+/** Why nginx tests cannot run, or false. Under CI=true they must run: the caller fails instead of skipping. */
+export const nginxSkip: string | false = existsSync(NGINX_BIN) ? false : `no nginx proxy at ${NGINX_BIN} (npm test builds it)`;
+
+/** A real nginx in front of a test server (../internal/nginxproxy). */
+export class NginxProxy {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  get rt(): string {
+    return `${this.url}/rt`;
+  }
+
+  /**
+   * Starts nginx in `mode` before `upstream` (host:port). Resolves with
+   * null when nginx is not installed (the helper exits with status 3).
+   */
+  static start(upstream: string, mode: 'default' | 'buffering' | 'websocket'): Promise<NginxProxy | null> {
+    const proc = spawn(NGINX_BIN, ['-upstream', upstream, '-mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`nginx did not start within 10 s: ${stderr}`));
+      }, 10_000);
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        const m = /^LISTENING (http:\/\/\S+)$/.exec(line);
+        if (!m) return;
+        clearTimeout(timer);
+        const p = new NginxProxy(proc, m[1]!);
+        proxies.add(p);
+        resolve(p);
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        if (code === 3) resolve(null);
+        else reject(new Error(`nginxproxy exited (${code}) before listening: ${stderr}`));
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!proxies.delete(this)) return;
+    const exited = new Promise((r) => this.proc.on('exit', r));
+    this.proc.kill('SIGTERM');
+    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(killer);
+  }
+}
+
+const proxies = new Set<NginxProxy>();
+process.on('exit', () => {
+  for (const p of proxies) p.proc.kill('SIGKILL');
+});
+
+/** Waits ms. */
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A port nothing listens on (for "the server is down"). */
 export async function freePort(): Promise<number> {
@@ -136,7 +235,15 @@ export async function freePort(): Promise<number> {
 /** Records what a client emits and waits for conditions on it. */
 export class Recorder {
   events: Envelope[] = [];
-  states: { status: string; attempt: number; retryInMs?: number; error?: { code: string }; at: number }[] = [];
+  states: {
+    status: string;
+    transport: string | null;
+    attempt: number;
+    retryInMs?: number;
+    error?: { code: string };
+    skipped?: readonly { transport: string; reason: string }[];
+    at: number;
+  }[] = [];
   resets: { reason: string; cursor: string; previousCursor?: string }[] = [];
   private waiters = new Set<() => void>();
 

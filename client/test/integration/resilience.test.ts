@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { LifelineClient } from '../../src/index.js';
-import { Recorder, TestServer, freePort, skip } from './harness.js';
+import { Recorder, TestServer, WebSocket, freePort, skip } from './harness.js';
 
 const servers: TestServer[] = [];
 const clients: LifelineClient[] = [];
@@ -11,7 +11,7 @@ const start = async (opts: Parameters<typeof TestServer.start>[0] = {}) => {
   return s;
 };
 const client = (opts: ConstructorParameters<typeof LifelineClient>[0]) => {
-  const c = new LifelineClient(opts);
+  const c = new LifelineClient({ WebSocket, ...opts });
   clients.push(c);
   return { c, rec: new Recorder(c) };
 };
@@ -82,7 +82,8 @@ describe('against the Go server: resume, expiry, idempotency, backoff', { skip }
       }
       return res;
     };
-    const { c, rec } = client({ url: s.rt, topics: ['room:i'], fetch: lossy, backoff: { minMs: 20, maxMs: 100 } });
+    // Sends over HTTP (on WebSocket they go in-band: see transports.test.ts).
+    const { c, rec } = client({ url: s.rt, topics: ['room:i'], fetch: lossy, backoff: { minMs: 20, maxMs: 100 }, transports: ['sse', 'longpoll'] });
     await connected(rec);
     const before = await s.sends();
     const ack = await c.send('room:i', 'message', { text: 'once' });

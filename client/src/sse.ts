@@ -1,0 +1,196 @@
+/**
+ * The Server-Sent Events transport (PROTOCOL.md §5a), read with fetch so
+ * that the token goes in the Lifeline-Token header (never the URL) and the
+ * client, not the browser, decides when and from where to reconnect.
+ *
+ * It opens on the stream's `open` event. No open event within
+ * SSE_FIRST_BYTE_MS means a proxy buffers the stream (`no_first_byte`).
+ * Under steady traffic a buffering proxy fills its buffer quickly and the
+ * open event does arrive, late and in one piece with many events; so for
+ * SSE_LAG_WINDOW_MS after opening, events published after the request
+ * that arrive more than SSE_LAG_MS later than the quickest one did (by
+ * their `ts`, net of clock skew) also end the stream as `no_first_byte`.
+ * Once open, silence (not even a `: hb` comment) for twice the heartbeat
+ * means the connection is dead.
+ */
+import { LifelineError, clientError, toLifelineError } from './errors.js';
+import { AbortedError, request, withQuery } from './http.js';
+import { TOKEN_HEADER, type Envelope, type Problem } from './protocol.js';
+import { SseParser, type SseMessage } from './sse-parser.js';
+import { closeFor, type FailureReason, type Transport, type TransportClose, type TransportContext } from './transport.js';
+import { Watchdog } from './watchdog.js';
+
+/** The open event must arrive within this long (DESIGN.md §5). */
+export const SSE_FIRST_BYTE_MS = 3_000;
+/** How long after opening the stream is watched for buffering, and how late an event may be. */
+export const SSE_LAG_WINDOW_MS = 10_000;
+export const SSE_LAG_MS = 1_000;
+
+function parse(data: string): unknown {
+  try {
+    return JSON.parse(data) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export class SseTransport implements Transport {
+  readonly name = 'sse';
+  private readonly ctl = new AbortController();
+  private opened = false;
+  private done = false;
+  private timer: unknown;
+  private dog: Watchdog | undefined;
+  private requestedAt = 0;
+  private openedAt = 0;
+  /** The least (arrival − ts) seen: clock skew plus the quickest delivery. */
+  private skew = Infinity;
+  /** The `ts` of the events of the current read, while watching for buffering. */
+  private stamps: number[] = [];
+
+  constructor(private readonly ctx: TransportContext) {}
+
+  start(): void {
+    const { api } = this.ctx;
+    this.requestedAt = api.clock.now();
+    this.timer = api.clock.setTimeout(
+      () => this.end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: no open event within ${SSE_FIRST_BYTE_MS} ms (a buffering proxy?)`) }),
+      SSE_FIRST_BYTE_MS,
+    );
+    void this.run();
+  }
+
+  close(): void {
+    this.done = true;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.ctx.api.clock.clearTimeout(this.timer);
+    this.dog?.stop();
+    this.ctl.abort();
+  }
+
+  private end(c: TransportClose): void {
+    if (this.done) return;
+    this.done = true;
+    this.stop();
+    this.ctx.handlers.close(c);
+  }
+
+  /** A failure before the open event is the transport's; after it, a drop to recover from. */
+  private fail(reason: FailureReason, e: LifelineError): void {
+    this.end(this.opened ? { kind: 'retry', error: e } : { kind: 'failed', reason, error: e });
+  }
+
+  private async run(): Promise<void> {
+    const { api, session, url } = this.ctx;
+    let res: Response;
+    try {
+      const headers = { ...(await api.headers()), Accept: 'text/event-stream', [TOKEN_HEADER]: session.token };
+      if (this.done) return;
+      // request() decodes error statuses into problems; a 2xx comes back unread.
+      res = await api.fetch(withQuery(url, { cursor: this.ctx.cursor() }), { headers, signal: this.ctl.signal, cache: 'no-store' });
+    } catch (err) {
+      if (!this.done) this.fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
+      return;
+    }
+    if (this.done) return;
+    if (res.status < 200 || res.status > 299) {
+      // Reuse the problem decoding of request(): re-issue nothing, just decode.
+      const e = await problemOf(res, api);
+      const c = closeFor(e);
+      this.end(c.kind === 'fatal' || (c.kind === 'retry' && e.status !== 429 && e.status !== 503) ? { kind: 'failed', reason: 'error', error: e } : c);
+      return;
+    }
+    const type = res.headers.get('Content-Type') ?? '';
+    if (!type.startsWith('text/event-stream') || !res.body) {
+      this.fail('error', clientError('error', `SSE: the response is ${type || 'untyped'}, not text/event-stream`));
+      return;
+    }
+    const parser = new SseParser((m) => this.message(m, parser));
+    const reader = res.body.getReader();
+    const text = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (this.done) return;
+        if (done) break;
+        this.dog?.kick();
+        parser.feed(text.decode(value, { stream: true }));
+        if (this.done) return;
+        this.checkLag();
+      }
+      this.fail('error', clientError('network', 'SSE: the stream ended'));
+    } catch (err) {
+      if (!this.done) this.fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
+    } finally {
+      if (this.done) reader.cancel().catch(() => {});
+    }
+  }
+
+  /** Ends the stream if events of the last read came in late together: a buffering proxy. */
+  private checkLag(): void {
+    const stamps = this.stamps.splice(0);
+    if (!stamps.length) return;
+    const now = this.ctx.api.clock.now();
+    for (const ts of stamps) this.skew = Math.min(this.skew, now - ts);
+    // Published (in local time, at the latest) after the request: not backlog.
+    const late = stamps.some((ts) => ts + this.skew >= this.requestedAt && now - (ts + this.skew) > SSE_LAG_MS);
+    if (late) {
+      this.end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: events arrive in late bursts (a buffering proxy?)`) });
+    }
+  }
+
+  private message(m: SseMessage, parser: SseParser): void {
+    if (this.done) return;
+    const h = this.ctx.handlers;
+    const body = parse(m.data) as Record<string, unknown> | undefined;
+    switch (m.event) {
+      case 'open': {
+        if (this.opened) return;
+        this.opened = true;
+        this.openedAt = this.ctx.api.clock.now();
+        this.ctx.api.clock.clearTimeout(this.timer);
+        this.dog = new Watchdog(this.ctx.api.clock, 2 * this.ctx.session.heartbeatMs, () =>
+          this.end({ kind: 'retry', error: clientError('timeout', `SSE: nothing for ${2 * this.ctx.session.heartbeatMs} ms`) }),
+        );
+        h.open();
+        return;
+      }
+      case 'message': {
+        const ev = body as Envelope | undefined;
+        if (!ev || typeof ev.id !== 'string' || !ev.id || typeof ev.type !== 'string' || typeof ev.topic !== 'string') return;
+        if (typeof ev.ts === 'number' && this.openedAt && this.ctx.api.clock.now() - this.openedAt < SSE_LAG_WINDOW_MS) this.stamps.push(ev.ts);
+        h.event(ev);
+        return;
+      }
+      case 'reset': {
+        const cursor = typeof body?.cursor === 'string' && body.cursor ? body.cursor : m.id;
+        if (cursor) h.reset(cursor);
+        return;
+      }
+      case 'recycle':
+        this.end({ kind: 'retry', immediate: true });
+        return;
+      case 'problem': {
+        const p = (body ?? {}) as Problem;
+        const status = typeof p.status === 'number' ? p.status : 503;
+        const code = typeof p.code === 'string' && p.code ? p.code : `http_${status}`;
+        const e = new LifelineError({ status, code, detail: typeof p.detail === 'string' ? p.detail : code, problem: p, ...(parser.retry !== undefined ? { retryAfterMs: parser.retry } : {}) });
+        this.end(code === 'superseded' ? { kind: 'superseded', error: e } : closeFor(e));
+        return;
+      }
+    }
+  }
+}
+
+/** Decodes a non-2xx response into a LifelineError, as request() does. */
+async function problemOf(res: Response, api: TransportContext['api']): Promise<LifelineError> {
+  try {
+    await request(async () => res, api.clock, { method: 'GET', url: res.url || 'SSE' });
+  } catch (err) {
+    if (!(err instanceof AbortedError)) return toLifelineError(err);
+  }
+  return clientError('error', `SSE: HTTP ${res.status}`);
+}
