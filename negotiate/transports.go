@@ -37,12 +37,20 @@ func newFailures(ttl time.Duration) *failures {
 	return &failures{seen: cache.New(ttl, 0), ttl: ttl}
 }
 
+// lasting says which reported reasons describe the network path rather
+// than one bad moment: only those are worth remembering for everyone at the
+// address. A transport that closed early or failed otherwise is the
+// reporting client's to retry.
+func lasting(reason string) bool {
+	return reason == ReasonNoUpgrade || reason == ReasonOpenTimeout || reason == ReasonNoFirstByte
+}
+
 func (f *failures) record(addr string, reported []Failure) {
 	if addr == "" {
 		return
 	}
 	for _, r := range reported {
-		if slices.Contains(preference, r.Transport) && r.Transport != LongPoll {
+		if lasting(r.Reason) && slices.Contains(preference, r.Transport) && r.Transport != LongPoll {
 			f.seen.SetDefault(addr+"|"+r.Transport, r.Reason)
 		}
 	}

@@ -128,3 +128,17 @@ func TestDisabledTransportsNotMounted(t *testing.T) {
 		t.Errorf("poll = %d %s", status, body)
 	}
 }
+
+// Only failures that describe the network path are remembered for the
+// address; a transient one concerns the reporting client alone.
+func TestTransientFailuresAreNotRemembered(t *testing.T) {
+	_, srv := newServerWith(t, longpoll.Config{}, Config{})
+	first := negotiateOK(t, srv, `{"failed":[{"transport":"websocket","reason":"closed_early"},{"transport":"sse","reason":"error"}]}`)
+	if first.Transports[0].Name != LongPoll {
+		t.Fatalf("the reporting client's order = %v, want its failed transports last", first.Transports)
+	}
+	next := negotiateOK(t, srv, `{}`)
+	if next.Transports[0].Name != WebSocket || next.Transports[1].Name != SSE {
+		t.Fatalf("the next client's order = %v, want the default: transient failures are not remembered", next.Transports)
+	}
+}
