@@ -101,6 +101,9 @@ func (t *topic) expired(cutoff time.Time) int {
 // dropExpired removes events older than cutoff. The caller holds t.mu for
 // writing.
 func (t *topic) dropExpired(cutoff time.Time) {
+	if t.n == 0 || !t.at(0).Time.Before(cutoff) {
+		return // the common case on every append: nothing has expired
+	}
 	for k := t.expired(cutoff); k > 0; k-- {
 		t.dropOldest()
 	}
