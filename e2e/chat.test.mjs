@@ -1,128 +1,45 @@
-// Browser test of the example chat: two independent Chromium contexts chat
-// over long-poll through the real Go server.
+// Browser tests of the example chat, reached directly (no proxy): two
+// independent Chromium instances chat over long-poll (forced with
+// ?transport=longpoll) and over WebSocket (the default negotiation), and the
+// indicator shows when the server rate-limits the client.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import {
+  IN_CI, WAIT_MS, skipBrowser, requireBrowser, workspace, openChat, waitForText, waitForTransport,
+  indicator, chatBothWays, screenshot, assertNoErrors,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
-const ARTIFACTS = path.join(HERE, 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const IN_CI = process.env.CI === 'true';
-const WAIT_MS = 10_000;
-
-const missing = !existsSync(CHROMIUM);
-const skip = missing && !IN_CI
-  ? `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`
-  : false;
-
-let tmp;
-let server;
-let serverLog = '';
-let baseURL;
-let browser;
-
-/** Builds the example into the temporary directory. */
-async function buildServer() {
-  const bin = path.join(tmp, 'example');
-  await promisify(execFile)('go', ['build', '-o', bin, './example'], { cwd: ROOT, timeout: 120_000 });
-  return bin;
-}
-
-/** Starts the built example on addr; resolves with its URL once it listens. */
-async function startServer(addr = '127.0.0.1:0') {
-  server = spawn(path.join(tmp, 'example'), ['-addr', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stderr.on('data', (chunk) => { serverLog += chunk; });
-  const exited = new Promise((_, reject) => server.once('exit', (code) => reject(new Error(`example exited with ${code}:\n${serverLog}`))));
-  const listening = new Promise((resolve) => {
-    createInterface({ input: server.stdout }).on('line', (line) => {
-      const m = /^LISTENING (http:\/\/\S+)$/.exec(line);
-      if (m) resolve(m[1]);
-    });
-  });
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('example did not print LISTENING within 15 s')), 15_000).unref());
-  return Promise.race([listening, exited, timeout]);
-}
-
-/** Stops the server with SIGTERM and resolves with its exit code. */
-function stopServer() {
-  if (!server || server.exitCode !== null) return Promise.resolve(server?.exitCode ?? null);
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => server.kill('SIGKILL'), 5_000);
-    server.once('exit', (code, signal) => { clearTimeout(kill); resolve(code ?? signal); });
-    server.kill('SIGTERM');
-  });
-}
-
-/** Opens the chat in a fresh browser context (its own storage) as nick. */
-async function openChat(nick) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err));
-  page.on('console', (msg) => {
-    // The browser logs every failed request; during the restart below those
-    // are expected, and the client recovers from them.
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) errors.push(new Error(msg.text()));
-  });
-  page.setDefaultTimeout(WAIT_MS);
-  await page.goto(`${baseURL}/?transport=longpoll`);
-  await page.getByTestId('nick-overlay').waitFor({ state: 'visible' });
-  assert.notEqual(await page.getByTestId('nick-input').inputValue(), '', 'the nickname form offers a default name');
-  if (nick === 'ada') await page.screenshot({ path: path.join(ARTIFACTS, 'nickname.png') });
-  await page.getByTestId('nick-input').fill(nick);
-  await page.getByTestId('nick-submit').click();
-  await page.getByTestId('nick-overlay').waitFor({ state: 'hidden' });
-  return { page, context, errors };
-}
-
-/** Waits until the element with testid contains text (string or RegExp). */
-async function waitForText(page, testid, text) {
-  try {
-    await page.getByTestId(testid).filter({ hasText: text }).first().waitFor({ state: 'attached' });
-  } catch (err) {
-    const actual = await page.getByTestId(testid).allTextContents().catch(() => []);
-    throw new Error(`[data-testid=${testid}] never showed ${text}; it shows ${JSON.stringify(actual)}`, { cause: err });
-  }
-}
+let ws;
+let exampleBin;
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`CI=true but ${CHROMIUM} is missing: the browser test cannot run`);
-  tmp = await mkdtemp(path.join(tmpdir(), 'lifeline-e2e-'));
-  await mkdir(ARTIFACTS, { recursive: true });
-  await buildServer();
-  baseURL = await startServer();
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
+  if (skipBrowser) return;
+  if (IN_CI) requireBrowser();
+  ws = await workspace();
+  exampleBin = await ws.build('./example');
 });
 
 after(async () => {
-  await browser?.close();
-  const code = await stopServer();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-  if (server) assert.equal(code, 0, `the example should exit 0 on SIGTERM; its log:\n${serverLog}`);
+  await ws?.cleanup();
 });
 
-test('two browsers chat over long-poll', { skip }, async () => {
-  const a = await openChat('ada');
-  const b = await openChat('grace');
+/** A fresh example server (its own rate limits and failure memory). */
+const startExample = (addr = '127.0.0.1:0') => ws.start(exampleBin, ['-addr', addr], 'example');
 
-  // Both run on long-poll and are connected.
-  await waitForText(a.page, 'transport', /long-poll · connected/);
-  await waitForText(b.page, 'transport', /long-poll · connected/);
-  assert.match(await a.page.locator('#transport').textContent(), /long-poll/);
+test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
+  let server = await startExample();
+  const baseURL = server.url;
+  const a = await openChat(ws, `${baseURL}/?transport=longpoll`, 'ada', {
+    beforeJoin: (page) => screenshot(page, 'nickname.png', { fullPage: false }),
+  });
+  const b = await openChat(ws, `${baseURL}/?transport=longpoll`, 'grace');
+
+  // Both run on long-poll and are connected; forced, so nothing was "skipped".
+  for (const c of [a, b]) {
+    const ind = await waitForTransport(c, /^long-poll · connected$/);
+    assert.equal(ind.transport, 'longpoll');
+    assert.equal(ind.skipped, '');
+  }
 
   // Presence: each sees the other, by nickname.
   await waitForText(b.page, 'presence-item', 'ada');
@@ -157,8 +74,8 @@ test('two browsers chat over long-poll', { skip }, async () => {
   // A shows another person typing so the screenshot has every part.
   await b.page.getByTestId('message-input').pressSequentially('one more');
   await waitForText(a.page, 'typing', 'grace is typing…');
-  await a.page.screenshot({ path: path.join(ARTIFACTS, 'chat-a.png'), fullPage: true });
-  await b.page.screenshot({ path: path.join(ARTIFACTS, 'chat-b.png'), fullPage: true });
+  await screenshot(a.page, 'chat-a.png');
+  await screenshot(b.page, 'chat-b.png');
 
   // Rooms: B moves to #random; A sees B leave #general, and B no longer
   // gets #general's messages.
@@ -179,13 +96,13 @@ test('two browsers chat over long-poll', { skip }, async () => {
   await b.page.getByTestId('message-input').press('Enter');
   await waitForText(b.page, 'message', 'first in team-x');
   await b.page.setViewportSize({ width: 390, height: 844 });
-  await b.page.screenshot({ path: path.join(ARTIFACTS, 'chat-b-mobile.png'), fullPage: true });
+  await screenshot(b.page, 'chat-b-mobile.png');
 
   // A server restart is a new buffer epoch: both pages reconnect on their
   // own, are told the history was reset, and chat on.
-  assert.equal(await stopServer(), 0, `the example should exit 0 on SIGTERM; its log:\n${serverLog}`);
-  const url = await startServer(new URL(baseURL).host);
-  assert.equal(url, baseURL);
+  assert.equal(await server.stop(), 0, `the example should exit 0 on SIGTERM; its log:\n${server.log}`);
+  server = await startExample(new URL(baseURL).host);
+  assert.equal(server.url, baseURL);
   for (const p of [a.page, b.page]) {
     await p.getByTestId('reset-banner').waitFor({ state: 'visible', timeout: 20_000 });
     await waitForText(p, 'transport', /long-poll · connected/);
@@ -194,12 +111,106 @@ test('two browsers chat over long-poll', { skip }, async () => {
   await a.page.getByTestId('message-input').fill('back after the restart');
   await a.page.getByTestId('send-button').click();
   await waitForText(a.page, 'message', 'back after the restart');
-  await a.page.screenshot({ path: path.join(ARTIFACTS, 'chat-a-after-reset.png'), fullPage: true });
+  await screenshot(a.page, 'chat-a-after-reset.png');
   await a.page.emulateMedia({ colorScheme: 'dark' });
-  await a.page.screenshot({ path: path.join(ARTIFACTS, 'chat-a-dark.png'), fullPage: true, animations: 'disabled' });
+  await screenshot(a.page, 'chat-a-dark.png', { animations: 'disabled' });
 
-  assert.deepEqual(a.errors.map(String), [], 'page A logged no errors');
-  assert.deepEqual(b.errors.map(String), [], 'page B logged no errors');
+  assertNoErrors(a, b);
   await a.context.close();
   await b.context.close();
+  assert.equal(await server.stop(), 0, `the example should exit 0 on SIGTERM; its log:\n${server.log}`);
+});
+
+test('two browsers chat over WebSocket, negotiated by default', { skip: skipBrowser }, async () => {
+  const server = await startExample();
+  const sockets = [];
+  const a = await openChat(ws, `${server.url}/`, 'ada', {
+    beforeJoin: (page) => { page.on('websocket', (s) => sockets.push(s.url())); }, // the client connects on join
+  });
+  const b = await openChat(ws, `${server.url}/`, 'grace');
+
+  for (const c of [a, b]) {
+    const ind = await waitForTransport(c, /^WebSocket · connected$/);
+    assert.equal(ind.transport, 'websocket');
+    assert.equal(ind.skipped, '', 'nothing better was skipped');
+  }
+  assert.ok(sockets.some((u) => new URL(u).pathname === '/rt/ws'), `page A opened a WebSocket to /rt/ws (saw ${JSON.stringify(sockets)})`);
+
+  await chatBothWays(a, b, 'over websocket');
+  assert.equal((await indicator(a.page)).transport, 'websocket', 'A is still on WebSocket');
+  assert.equal((await indicator(b.page)).transport, 'websocket', 'B is still on WebSocket');
+  await b.page.getByTestId('message-input').pressSequentially('typing…');
+  await waitForText(a.page, 'typing', 'grace is typing…');
+  await screenshot(a.page, 'direct-websocket.png');
+
+  assertNoErrors(a, b);
+  await a.context.close();
+  await b.context.close();
+  assert.equal(await server.stop(), 0, `the example should exit 0 on SIGTERM; its log:\n${server.log}`);
+});
+
+test('the indicator says when the server rate-limits the client (negotiate, then sends), which carries on', { skip: skipBrowser }, async () => {
+  const server = await startExample();
+  const c = await openChat(ws, `${server.url}/`, 'ada', {
+    // Negotiate is limited per address (a burst of 30, then one a second):
+    // this page spends the budget and keeps it spent until the client is
+    // refused, and records every text the indicator shows from now on.
+    // The nickname is submitted (and the client negotiates) once the page
+    // has been refused, while it goes on asking.
+    beforeJoin: (page) => page.evaluate(() => new Promise((spent, fail) => {
+      const node = document.getElementById('transport');
+      window.__indicator = [];
+      new MutationObserver(() => window.__indicator.push({ text: node.textContent, limited: node.dataset.rateLimited === 'true' }))
+        .observe(node, { childList: true, subtree: true, characterData: true, attributes: true });
+      window.__hammer = (async () => {
+        const until = Date.now() + 10_000;
+        const statuses = {};
+        while (node.dataset.rateLimited !== 'true' && Date.now() < until) {
+          const res = await fetch('/rt/negotiate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+          statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+          if (res.status === 429) spent();
+        }
+        return statuses;
+      })();
+      window.__hammer.then(() => fail(new Error('negotiate was never refused')), fail);
+    })),
+  });
+  await waitForText(c.page, 'transport', /^rate limited · retry in \d+ s$/).catch(async (err) => {
+    const seen = await c.page.evaluate(async () => ({ seen: window.__indicator, hammer: await window.__hammer.catch(String) }));
+    throw new Error(`${err.message}; seen ${JSON.stringify(seen)}`, { cause: err });
+  });
+  assert.equal(await c.page.getByTestId('transport').getAttribute('data-rate-limited'), 'true');
+  await screenshot(c.page, 'rate-limited.png', { fullPage: false });
+  const statuses = await c.page.evaluate(() => window.__hammer);
+  assert.ok(statuses[429] > 0, `the page's own negotiates were refused too: ${JSON.stringify(statuses)}`);
+
+  // Negotiate refills at one a second: the client retries after Retry-After and connects.
+  await waitForText(c.page, 'transport', /^WebSocket · connected$/, 3 * WAIT_MS);
+  assert.equal(await c.page.getByTestId('transport').getAttribute('data-rate-limited'), null);
+  const seen = await c.page.evaluate(() => window.__indicator);
+  assert.ok(seen.some((s) => s.limited && /^rate limited/.test(s.text)), `the indicator showed "rate limited": ${JSON.stringify(seen)}`);
+
+  // Connected, a burst of sends runs into the per-session send limit (a
+  // burst of 20): the connection stays up, the indicator says the page is
+  // rate limited on WebSocket while a send waits, and every message still
+  // arrives exactly once.
+  await c.page.evaluate(() => { window.__indicator = []; });
+  const BURST = 24;
+  for (let i = 0; i < BURST; i++) {
+    await c.page.getByTestId('message-input').fill(`burst ${i}`);
+    await c.page.getByTestId('message-input').press('Enter');
+    await c.page.waitForFunction(() => document.querySelector('[data-testid="message-input"]').value === '', null, { timeout: WAIT_MS });
+  }
+  await waitForText(c.page, 'message', `burst ${BURST - 1}`);
+  const texts = await c.page.getByTestId('message-text').allTextContents();
+  assert.deepEqual(texts, Array.from({ length: BURST }, (_, i) => `burst ${i}`), 'every message once, in order');
+  const during = await c.page.evaluate(() => window.__indicator);
+  assert.ok(during.some((s) => s.limited && /^WebSocket · rate limited · retry in \d+ s$/.test(s.text)),
+    `while a send waited the indicator said "WebSocket · rate limited": ${JSON.stringify(during)}`);
+  await waitForText(c.page, 'transport', /^WebSocket · connected$/);
+
+  // The refused negotiates are logged by the browser as failed loads (allowed); nothing else.
+  assertNoErrors(c);
+  await c.context.close();
+  assert.equal(await server.stop(), 0, `the example should exit 0 on SIGTERM; its log:\n${server.log}`);
 });

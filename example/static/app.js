@@ -128,15 +128,58 @@ const topicOf = (room) => `room:${room}`;
 
 // ---------- transport indicator ----------
 
+// Why a better transport is not in use (state.skipped[].reason), for the
+// indicator's tooltip; the visible text keeps the short code.
+const SKIP_REASONS = {
+  no_upgrade: 'the WebSocket handshake was refused (a proxy that strips Upgrade?)',
+  open_timeout: 'it did not open within 5 s',
+  no_first_byte: 'the stream sent nothing within 3 s (a buffering proxy?)',
+  closed_early: 'it kept dropping right after opening',
+  error: 'it failed',
+  not_offered: 'the server does not offer it',
+  deprioritized: 'it failed from this network recently; the server advised the next one',
+};
+
+const transportLabel = (t) => TRANSPORT_LABELS[t] ?? t;
+
+/**
+ * The indicator's parts for a client state: `main` like "SSE · connected",
+ * `skipped` like "(websocket: no_upgrade)" when better transports were
+ * skipped, `rateLimited` while the server's rate limit holds the client
+ * back (status `rate-limited`; with `transport` set the connection stays
+ * up and only a send waits).
+ */
+function describeState(s) {
+  const rateLimited = s.status === 'rate-limited'
+    || (s.error?.code === 'rate_limited' && (s.status === 'connecting' || s.status === 'reconnecting'));
+  const retry = typeof s.retryInMs === 'number' ? ` · retry in ${Math.max(1, Math.ceil(s.retryInMs / 1000))} s` : '';
+  const on = s.transport ? `${transportLabel(s.transport)} · ` : '';
+  let main;
+  if (rateLimited) main = `${on}rate limited${retry}`;
+  else if (s.status === 'connected') main = `${on}connected`;
+  else if (s.status === 'disconnected') main = s.error ? `disconnected: ${errorText(s.error)}` : 'disconnected';
+  else main = `${on}${s.status}${retry}`;
+  const list = s.transport && Array.isArray(s.skipped) ? s.skipped : [];
+  const skipped = list.length ? `(${list.map((k) => `${k.transport}: ${k.reason}`).join(', ')})` : '';
+  const why = list.map((k) => `${transportLabel(k.transport)} skipped: ${SKIP_REASONS[k.reason] ?? k.reason}`);
+  return { main, skipped, list, rateLimited, why };
+}
+
 function renderStatus(s) {
   state.status = s.status;
-  const transport = s.transport ? TRANSPORT_LABELS[s.transport] ?? s.transport : 'no transport';
-  let text = `${transport} · ${s.status}`;
-  if (s.status === 'reconnecting' && typeof s.retryInMs === 'number') text += ` (retry in ${Math.ceil(s.retryInMs / 1000)} s)`;
-  ui.transport.textContent = text;
+  const { main, skipped, list, rateLimited, why } = describeState(s);
+  const parts = [el('span', { className: 'transport-main', text: main })];
+  // The leading space keeps textContent readable: "SSE · connected (websocket: no_upgrade)".
+  if (skipped) parts.push(el('span', { className: 'transport-skipped', dataset: { testid: 'transport-skipped' }, text: ` ${skipped}` }));
+  ui.transport.replaceChildren(...parts);
   ui.transport.dataset.status = s.status;
   ui.transport.dataset.transport = s.transport ?? '';
-  ui.transport.title = s.error ? `last error: ${errorText(s.error)}` : `client ${s.clientId ?? '—'}`;
+  ui.transport.dataset.skipped = list.map((k) => `${k.transport}:${k.reason}`).join(' ');
+  if (rateLimited) ui.transport.dataset.rateLimited = 'true';
+  else delete ui.transport.dataset.rateLimited;
+  const title = [s.error && s.status !== 'connected' ? `last error: ${errorText(s.error)}` : `client ${s.clientId ?? '—'}`, ...why];
+  if (rateLimited) title.unshift('The server asked this page to slow down; it waits, then carries on by itself.');
+  ui.transport.title = title.join('\n');
   updateComposer();
 }
 
@@ -437,8 +480,7 @@ async function connect() {
     });
   } catch (err) {
     // e.g. ?transport=websocket with a client that does not speak it yet
-    renderStatus({ status: 'disconnected', transport: null, error: err });
-    ui.transport.textContent = `not connected: ${errorText(err)}`;
+    renderStatus({ status: 'disconnected', transport: null, attempt: 0, error: err });
     return;
   }
   state.client = client;
