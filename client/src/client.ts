@@ -10,6 +10,7 @@ import { LongPollTransport } from './longpoll.js';
 import { newMid } from './mid.js';
 import type { Ack, ClientTransport, Envelope, PresenceResponse, SendRequest } from './protocol.js';
 import { SerialQueue } from './queue.js';
+import { exhaustedForMs, limitsOf, type RateLimitInfo } from './ratelimit.js';
 import { SseTransport } from './sse.js';
 import type { FailureReason, Transport, TransportClose, TransportContext } from './transport.js';
 import type {
@@ -99,6 +100,12 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   private topicsChange: TopicsChange | null = null;
   private pendingReset: { reason: ResetReason; previousCursor?: string } | null = null;
   private unlistenOnline: (() => void) | null = null;
+  /** The last RateLimitInfo of each policy (`limits`). */
+  private limitMap: Readonly<Record<string, RateLimitInfo>> = Object.freeze({});
+  /** Sends wait until then: a send response said nothing is left (r=0) for `t`. */
+  private paceUntil = 0;
+  /** A send or presence call waiting out the server's rate limit while connected: shown as `rate-limited`. */
+  private held: { until: number; attempt: number; error: LifelineError } | null = null;
 
   // The connection loop's state.
   /** Consecutive failures: the backoff attempt. */
@@ -139,7 +146,13 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     this.failbackMs = options.failbackMs ?? DEFAULT_FAILBACK_MS;
     const allowed: readonly string[] = options.transports ?? RANKING;
     this.usable = RANKING.filter((t) => allowed.includes(t) && (t !== 'websocket' || this.wsCtor !== undefined));
-    const fetchFn: FetchLike = (options.fetch as FetchLike | undefined) ?? ((input, init) => globalThis.fetch(input, init));
+    const baseFetch: FetchLike = (options.fetch as FetchLike | undefined) ?? ((input, init) => globalThis.fetch(input, init));
+    // Every response, error or not, on every endpoint: read its rate-limit fields.
+    const fetchFn: FetchLike = async (input, init) => {
+      const res = await baseFetch(input, init);
+      if (res?.headers) this.observeLimits(input, res.headers);
+      return res;
+    };
     const h = options.headers;
     this.api = {
       fetch: fetchFn,
@@ -178,7 +191,15 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     return [...(this.topicsChange?.topics ?? this.topicList)];
   }
 
-  /** Subscribes to `event`, `state`, `reset` or `error`. Returns the unsubscribe function. */
+  /**
+   * The last rate-limit information the server sent (RateLimit and
+   * RateLimit-Policy fields), by policy name, e.g. `limits.sends?.remaining`.
+   */
+  get limits(): Readonly<Record<string, RateLimitInfo>> {
+    return this.limitMap;
+  }
+
+  /** Subscribes to `event`, `state`, `reset`, `error` or `limits`. Returns the unsubscribe function. */
   on<K extends keyof ClientEvents<M>>(name: K, listener: Listener<ClientEvents<M>[K]>): Unsubscribe {
     return this.emitter.on(name, listener);
   }
@@ -209,7 +230,11 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * queue of at most `maxQueue`. Retried with the same `mid` (on whatever
    * transport is current) on network errors, a WebSocket closing before the
    * acknowledgement, 5xx, 429 and 401 (after negotiating again) until
-   * acknowledged: the server applies it once.
+   * acknowledged: the server applies it once. A refusal by the server's
+   * rate limit (429, or an in-band error frame) is retried after the delay
+   * it advised plus jitter, and when a send's response says the limit is
+   * spent (RateLimit `r=0`) the next send waits `t` first; meanwhile the
+   * state is `rate-limited`.
    *
    * @returns the acknowledgement `{ mid, id? }` (`id` is the published
    *   event's id; absent if the application published nothing).
@@ -227,7 +252,12 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     const msg: SendRequest = { topic, type, data, mid };
     if (options?.ttlMs !== undefined) msg.ttlMs = options.ttlMs;
     const signal = this.life.signal;
-    return this.queue.push(() => this.withSession((s) => this.sendOnce(s, msg, signal), signal));
+    return this.queue.push(() =>
+      this.withSession(async (s) => {
+        await this.pace(signal);
+        return this.sendOnce(s, msg, signal);
+      }, signal),
+    );
   }
 
   /**
@@ -343,7 +373,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
       this.failures++;
       const clientId = this.session?.clientId;
       this.setState({
-        status: this.everConnected ? 'reconnecting' : 'connecting',
+        status: e.status === 429 ? 'rate-limited' : this.everConnected ? 'reconnecting' : 'connecting',
         transport: null,
         ...(clientId ? { clientId } : {}),
         attempt: this.failures,
@@ -394,6 +424,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     }
     const old = this.session;
     this.session = s;
+    this.paceUntil = 0; // a new session has its own send budget
     this.home = null;
     this.early = 0;
     if (old && old.token !== s.token) void endSession(this.api, old, END_SESSION_TIMEOUT_MS);
@@ -466,7 +497,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
         this.fallDown(this.home, out.reason ?? 'error', out.error);
         return AGAIN;
       }
-      if (out.kind === 'retry' && !out.immediate && this.home && this.home !== 'longpoll') {
+      if (out.kind === 'retry' && !out.immediate && out.error?.status !== 429 && this.home && this.home !== 'longpoll') {
         if (this.clock.now() - (this.openedAt || startedAt) < CLOSED_EARLY_MS) {
           if (++this.early >= EARLY_DROPS) {
             this.fallDown(this.home, 'closed_early', clientError('closed_early', `${this.home}: dropped within ${CLOSED_EARLY_MS} ms of opening ${EARLY_DROPS} times`));
@@ -544,7 +575,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
           this.failures = 0;
           this.renegotiated = false;
           const st = this.snapshot;
-          if (st.status !== 'connected' || st.attempt !== 0 || st.error) this.setConnected();
+          if (this.held ? st.status !== 'rate-limited' || st.transport === null : st.status !== 'connected' || st.attempt !== 0 || st.error) this.setConnected();
         },
         close: (c) => this.onClose(t!, c),
       },
@@ -727,9 +758,46 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
         }
         if (!e.retryable) throw e;
         this.emitter.emit('error', e);
-        await sleep(this.clock, backoffDelay(failures++, this.backoff, this.random, e.retryAfterMs), signal, this.wakers);
+        const ms = backoffDelay(failures++, this.backoff, this.random, e.retryAfterMs);
+        if (e.status === 429) await this.hold(ms, failures, e, signal);
+        else await sleep(this.clock, ms, signal, this.wakers);
       }
     }
+  }
+
+  /** Waits ms for the server's rate limit, showing `rate-limited` meanwhile if connected. */
+  private async hold(ms: number, attempt: number, error: LifelineError, signal: AbortSignal): Promise<void> {
+    const h = { until: this.clock.now() + ms, attempt, error };
+    this.held = h;
+    this.setConnected();
+    await sleep(this.clock, ms, signal, this.wakers);
+    if (this.held !== h) return; // another wait took over
+    this.held = null;
+    if (this.running) this.setConnected();
+  }
+
+  /** Before a send: wait while the last send response said the limit is spent. */
+  private pace(signal: AbortSignal): Promise<void> | undefined {
+    const ms = this.paceUntil - this.clock.now();
+    this.paceUntil = 0; // once waited out, until a response says so again
+    if (ms <= 0) return;
+    const error = new LifelineError({ status: 429, code: 'rate_limited', detail: `the send limit is spent: waiting ${ms} ms (RateLimit r=0)`, retryAfterMs: ms });
+    return this.hold(ms, 0, error, signal);
+  }
+
+  /** Reads the rate-limit fields of a response: `limits`, and pacing after a send. */
+  private observeLimits(url: string, headers: Headers): void {
+    const now = this.clock.now();
+    const infos = limitsOf(headers, now);
+    if (!infos.length) return;
+    const map = { ...this.limitMap };
+    for (const i of infos) map[i.policy] = Object.freeze(i);
+    this.limitMap = Object.freeze(map);
+    if (url === this.session?.sendUrl) {
+      const ms = exhaustedForMs(infos);
+      this.paceUntil = ms ? Math.max(this.paceUntil, now + ms) : 0;
+    }
+    for (const i of infos) this.emitter.emit('limits', this.limitMap[i.policy]!);
   }
 
   /** The server no longer knows this session: make the loop negotiate again. */
@@ -780,7 +848,11 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     const t = this.active;
     if (!s || !t || !this.activeOpen) return;
     const skipped = this.skipped(t.name);
-    this.setState({ status: 'connected', transport: t.name, clientId: s.clientId, attempt: 0, ...(skipped.length ? { skipped } : {}) });
+    const base = { transport: t.name, clientId: s.clientId, ...(skipped.length ? { skipped } : {}) };
+    const h = this.held;
+    const wait = h ? h.until - this.clock.now() : 0;
+    if (h && wait > 0) this.setState({ status: 'rate-limited', ...base, attempt: h.attempt, error: h.error, retryInMs: wait });
+    else this.setState({ status: 'connected', ...base, attempt: 0 });
   }
 
   private setState(next: ConnectionState): void {

@@ -2,6 +2,7 @@ import { parseRetryAfter } from './backoff.js';
 import type { Clock } from './clock.js';
 import { LifelineError, clientError } from './errors.js';
 import type { Problem } from './protocol.js';
+import { exhaustedForMs, limitsOf } from './ratelimit.js';
 
 /** The fetch signature the client needs (a subset of the global one). */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -38,7 +39,8 @@ export class AbortedError extends Error {
 /**
  * Performs one request and decodes the answer. 2xx resolves with the parsed
  * JSON; anything else rejects with a LifelineError carrying the problem
- * document's status, code and detail (§2) and any Retry-After; network
+ * document's status, code and detail (§2) and any Retry-After (or, on a
+ * 429 without one, the RateLimit field's `t`); network
  * failures reject with code `network`, the deadline with `timeout`, the
  * caller's abort with AbortedError.
  */
@@ -115,7 +117,9 @@ function problemError(res: Response, text: string, now: number): LifelineError {
       : typeof problem?.title === 'string' && problem.title
         ? problem.title
         : res.statusText || `HTTP ${res.status}`;
-  const retryAfterMs = parseRetryAfter(res.headers.get('Retry-After'), now);
+  // Retry-After; failing that, on a 429, the `t` of an exhausted RateLimit policy.
+  let retryAfterMs = parseRetryAfter(res.headers.get('Retry-After'), now);
+  if (retryAfterMs === undefined && res.status === 429) retryAfterMs = exhaustedForMs(limitsOf(res.headers, now)) || undefined;
   return new LifelineError({
     status: res.status,
     code,

@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import type { LifelineError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { ClientTransport, Envelope, PresenceData, TransportName } from './protocol.js';
+import type { RateLimitInfo } from './ratelimit.js';
 import type { FailureReason } from './transport.js';
 import type { WebSocketConstructor } from './websocket.js';
 
@@ -33,7 +34,7 @@ export type LifelineEvent<M extends EventMap = DefaultEvents> = {
 }[keyof WithBuiltins<M> & string];
 
 /** The connection's status. */
-export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'rate-limited' | 'disconnected';
 
 /**
  * Why a transport better than the current one is not in use: it failed
@@ -54,7 +55,13 @@ export interface ConnectionState {
   /**
    * `connecting` until the first negotiate succeeds (including its
    * retries), `connected` while a session is up and polls succeed,
-   * `reconnecting` after a failure once connected, `disconnected` before
+   * `reconnecting` after a failure once connected, `rate-limited` while
+   * the server's rate limit holds the client back (it refused a request
+   * with 429, an in-band error frame, close 1008 or an SSE `problem`, or
+   * the RateLimit fields said nothing is left): the session is kept, and
+   * `retryInMs` says how long the client waits (at least what the server
+   * advised, plus jitter); `transport` is set when the connection stays
+   * open and only a send or presence call waits. `disconnected` before
    * `start()`, after `close()` and after a fatal error (see `error`).
    */
   status: ConnectionStatus;
@@ -111,6 +118,8 @@ export interface ClientEvents<M extends EventMap = DefaultEvents> {
   reset: ResetInfo;
   /** Every failure, transient (retried) or fatal; for logging. */
   error: LifelineError;
+  /** A response described a rate-limit policy (RateLimit / RateLimit-Policy fields); also `client.limits`. */
+  limits: RateLimitInfo;
 }
 
 /** Options of `send`. */

@@ -53,7 +53,7 @@ export class WebSocketTransport implements Transport {
   private timer: unknown;
   private dog: Watchdog | undefined;
   private readonly pending = new Map<string, Pending>();
-  /** The retry delay of an error frame that came without a mid (a refused stream). */
+  /** The retry delay of the last error frame that had one (a refused stream open or send). */
   private floorMs: number | undefined;
 
   constructor(
@@ -149,9 +149,9 @@ export class WebSocketTransport implements Transport {
         const status = typeof f.status === 'number' ? f.status : 400;
         const code = typeof f.code === 'string' && f.code ? f.code : `http_${status}`;
         const e = new LifelineError({ status, code, detail: typeof f.detail === 'string' ? f.detail : code, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
-        const p = this.settle(f.mid);
-        if (p) p.reject(e);
-        else this.floorMs = retryAfterMs;
+        // A refused stream open (no mid) or send: a close 1008 that follows waits at least this long.
+        if (retryAfterMs !== undefined) this.floorMs = retryAfterMs;
+        this.settle(f.mid)?.reject(e);
         return;
       }
     }

@@ -117,7 +117,7 @@ describe('LifelineClient (fake server)', () => {
       [
         ['connecting', 1, 'network', 250], // 0.5 × min(20000, 500·2⁰)
         ['connecting', 2, 'internal', 500], // 0.5 × 1000
-        ['connecting', 3, 'rate_limited', 3000], // 2000 floor + 0.5 × 2000
+        ['rate-limited', 3, 'rate_limited', 3000], // 2000 floor + 0.5 × 2000
         ['connecting', 4, 'shutting_down', 3000], // 1000 floor + 0.5 × 4000
       ],
     );

@@ -49,15 +49,19 @@ export function scaledClock(): Clock {
   };
 }
 
-/** A clock whose timers run 100 times faster, recording what was asked. */
-export function fastClock(): Clock & { delays: number[] } {
+/**
+ * A clock whose timers run `factor` (100) times faster, recording what was
+ * asked. A smaller factor leaves more real time for deadlines such as the
+ * 5 s WebSocket open timeout on a loaded machine.
+ */
+export function fastClock(factor = 100): Clock & { delays: number[] } {
   const delays: number[] = [];
   return {
     delays,
     now: () => Date.now(),
     setTimeout: (fn, ms) => {
       delays.push(ms);
-      return setTimeout(fn, ms / 100);
+      return setTimeout(fn, ms / factor);
     },
     clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
   };
@@ -249,11 +253,16 @@ export async function until(pred: () => boolean, timeoutMs = 3000, what = 'condi
  * connections do: `accept` (auth, open, events, in-band sends), `refuse`
  * (closed 1006 before opening, as when a proxy strips Upgrade), `hang`
  * (never answers), `drop` (opens, then closes 1006 after 20 ms), or `mute`
- * (opens, then never sends another frame: a dead connection).
+ * (opens, then never sends another frame: a dead connection), or `limited`
+ * (answers auth with a 429 error frame and close 1008: a stream open over
+ * the idle limit). `refuseSends` refuses that many of the next sends with a
+ * 429 error frame carrying `retryAfterMs`.
  */
 export function fakeWebSocket(server: FakeServer) {
   const ctl = {
-    mode: 'accept' as 'accept' | 'refuse' | 'hang' | 'drop' | 'mute',
+    mode: 'accept' as 'accept' | 'refuse' | 'hang' | 'drop' | 'mute' | 'limited',
+    refuseSends: 0,
+    retryAfterMs: 300,
     /** Whether sends are acknowledged (false: they are applied, the ack never comes). */
     ack: true,
     sockets: [] as FakeWS[],
@@ -306,6 +315,10 @@ export function fakeWebSocket(server: FakeServer) {
       if (f.op === 'auth') {
         const clientId = server.tokens.get(f.token);
         if (!clientId) return this.serverClose(4001, 'unknown_token');
+        if (this.mode === 'limited') {
+          this.push({ op: 'error', status: 429, code: 'rate_limited', detail: 'fake', retryAfterMs: ctl.retryAfterMs });
+          return this.serverClose(1008, 'rate_limited');
+        }
         this.cursor = f.cursor;
         this.clientId = clientId;
         this.push({ op: 'open', clientId, cursor: f.cursor });
@@ -318,6 +331,9 @@ export function fakeWebSocket(server: FakeServer) {
         };
         flush();
         this.unwatch = server.watch(() => setTimeout(flush, 0));
+      } else if (f.op === 'send' && ctl.refuseSends > 0) {
+        ctl.refuseSends--;
+        this.push({ op: 'error', mid: f.mid, status: 429, code: 'rate_limited', detail: 'fake', retryAfterMs: ctl.retryAfterMs });
       } else if (f.op === 'send') {
         const ack = server.apply(f, this.clientId);
         if (ctl.ack) this.push({ op: 'ack', ...ack });

@@ -42,7 +42,7 @@ function setup(opts: Partial<LifelineOptions> = {}) {
 
 describe('transports (fake server, fake WebSocket)', () => {
   it('WebSocket: ws:// URL without the token, auth first frame with token and cursor, then events', async () => {
-    const t = setup();
+    const t = setup({ clock: fastClock(10) }); // 500 ms (real) to open: exactly one socket even on a loaded machine
     await t.on('websocket');
     assert.deepEqual(t.ws.ctl.urls, ['ws://fake.test/rt/ws']);
     assert.deepEqual(t.ws.ctl.frames[0], { op: 'auth', token: 't1', cursor: 'e1.0' });

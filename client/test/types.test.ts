@@ -2,7 +2,7 @@
 // (`tsc -p tsconfig.test.json`); the runtime part only constructs objects.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { LifelineClient, type Ack, type ConnectionState, type LifelineEvent, type ResetInfo } from '../src/index.js';
+import { LifelineClient, type Ack, type ConnectionState, type LifelineEvent, type RateLimitInfo, type ResetInfo } from '../src/index.js';
 
 interface ChatEvents {
   message: { text: string; name: string };
@@ -28,6 +28,11 @@ it('types events as a union discriminated on type', async () => {
   client.on('state', (s: ConnectionState) => void s.status);
   client.on('reset', (r: ResetInfo) => void r.cursor);
   client.on('error', (e) => void e.code);
+  client.on('limits', (l: RateLimitInfo) => void [l.policy, l.remaining, l.resetInMs, l.quota, l.windowMs]);
+  const limited: ConnectionState['status'] = 'rate-limited';
+  void limited;
+  const sends: RateLimitInfo | undefined = client.limits.sends;
+  void sends;
   // @ts-expect-error unknown client event
   client.on('nope', () => {});
   const sent: Promise<Ack> = client.send('room:a', 'message', { text: 'hi', name: 'ada' });

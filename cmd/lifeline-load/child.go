@@ -107,17 +107,17 @@ func (p *proc) stop() {
 	}
 }
 
-// startServer starts a server child of kind and returns it with its address
-// and GOMAXPROCS.
-func startServer(kind string, presence, withPprof bool, timeout time.Duration) (*proc, string, int, error) {
-	args := []string{"-serve", kind, "-addr", "127.0.0.1:0"}
+// startServer starts a server child of kind for transport and returns it
+// with its address and GOMAXPROCS.
+func startServer(kind, transport string, presence, withPprof bool, timeout time.Duration) (*proc, string, int, error) {
+	args := []string{"-serve", kind, "-transport", transport, "-addr", "127.0.0.1:0"}
 	if presence {
 		args = append(args, "-presence")
 	}
 	if withPprof {
 		args = append(args, "-pprof")
 	}
-	p, err := spawn(kind+" server", args...)
+	p, err := spawn(transport+" "+kind+" server", args...)
 	if err != nil {
 		return nil, "", 0, err
 	}

@@ -17,34 +17,42 @@ import (
 const dialWorkers = 32
 
 // load drives N keep-alive connections to one server: it connects them,
-// arms one held poll on each, publishes, and times every delivery.
+// then for long-poll arms one held poll on each, publishes, and times every
+// delivery; for streams it opens one stream on each (see stream.go).
 type load struct {
-	kind    string // "floor" or "lifeline"
-	addr    string
-	n       int
-	timeout time.Duration
-	epoch   time.Time // latencies are measured on its monotonic clock
+	kind      string // "floor" or "lifeline"
+	transport string // "longpoll", "websocket" or "sse"
+	addr      string
+	n         int
+	timeout   time.Duration
+	epoch     time.Time // latencies are measured on its monotonic clock
 
 	ctl   *httpConn // control connection: /held, /publish, /ping
 	conns []*httpConn
+	st    streams
 }
 
-func newLoad(kind, addr string, n int, timeout time.Duration) (*load, error) {
-	ctl, err := dialConn(addr, timeout)
+func newLoad(kind, transport, addr string, n int, timeout time.Duration) (*load, error) {
+	ctl, err := dialConn(addr, 1024, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &load{kind: kind, addr: addr, n: n, timeout: timeout, epoch: time.Now(), ctl: ctl}, nil
+	return &load{kind: kind, transport: transport, addr: addr, n: n, timeout: timeout, epoch: time.Now(), ctl: ctl}, nil
 }
 
-// close closes every connection, which also ends any poll still held.
+func (l *load) streaming() bool { return l.transport != transportLongPoll }
+
+// close closes every connection, which also ends any poll or stream still
+// held, and waits for the streams' reader goroutines.
 func (l *load) close() {
+	l.st.closing.Store(true)
 	l.ctl.Close()
 	for _, c := range l.conns {
 		if c != nil {
 			c.Close()
 		}
 	}
+	l.closeStreams()
 }
 
 func (l *load) deadline() time.Time { return time.Now().Add(l.timeout) }
@@ -112,8 +120,12 @@ func (l *load) waitHeld(want int) error {
 // No poll is held afterwards.
 func (l *load) connect() error {
 	l.conns = make([]*httpConn, l.n)
+	bufSize := 1024
+	if l.streaming() {
+		bufSize = 4096
+	}
 	err := l.each(func(i int) error {
-		c, err := dialConn(l.addr, l.timeout)
+		c, err := dialConn(l.addr, bufSize, l.timeout)
 		if err != nil {
 			return err
 		}

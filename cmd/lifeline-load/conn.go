@@ -13,7 +13,8 @@ import (
 
 // httpConn is one keep-alive HTTP/1.1 connection that writes hand-made
 // requests and reads responses framed by Content-Length: no net/http client,
-// no per-request goroutines, a 1 KiB read buffer.
+// no per-request goroutines, a small read buffer (1 KiB for long-polls,
+// 4 KiB for streams, which read bursts of events).
 type httpConn struct {
 	nc   net.Conn
 	br   *bufio.Reader
@@ -24,13 +25,13 @@ type httpConn struct {
 	cursor string
 }
 
-func dialConn(addr string, timeout time.Duration) (*httpConn, error) {
+func dialConn(addr string, bufSize int, timeout time.Duration) (*httpConn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, 1024)}, nil
+	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, bufSize)}, nil
 }
 
 func (c *httpConn) Close() error { return c.nc.Close() }
@@ -52,44 +53,14 @@ var errChunked = errors.New("response is not framed by Content-Length")
 // readResponse reads one response: status line, headers, and a body of
 // Content-Length bytes.
 func (c *httpConn) readResponse() (int, []byte, error) {
-	line, err := c.readLine()
+	status, length, chunked, err := c.readHead()
 	if err != nil {
 		return 0, nil, err
-	}
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	length := -1
-	for {
-		line, err := c.readLine()
-		if err != nil {
-			return 0, nil, err
-		}
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			return 0, nil, fmt.Errorf("bad header line %q", line)
-		}
-		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, nil, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, nil, errChunked
-		}
 	}
 	if status == 204 || status == 304 || status < 200 {
 		length = 0
 	}
-	if length < 0 {
+	if chunked || length < 0 {
 		return 0, nil, errChunked
 	}
 	if cap(c.body) < length {
@@ -100,6 +71,48 @@ func (c *httpConn) readResponse() (int, []byte, error) {
 		return 0, nil, err
 	}
 	return status, c.body, nil
+}
+
+// readHead reads a response's status line and headers, and returns the
+// status, the Content-Length (-1 when absent) and whether the body is
+// chunked.
+func (c *httpConn) readHead() (status, length int, chunked bool, err error) {
+	line, err := c.readLine()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, 0, false, fmt.Errorf("bad status line %q", line)
+	}
+	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
+		return 0, 0, false, fmt.Errorf("bad status line %q", line)
+	}
+	length = -1
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if len(line) == 0 {
+			return status, length, chunked, nil
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			return 0, 0, false, fmt.Errorf("bad header line %q", line)
+		}
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
+				return 0, 0, false, fmt.Errorf("bad Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+			if !chunked {
+				return 0, 0, false, fmt.Errorf("unsupported Transfer-Encoding %q", value)
+			}
+		}
+	}
 }
 
 // readLine returns the next line without its CR LF; valid until the next read.

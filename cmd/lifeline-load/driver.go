@@ -16,8 +16,11 @@ import (
 //
 //	warm     exercise the server without holding polls
 //	connect  open and ready the N connections
-//	arm      hold one poll on each, and wait until the server counts N
+//	arm      long-poll: hold one poll on each; streams: open one stream on
+//	         each the first time (and wait for every open message); then
+//	         wait until the server counts N in their handler
 //	fire     publish once and time every delivery
+//	burst    streams: publish E events back to back and time every delivery
 //
 // and answers each with one JSON line (a driverReply). One driver per
 // target lets the targets' rounds alternate with both sets of N
@@ -32,11 +35,17 @@ type driverReply struct {
 	Delivered  int    `json:"delivered,omitempty"`
 	Errors     int    `json:"errors,omitempty"`
 	FirstError string `json:"firstError,omitempty"`
+	// burst only
+	Deliveries int   `json:"deliveries,omitempty"`
+	Elapsed    int64 `json:"elapsedns,omitempty"`
+	Published  int64 `json:"publishedns,omitempty"`
 }
 
 func driverMain(args []string) int {
 	fs := flag.NewFlagSet("lifeline-load -drive", flag.ContinueOnError)
 	kind := fs.String("drive", "", "server kind: floor or lifeline")
+	transport := fs.String("transport", transportLongPoll, "longpoll, websocket or sse")
+	events := fs.Int("events", 200, "events per burst")
 	addr := fs.String("addr", "", "server address")
 	n := fs.Int("n", 0, "connections")
 	timeout := fs.Duration("timeout", time.Minute, "limit of each phase")
@@ -47,7 +56,7 @@ func driverMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
 		return 1
 	}
-	l, err := newLoad(*kind, *addr, *n, *timeout)
+	l, err := newLoad(*kind, *transport, *addr, *n, *timeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
 		return 1
@@ -70,6 +79,10 @@ func driverMain(args []string) int {
 		case "connect":
 			err = l.connect()
 		case "arm":
+			if l.streaming() {
+				err = l.armStreams()
+				break
+			}
 			if a != nil {
 				err = errors.New("already armed")
 				break
@@ -80,6 +93,13 @@ func driverMain(args []string) int {
 				a = nil
 			}
 		case "fire":
+			if l.streaming() {
+				var res phaseResult
+				if res, err = l.publish(1); err == nil {
+					rep.setRound(res.fanOut())
+				}
+				break
+			}
 			if a == nil {
 				err = errors.New("not armed")
 				break
@@ -87,10 +107,16 @@ func driverMain(args []string) int {
 			var res roundResult
 			res, err = a.fire()
 			a = nil
-			rep.P50, rep.P99, rep.Max = int64(res.lat.P50), int64(res.lat.P99), int64(res.lat.Max)
-			rep.Delivered, rep.Errors = res.delivered, res.errs
-			if res.firstErr != nil {
-				rep.FirstError = res.firstErr.Error()
+			rep.setRound(res)
+		case "burst":
+			if !l.streaming() {
+				err = errors.New("burst: streams only")
+				break
+			}
+			var res phaseResult
+			if res, err = l.publish(*events); err == nil {
+				rep.setRound(res.fanOut())
+				rep.Deliveries, rep.Elapsed, rep.Published = res.deliveries, int64(res.elapsed), int64(res.published)
 			}
 		default:
 			err = fmt.Errorf("unknown command %q", cmd)
@@ -111,8 +137,9 @@ type driverProc struct {
 	timeout time.Duration
 }
 
-func startDriver(kind, addr string, n int, timeout time.Duration) (*driverProc, error) {
-	p, err := spawn(kind+" driver", "-drive", kind, "-addr", addr, "-n", strconv.Itoa(n), "-timeout", timeout.String())
+func startDriver(kind, transport, addr string, n, events int, timeout time.Duration) (*driverProc, error) {
+	p, err := spawn(transport+" "+kind+" driver", "-drive", kind, "-transport", transport, "-addr", addr,
+		"-n", strconv.Itoa(n), "-events", strconv.Itoa(events), "-timeout", timeout.String())
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +166,15 @@ func (d *driverProc) do(cmd string) (driverReply, error) {
 	return rep, nil
 }
 
-// result converts a fire answer.
+func (r *driverReply) setRound(res roundResult) {
+	r.P50, r.P99, r.Max = int64(res.lat.P50), int64(res.lat.P99), int64(res.lat.Max)
+	r.Delivered, r.Errors = res.delivered, res.errs
+	if res.firstErr != nil {
+		r.FirstError = res.firstErr.Error()
+	}
+}
+
+// result converts a fire or burst answer.
 func (r driverReply) result() roundResult {
 	res := roundResult{
 		lat:       latencySummary{P50: time.Duration(r.P50), P99: time.Duration(r.P99), Max: time.Duration(r.Max)},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -11,31 +12,53 @@ import (
 	"github.com/lifeline-go/lifeline/negotiate"
 )
 
-// Long enough that no held poll times out and no session expires during a
-// run; the load generator bounds every phase with its own -timeout.
+// Long enough that no held poll times out, no session expires, and no
+// stream sends a heartbeat or ping, or recycles, during a run; the load
+// generator bounds every phase with its own -timeout. Heartbeats would
+// otherwise fire on every idle stream at once while the floor's round runs
+// on the same two cores.
 const (
 	lifelinePollTimeout = 10 * time.Minute
 	lifelineSessionTTL  = 30 * time.Minute
+	lifelineHeartbeat   = 10 * time.Minute
+	lifelinePongTimeout = 30 * time.Minute // must exceed the ping interval (the heartbeat)
+	lifelineStreamAge   = time.Hour
 )
+
+// benchData is every published event's data, on both servers.
+type benchData struct {
+	Round uint64 `json:"round"`
+	Text  string `json:"text"`
+}
 
 // newLifeline returns the real stack: longpoll + negotiate mounted at /rt,
 // and POST /publish, outside /rt, publishing one event through lp.Publish.
-// The returned function closes lp, which releases held polls.
+// The returned function closes lp, which releases held polls and streams.
 func newLifeline(presence bool) (http.Handler, func()) {
 	lp := longpoll.New(longpoll.Config{
 		PollTimeout:     lifelinePollTimeout,
 		SessionTTL:      lifelineSessionTTL,
 		DisablePresence: !presence,
+		// Every simulated client comes from 127.0.0.1 and some re-poll or
+		// reopen quickly: measure delivery, not the limiters.
+		IdleLimit: longpoll.Limit{Off: true},
+		SendLimit: longpoll.Limit{Off: true},
 	})
 	r := gin.New()
-	// Every simulated client comes from 127.0.0.1: the per-address negotiate
-	// limit would (rightly) refuse them. The per-session limits stay on.
-	negotiate.New(negotiate.Config{LongPoll: lp, DisableNegotiateLimit: true}).Mount(r.Group("/rt"))
+	negotiate.New(negotiate.Config{
+		LongPoll:              lp,
+		DisableNegotiateLimit: true, // one address for every client
+		Heartbeat:             lifelineHeartbeat,
+		PongTimeout:           lifelinePongTimeout,
+		StreamMaxAge:          lifelineStreamAge,
+	}).Mount(r.Group("/rt"))
 	var round atomic.Uint64
 	r.POST(pathPublish, func(c *gin.Context) {
-		e, err := lp.Publish(c, benchTopic, longpoll.TypeMessage, struct {
-			Round uint64 `json:"round"`
-		}{round.Add(1)})
+		k, err := strconv.ParseUint(c.Query("k"), 10, 64)
+		if err != nil {
+			k = round.Add(1)
+		}
+		e, err := lp.Publish(c, benchTopic, longpoll.TypeMessage, benchData{Round: k, Text: benchText})
 		if err != nil {
 			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
 			return

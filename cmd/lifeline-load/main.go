@@ -1,32 +1,58 @@
-// Command lifeline-load holds N long-polls against Lifeline and against a
-// bare-Gin floor in the same run, and reports the RSS each server needs per
-// held poll and how fast one publish fans out to all N (DESIGN.md §8).
+// Command lifeline-load measures Lifeline against a bare-Gin floor in the
+// same run, per transport: N long-polls held at once, or N WebSocket or SSE
+// streams open on one topic. It reports the RSS each server needs per
+// connection, how fast one publish fans out to all N, and, for streams, the
+// sustained delivery rate of a burst of publishes (DESIGN.md §8).
 //
-//	go run ./cmd/lifeline-load [-n 10000] [-rounds 5] [-targets floor,lifeline] [-json]
+//	go run ./cmd/lifeline-load [-transports longpoll,websocket,sse] [-n 2000,10000]
+//	    [-events 200] [-rounds 5] [-targets floor,lifeline] [-json]
 //
 // Each server runs in its own child process (this binary re-executed with
 // the hidden -serve flag) so that /proc/<pid>/status VmRSS is the server's
 // alone, and each server's N client connections are held by a driver child
 // (the hidden -drive flag), so that both sets of N connections stay open
 // within RLIMIT_NOFILE and the targets' rounds alternate: floor round 1,
-// lifeline round 1, floor round 2, ... -cycles repeats everything with
-// fresh processes.
+// lifeline round 1, floor round 2, ... Every (N, transport) pair gets fresh
+// processes; -cycles repeats everything with fresh processes again. The
+// servers and the load generator share the machine's cores: on a small
+// machine the figures include the clients' own work, the same for both
+// targets.
 //
 // Per target: the server is started and warmed up (pings and publishes, no
-// poll held) and its RSS read: "empty". The N connections are then opened
-// and readied (Lifeline: negotiate, then one poll with timeout=0 to learn
-// the cursor; floor: one ping) and RSS read again: "idle". Each round arms
-// one held poll per connection, waits until the server counts N polls in
-// their handler and its RSS settles ("held"), then times one publish from
-// just before it is sent to the end of each poll's response.
+// poll or stream held) and its RSS read: "empty". The N connections are
+// then opened and readied (Lifeline: negotiate, then one poll with
+// timeout=0 to learn the cursor; floor: one ping) and RSS read again:
+// "idle".
+//
+// Long-poll: each round arms one held poll per connection, waits until the
+// server counts N polls in their handler and its RSS settles ("held"), then
+// times one publish from just before it is sent to the end of each poll's
+// response.
+//
+// Streams: the first round turns every connection into a stream (WebSocket:
+// upgrade, auth frame with token and cursor on Lifeline; SSE: GET with the
+// Lifeline-Token header) and waits for each stream's open message; streams
+// then stay open. Each round waits until the RSS settles ("held"), times
+// one publish to every stream (fan-out, as for long-poll), then publishes
+// -events events back to back on one connection, each as soon as the
+// previous publish is answered, and measures the deliveries per second
+// (N x events / time from the first publish to the last stream receiving
+// the last event) and the latency of every delivery (from just before its
+// publish was sent).
+//
 // -warmup rounds run first and are not recorded, so that the servers'
 // heaps have grown to their working size (RSS creeps up over the first
 // rounds as the garbage collector's goal grows).
-// rss/poll = (held - empty) / N, the whole cost of a waiting client;
-// poll-only = (held - idle) / N, the cost of the held request alone.
-// The server is never told to collect garbage or free memory (only
-// -profile does, after the RSS reading of the round it profiles).
-// Lifeline runs with DisablePresence: true unless -presence is given.
+// rss/conn = (held - empty) / N, the whole cost of a waiting client;
+// conn-only = (held - idle) / N, the cost of the held poll or the stream
+// alone; rss@first = (held in the first warm-up round - empty) / N, before
+// any publish reached these polls or streams, so without the heap growth
+// that traffic leaves behind. Lifeline's retained events (up to 1000 per
+// topic) are part of its held RSS. The server is never told to collect garbage or free memory
+// (only -profile does, after the RSS reading of the round it profiles).
+// Lifeline runs with DisablePresence: true unless -presence is given, with
+// its rate limits off, and with heartbeats, pings and stream recycling
+// pushed beyond the run (see lifeline.go).
 package main
 
 import (
@@ -35,6 +61,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,7 +76,9 @@ func main() {
 
 // config is what the flags ask for.
 type config struct {
-	N          int
+	Ns         []int
+	Transports []string
+	Events     int
 	Rounds     int
 	Warmup     int
 	Cycles     int
@@ -56,31 +86,41 @@ type config struct {
 	Timeout    time.Duration
 	Presence   bool
 	ProfileDir string
+
+	ProfileSeconds int
 }
 
 func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lifeline-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	fs.IntVar(&cfg.N, "n", 10_000, "long-polls to hold at once")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "measured publishes (fan-outs) per target")
+	ns := fs.String("n", "10000", "comma-separated numbers of connections (polls or streams) to hold at once; each is measured in turn")
+	transports := fs.String("transports", strings.Join(allTransports, ","), "comma-separated transports to measure, in order: longpoll, websocket, sse")
+	fs.IntVar(&cfg.Events, "events", 200, "streams: events published back to back in each round's burst")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "measured rounds per target (a fan-out, and for streams a burst)")
 	fs.IntVar(&cfg.Warmup, "warmup", 2, "unmeasured rounds per target before the measured ones, so the servers' heaps reach their working size")
 	fs.IntVar(&cfg.Cycles, "cycles", 1, "repeat everything this many times with fresh server and driver processes")
 	targets := fs.String("targets", "floor,lifeline", "comma-separated servers to measure, in order: floor, lifeline")
-	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for each phase: connecting, arming N polls, one fan-out")
+	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for each phase: connecting, arming N polls or opening N streams, one fan-out, one burst")
 	fs.BoolVar(&cfg.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
-	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine, mutex and fan-out CPU profiles of each server to this directory (perturbs the figures)")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine and mutex profiles of each server, and CPU profiles of its last round's fan-out (long-poll) or burst (streams), to this directory (perturbs the figures)")
+	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 3, "length of the CPU profiles")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	save := fs.String("save", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	for _, t := range strings.Split(*targets, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			cfg.Targets = append(cfg.Targets, t)
+	cfg.Targets, cfg.Transports = splitList(*targets), splitList(*transports)
+	for _, v := range splitList(*ns) {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "lifeline-load: -n: %q is not a number\n", v)
+			return 2
 		}
+		cfg.Ns = append(cfg.Ns, n)
 	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(stderr, "lifeline-load:", err)
@@ -93,21 +133,49 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		} else {
 			rep.writeTable(stdout)
 		}
+		if *save != "" {
+			if err := rep.saveJSON(*save); err != nil {
+				fmt.Fprintln(stderr, "lifeline-load:", err)
+				return 1
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "lifeline-load:", err)
 		return 1
 	}
 	if !rep.clean() {
-		fmt.Fprintln(stderr, "lifeline-load: some polls failed or were not delivered")
+		fmt.Fprintln(stderr, "lifeline-load: some polls or streams failed or were not delivered")
 		return 1
 	}
 	return 0
 }
 
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (c config) check() error {
-	if c.N < 1 || c.Rounds < 1 || c.Cycles < 1 || c.Warmup < 0 {
-		return fmt.Errorf("-n, -rounds and -cycles must be positive, -warmup not negative")
+	if len(c.Ns) == 0 || slices.Min(c.Ns) < 1 || c.Rounds < 1 || c.Cycles < 1 || c.Warmup < 0 || c.Events < 1 {
+		return fmt.Errorf("-n, -events, -rounds and -cycles must be positive, -warmup not negative")
+	}
+	if c.ProfileSeconds < 1 {
+		return fmt.Errorf("-profile-seconds must be positive")
+	}
+	if len(c.Transports) == 0 {
+		return fmt.Errorf("no -transports")
+	}
+	for _, t := range c.Transports {
+		if !slices.Contains(allTransports, t) {
+			return fmt.Errorf("unknown transport %q: want %s", t, strings.Join(allTransports, ", "))
+		}
 	}
 	if c.Timeout < time.Second {
 		return fmt.Errorf("-timeout must be at least 1s")
@@ -123,34 +191,50 @@ func (c config) check() error {
 	if err := raiseNoFile(); err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}
-	if lim := noFileLimit(); uint64(c.N)+64 > lim {
-		return fmt.Errorf("-n %d needs more open files than RLIMIT_NOFILE allows (%d)", c.N, lim)
+	if n, lim := slices.Max(c.Ns), noFileLimit(); uint64(n)+64 > lim {
+		return fmt.Errorf("-n %d needs more open files than RLIMIT_NOFILE allows (%d)", n, lim)
 	}
 	return nil
 }
 
-// run measures the targets, cycle after cycle, and returns what it measured
-// even on error.
+// run measures the targets, cycle after cycle, each N and transport in
+// turn, and returns what it measured even on error.
 func run(cfg config, log io.Writer) (*report, error) {
 	rep := newReport(cfg)
 	for cycle := range cfg.Cycles {
-		if err := runCycle(cfg, cycle, rep, log); err != nil {
-			rep.finish()
-			return rep, fmt.Errorf("cycle %d: %w", cycle+1, err)
+		for _, n := range cfg.Ns {
+			for _, tr := range cfg.Transports {
+				if err := runGroup(cfg, group{transport: tr, n: n}, cycle, rep, log); err != nil {
+					rep.finish()
+					return rep, fmt.Errorf("cycle %d: %s N=%d: %w", cycle+1, tr, n, err)
+				}
+			}
 		}
 	}
 	rep.finish()
 	return rep, nil
 }
 
-// target is one server under load in one cycle: its process, the driver
-// holding its N connections, and its RSS before any poll is held.
+// group is what the targets are compared on: a transport and a number of
+// connections.
+type group struct {
+	transport string
+	n         int
+}
+
+func (g group) streaming() bool { return g.transport != transportLongPoll }
+
+// target is one server under load in one group and cycle: its process, the
+// driver holding its N connections, and its RSS before any poll or stream
+// is held.
 type target struct {
 	kind        string
+	group       group
 	server      *proc
 	addr        string
 	driver      *driverProc
 	empty, idle int64
+	first       int64 // held RSS of the first round, before any fan-out to these polls or streams
 	report      *targetReport
 }
 
@@ -161,9 +245,9 @@ func (t *target) stop() {
 	t.server.stop()
 }
 
-// runCycle starts every target, then runs the rounds alternately: round 1
+// runGroup starts every target, then runs the rounds alternately: round 1
 // of each target in order, then round 2, and so on.
-func runCycle(cfg config, cycle int, rep *report, log io.Writer) error {
+func runGroup(cfg config, g group, cycle int, rep *report, log io.Writer) error {
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
@@ -171,14 +255,14 @@ func runCycle(cfg config, cycle int, rep *report, log io.Writer) error {
 		}
 	}()
 	for _, kind := range cfg.Targets {
-		t, err := startTarget(cfg, kind, rep.target(kind))
+		t, err := startTarget(cfg, g, kind, rep.target(g, kind))
 		if t != nil {
 			targets = append(targets, t)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
-		fmt.Fprintf(log, "%s: cycle %d: %d clients ready; RSS empty %d KiB, idle %d KiB\n", kind, cycle+1, cfg.N, t.empty, t.idle)
+		fmt.Fprintf(log, "%s %s N=%d: cycle %d: clients ready; RSS empty %d KiB, idle %d KiB\n", g.transport, kind, g.n, cycle+1, t.empty, t.idle)
 	}
 	for r := -cfg.Warmup; r < cfg.Rounds; r++ { // r < 0: warm-up, not recorded
 		for _, t := range targets {
@@ -192,14 +276,14 @@ func runCycle(cfg config, cycle int, rep *report, log io.Writer) error {
 
 // startTarget starts the server and its driver, warms the server up, reads
 // its empty RSS, connects the N clients and reads its idle RSS.
-func startTarget(cfg config, kind string, tr *targetReport) (*target, error) {
-	server, addr, procs, err := startServer(kind, cfg.Presence, cfg.ProfileDir != "", cfg.Timeout)
+func startTarget(cfg config, g group, kind string, tr *targetReport) (*target, error) {
+	server, addr, procs, err := startServer(kind, g.transport, cfg.Presence, cfg.ProfileDir != "", cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	tr.ServerGOMAXPROCS = procs
-	t := &target{kind: kind, server: server, addr: addr, report: tr}
-	if t.driver, err = startDriver(kind, addr, cfg.N, cfg.Timeout); err != nil {
+	t := &target{kind: kind, group: g, server: server, addr: addr, report: tr}
+	if t.driver, err = startDriver(kind, g.transport, addr, g.n, cfg.Events, cfg.Timeout); err != nil {
 		return t, err
 	}
 	if _, err := t.driver.do("warm"); err != nil {
@@ -217,9 +301,11 @@ func startTarget(cfg config, kind string, tr *targetReport) (*target, error) {
 	return t, nil
 }
 
-// round holds N polls, reads the held RSS once it settles, and fans one
-// publish out to all of them. Rounds r < 0 are warm-up and not recorded.
+// round holds N polls (or makes sure the N streams are open), reads the
+// held RSS once it settles, and fans one publish out to all of them; for
+// streams it then runs a burst. Rounds r < 0 are warm-up and not recorded.
 func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
+	g := t.group
 	if _, err := t.driver.do("arm"); err != nil {
 		return err
 	}
@@ -227,35 +313,54 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if r == -cfg.Warmup {
+		t.first = held
+	}
+	profile := cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1
 	var prof *profiler
-	if cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1 {
-		if prof, err = startProfiles(cfg.ProfileDir, t.kind, t.addr, log); err != nil {
+	if profile && !g.streaming() {
+		if prof, err = startProfiles(cfg, g, t.kind, t.addr, log); err != nil {
 			return err
 		}
 	}
 	rep, err := t.driver.do("fire")
-	if prof != nil {
-		if perr := prof.finish(); err == nil {
-			err = perr
-		}
-	}
-	if err != nil {
+	if err = prof.finish(err); err != nil {
 		return err
 	}
 	res := rep.result()
+	var burst *burstResult
+	if g.streaming() {
+		if profile {
+			if prof, err = startProfiles(cfg, g, t.kind, t.addr, log); err != nil {
+				return err
+			}
+		}
+		brep, err := t.driver.do("burst")
+		if err = prof.finish(err); err != nil {
+			return err
+		}
+		burst = brep.burst(g.n, cfg.Events)
+	}
+	name := fmt.Sprintf("%s %s N=%d: cycle %d", g.transport, t.kind, g.n, cycle+1)
 	if r < 0 {
-		fmt.Fprintf(log, "%s: cycle %d warm-up round: held RSS %d KiB, p50 %.1f ms, p99 %.1f ms, delivered %d/%d\n",
-			t.kind, cycle+1, held, ms(res.lat.P50), ms(res.lat.P99), res.delivered, cfg.N)
+		fmt.Fprintf(log, "%s warm-up round: held RSS %d KiB, fan-out p50 %.1f ms, p99 %.1f ms, delivered %d/%d%s\n",
+			name, held, ms(res.lat.P50), ms(res.lat.P99), res.delivered, g.n, burst.describe())
 		if res.errs > 0 {
-			return fmt.Errorf("warm-up: %d polls failed, first: %v", res.errs, res.firstErr)
+			return fmt.Errorf("warm-up: %d failed, first: %v", res.errs, res.firstErr)
+		}
+		if burst != nil && burst.errs > 0 {
+			return fmt.Errorf("warm-up burst: %d failed, first: %v", burst.errs, burst.firstErr)
 		}
 		return nil
 	}
-	rr := t.report.addRound(cycle, r, cfg.N, t.empty, t.idle, held, res)
-	fmt.Fprintf(log, "%s: cycle %d round %d: held RSS %d KiB (%.1f KiB/poll), p50 %.1f ms, p99 %.1f ms, max %.1f ms, delivered %d/%d\n",
-		t.kind, cycle+1, r+1, held, rr.RSSPerPollKB, rr.P50ms, rr.P99ms, rr.Maxms, rr.Delivered, cfg.N)
+	rr := t.report.addRound(cycle, r, g.n, t.empty, t.idle, t.first, held, res, burst)
+	fmt.Fprintf(log, "%s round %d: held RSS %d KiB (%.1f KiB/conn), fan-out p50 %.1f ms, p99 %.1f ms, max %.1f ms, delivered %d/%d%s\n",
+		name, r+1, held, rr.RSSPerConnKB, rr.P50ms, rr.P99ms, rr.Maxms, rr.Delivered, g.n, burst.describe())
 	if res.errs > 0 {
-		return fmt.Errorf("%d polls failed, first: %v", res.errs, res.firstErr)
+		return fmt.Errorf("%d failed, first: %v", res.errs, res.firstErr)
+	}
+	if burst != nil && burst.errs > 0 {
+		return fmt.Errorf("burst: %d failed, first: %v", burst.errs, burst.firstErr)
 	}
 	return nil
 }

@@ -20,61 +20,86 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestRunSmall runs the whole command, both servers in child processes, at
-// N=200 for one round and checks the report.
+// TestRunSmall runs the whole command for each transport, both servers
+// and their drivers in child processes, at N=200 for one round (after one
+// warm-up round), with bursts of 20 events, and checks the report.
 func TestRunSmall(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts two server processes")
+		t.Skip("starts server and driver processes")
 	}
-	const n = 200
-	var out, log bytes.Buffer
-	start := time.Now()
-	code := cliMain([]string{"-n", "200", "-rounds", "1", "-warmup", "1", "-timeout", "10s", "-json"}, &out, &log)
-	t.Logf("took %v; log:\n%s", time.Since(start), log.String())
-	if code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, out.String())
-	}
-	var rep report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("bad JSON report: %v\n%s", err, out.String())
-	}
-	if len(rep.Targets) != 2 || rep.Targets[0].Target != "floor" || rep.Targets[1].Target != "lifeline" {
-		t.Fatalf("targets = %+v, want floor then lifeline", rep.Targets)
-	}
-	for _, tr := range rep.Targets {
-		if len(tr.Rounds) != 1 {
-			t.Fatalf("%s: %d rounds, want 1", tr.Target, len(tr.Rounds))
-		}
-		for _, rr := range tr.Rounds {
-			if rr.Delivered != n || rr.Errors != 0 {
-				t.Errorf("%s round %d: delivered %d/%d, errors %d (%s)", tr.Target, rr.Round, rr.Delivered, n, rr.Errors, rr.FirstError)
+	const n, events = 200, 20
+	for _, transport := range allTransports {
+		t.Run(transport, func(t *testing.T) {
+			var out, log bytes.Buffer
+			start := time.Now()
+			code := cliMain([]string{"-transports", transport, "-n", "200", "-events", "20", "-rounds", "1", "-warmup", "1", "-timeout", "10s", "-json"}, &out, &log)
+			t.Logf("took %v; log:\n%s", time.Since(start), log.String())
+			if code != 0 {
+				t.Fatalf("exit code %d; output:\n%s", code, out.String())
 			}
-			if rr.EmptyRSSKB <= 0 || rr.HeldRSSKB <= 0 {
-				t.Errorf("%s: RSS empty %d KiB, held %d KiB", tr.Target, rr.EmptyRSSKB, rr.HeldRSSKB)
+			var rep report
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("bad JSON report: %v\n%s", err, out.String())
 			}
-			// RSS is coarse at N=200, but a held poll never costs a MiB.
-			if rr.RSSPerPollKB < -64 || rr.RSSPerPollKB > 1024 {
-				t.Errorf("%s: rss/poll %.1f KiB is not sane", tr.Target, rr.RSSPerPollKB)
+			if len(rep.Targets) != 2 || rep.Targets[0].Target != "floor" || rep.Targets[1].Target != "lifeline" {
+				t.Fatalf("targets = %+v, want floor then lifeline", rep.Targets)
 			}
-			if !(rr.P50ms > 0 && rr.P50ms <= rr.P99ms && rr.P99ms <= rr.Maxms && rr.Maxms < 10_000) {
-				t.Errorf("%s: latencies p50 %.2f p99 %.2f max %.2f ms are not sane", tr.Target, rr.P50ms, rr.P99ms, rr.Maxms)
+			streaming := transport != transportLongPoll
+			for _, tr := range rep.Targets {
+				if tr.Transport != transport || tr.N != n || len(tr.Rounds) != 1 {
+					t.Fatalf("%s: transport %s, N %d, %d rounds; want %s, %d, 1", tr.Target, tr.Transport, tr.N, len(tr.Rounds), transport, n)
+				}
+				for _, rr := range tr.Rounds {
+					if rr.Delivered != n || rr.Errors != 0 {
+						t.Errorf("%s round %d: delivered %d/%d, errors %d (%s)", tr.Target, rr.Round, rr.Delivered, n, rr.Errors, rr.FirstError)
+					}
+					if rr.EmptyRSSKB <= 0 || rr.HeldRSSKB <= 0 || rr.FirstRSSKB <= 0 {
+						t.Errorf("%s: RSS empty %d KiB, first %d KiB, held %d KiB", tr.Target, rr.EmptyRSSKB, rr.FirstRSSKB, rr.HeldRSSKB)
+					}
+					// RSS is coarse at N=200, but a connection never costs a MiB.
+					if rr.RSSPerConnKB < -64 || rr.RSSPerConnKB > 1024 {
+						t.Errorf("%s: rss/conn %.1f KiB is not sane", tr.Target, rr.RSSPerConnKB)
+					}
+					if !(rr.P50ms > 0 && rr.P50ms <= rr.P99ms && rr.P99ms <= rr.Maxms && rr.Maxms < 10_000) {
+						t.Errorf("%s: latencies p50 %.2f p99 %.2f max %.2f ms are not sane", tr.Target, rr.P50ms, rr.P99ms, rr.Maxms)
+					}
+					b := rr.Burst
+					if !streaming {
+						if b != nil {
+							t.Errorf("%s: long-poll round with a burst: %+v", tr.Target, b)
+						}
+						continue
+					}
+					if b == nil {
+						t.Fatalf("%s: no burst", tr.Target)
+					}
+					if b.Events != events || b.Deliveries != n*events || b.Errors != 0 {
+						t.Errorf("%s burst: %d events, %d/%d deliveries, %d errors (%s)", tr.Target, b.Events, b.Deliveries, n*events, b.Errors, b.FirstError)
+					}
+					if !(b.DeliveriesPerSec > 0 && b.PublishesPerSec > 0 && b.P50ms > 0 && b.P50ms <= b.P99ms && b.P99ms <= b.Maxms && b.Maxms <= b.Elapsedms) {
+						t.Errorf("%s burst is not sane: %+v", tr.Target, b)
+					}
+				}
+				if streaming != (tr.Burst != nil) {
+					t.Errorf("%s: burst medians %+v", tr.Target, tr.Burst)
+				}
 			}
-		}
-	}
-	if rep.Ratios == nil || rep.Ratios.P50 <= 0 {
-		t.Errorf("ratios = %+v", rep.Ratios)
-	}
-	if rep.Machine.NProc <= 0 || rep.Machine.ServerGOMAXPROCS <= 0 || !strings.HasPrefix(rep.Machine.GoVersion, "go") {
-		t.Errorf("machine = %+v", rep.Machine)
-	}
+			if len(rep.Ratios) != 1 || rep.Ratios[0].Transport != transport || rep.Ratios[0].P50 <= 0 || streaming != (rep.Ratios[0].DeliveriesPerSec > 0) {
+				t.Errorf("ratios = %+v", rep.Ratios)
+			}
+			if rep.Machine.NProc <= 0 || rep.Machine.ServerGOMAXPROCS <= 0 || !strings.HasPrefix(rep.Machine.GoVersion, "go") {
+				t.Errorf("machine = %+v", rep.Machine)
+			}
 
-	// The table form renders the same report.
-	var table bytes.Buffer
-	rep.writeTable(&table)
-	for _, want := range []string{"rss/poll(KB)", "floor", "lifeline", "lifeline/floor", "nproc="} {
-		if !strings.Contains(table.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, table.String())
-		}
+			// The table form renders the same report.
+			var table bytes.Buffer
+			rep.writeTable(&table)
+			for _, want := range []string{"rss/conn(KB)", transport, "floor", "lifeline", "lifeline/floor", "nproc="} {
+				if !strings.Contains(table.String(), want) {
+					t.Errorf("table lacks %q:\n%s", want, table.String())
+				}
+			}
+		})
 	}
 }
 
@@ -83,13 +108,21 @@ func TestFlags(t *testing.T) {
 	if code := cliMain([]string{"-targets", "nginx"}, &out, &log); code != 2 {
 		t.Errorf("unknown target: exit %d, want 2", code)
 	}
-	if code := cliMain([]string{"-n", "0"}, &out, &log); code != 2 {
-		t.Errorf("-n 0: exit %d, want 2", code)
+	for _, args := range [][]string{
+		{"-n", "0"},
+		{"-n", "100,x"},
+		{"-transports", "carrier-pigeon"},
+		{"-transports", ","},
+		{"-events", "0"},
+	} {
+		if code := cliMain(args, &out, &log); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
 	}
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {
-	if err := serve("floor", "0.0.0.0:0", false, false); err == nil {
+	if err := serve("floor", transportLongPoll, "0.0.0.0:0", false, false); err == nil {
 		t.Error("serve on 0.0.0.0 did not fail")
 	}
 }

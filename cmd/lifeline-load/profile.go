@@ -9,11 +9,9 @@ import (
 	"time"
 )
 
-// cpuProfileSeconds covers the publish and the fan-out to every held poll.
-const cpuProfileSeconds = 3
-
-// profiler fetches a server's pprof profiles while its polls are held, and a
-// CPU profile of the fan-out in the background.
+// profiler fetches a server's pprof profiles while its polls or streams are
+// held, and a CPU profile of the fan-out (long-poll) or burst (streams) in
+// the background. Files are named <transport>-n<N>-<kind>-<profile>.
 type profiler struct {
 	client    *http.Client
 	kind, dir string
@@ -22,11 +20,14 @@ type profiler struct {
 }
 
 // startProfiles saves heap, goroutine and mutex profiles of the server at
-// addr into dir, then starts a CPU profile and returns once it is running.
-func startProfiles(dir, kind, addr string, log io.Writer) (*profiler, error) {
+// addr into cfg.ProfileDir, then starts a CPU profile and returns once it
+// is running.
+func startProfiles(cfg config, g group, kind, addr string, log io.Writer) (*profiler, error) {
+	dir := cfg.ProfileDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	kind = fmt.Sprintf("%s-n%d-%s", g.transport, g.n, kind)
 	p := &profiler{client: &http.Client{Timeout: 2 * time.Minute}, kind: kind, dir: dir, addr: addr, done: make(chan struct{})}
 	for _, f := range []struct{ query, file string }{
 		{"heap?gc=1", kind + "-heap.pb.gz"},  // after the RSS reading; the GC makes inuse exact
@@ -40,7 +41,7 @@ func startProfiles(dir, kind, addr string, log io.Writer) (*profiler, error) {
 	}
 	go func() {
 		defer close(p.done)
-		q := fmt.Sprintf("profile?seconds=%d", cpuProfileSeconds)
+		q := fmt.Sprintf("profile?seconds=%d", cfg.ProfileSeconds)
 		if err := p.save(addr, q, filepath.Join(dir, kind+"-cpu.pb.gz")); err != nil {
 			fmt.Fprintln(log, "cpu profile:", err)
 		}
@@ -72,8 +73,19 @@ func (p *profiler) save(addr, query, path string) error {
 
 // finish waits for the CPU profile, then saves heap and mutex profiles
 // again: their difference with the first ones (pprof -diff_base) is the
-// fan-out alone.
-func (p *profiler) finish() error {
+// fan-out alone. It returns err, the outcome of what was profiled, if not
+// nil. A nil profiler only returns err.
+func (p *profiler) finish(err error) error {
+	if p == nil {
+		return err
+	}
+	if perr := p.finishProfiles(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+func (p *profiler) finishProfiles() error {
 	<-p.done
 	defer p.client.CloseIdleConnections()
 	for _, f := range []struct{ query, file string }{

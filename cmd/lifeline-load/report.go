@@ -8,20 +8,24 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // report is the outcome of a run; its JSON form is the -json output.
 type report struct {
-	Machine  machine         `json:"machine"`
-	N        int             `json:"n"`
-	Rounds   int             `json:"rounds"`
-	Warmup   int             `json:"warmupRounds"`
-	Cycles   int             `json:"cycles"`
-	Order    string          `json:"order"`
-	Presence bool            `json:"presence"`
-	Targets  []*targetReport `json:"targets"`
-	// Ratios are lifeline / floor of the medians, when both ran.
-	Ratios *ratios `json:"ratios,omitempty"`
+	Machine    machine         `json:"machine"`
+	Ns         []int           `json:"n"`
+	Transports []string        `json:"transports"`
+	Events     int             `json:"burstEvents"`
+	Rounds     int             `json:"rounds"`
+	Warmup     int             `json:"warmupRounds"`
+	Cycles     int             `json:"cycles"`
+	Order      string          `json:"order"`
+	Presence   bool            `json:"presence"`
+	Targets    []*targetReport `json:"targets"`
+	// Ratios are lifeline / floor of the medians, per transport and N, when
+	// both ran.
+	Ratios []*ratios `json:"ratios,omitempty"`
 }
 
 type machine struct {
@@ -34,44 +38,125 @@ type machine struct {
 	OpenFilesSoftLimit uint64 `json:"openFilesLimit"`
 }
 
-// targetReport holds one server's rounds and their medians.
+// targetReport holds one server's rounds for one transport and N, and their
+// medians.
 type targetReport struct {
+	Transport        string        `json:"transport"`
 	Target           string        `json:"target"`
-	Polls            int           `json:"polls"`
+	N                int           `json:"n"` // held polls or open streams
 	ServerGOMAXPROCS int           `json:"serverGomaxprocs"`
 	Rounds           []roundReport `json:"rounds"`
 	// Medians across rounds.
-	RSSPerPollKB float64 `json:"rssPerPollKB"`
-	PollOnlyKB   float64 `json:"pollOnlyKB"`
-	P50ms        float64 `json:"p50ms"`
+	RSSPerConnKB float64 `json:"rssPerConnKB"`
+	ConnOnlyKB   float64 `json:"connOnlyKB"`
+	RSSFirstKB   float64 `json:"rssFirstPerConnKB"`
+	P50ms        float64 `json:"p50ms"` // fan-out of one publish
 	P99ms        float64 `json:"p99ms"`
 	Maxms        float64 `json:"maxms"`
-	Delivered    int     `json:"delivered"` // over all rounds
-	Errors       int     `json:"errors"`    // over all rounds
+	Delivered    int     `json:"delivered"` // fan-outs, over all rounds
+	Errors       int     `json:"errors"`    // over all rounds, fan-outs and bursts
+	// Streams: medians of the bursts.
+	Burst *burstMedians `json:"burst,omitempty"`
+}
+
+type burstMedians struct {
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"` // N x events / elapsed
+	PublishesPerSec  float64 `json:"publishesPerSec"`  // events / time to publish them all
+	P50ms            float64 `json:"p50ms"`            // over every delivery
+	P99ms            float64 `json:"p99ms"`
+	Maxms            float64 `json:"maxms"`
+	Deliveries       int     `json:"deliveries"` // over all rounds
 }
 
 type roundReport struct {
-	Cycle        int     `json:"cycle"`
-	Round        int     `json:"round"`
-	EmptyRSSKB   int64   `json:"emptyRssKB"`
-	IdleRSSKB    int64   `json:"idleRssKB"`
-	HeldRSSKB    int64   `json:"heldRssKB"`
-	RSSPerPollKB float64 `json:"rssPerPollKB"` // (held - empty) / N
-	PollOnlyKB   float64 `json:"pollOnlyKB"`   // (held - idle) / N
-	P50ms        float64 `json:"p50ms"`
-	P99ms        float64 `json:"p99ms"`
-	Maxms        float64 `json:"maxms"`
-	Delivered    int     `json:"delivered"`
-	Errors       int     `json:"errors"`
-	FirstError   string  `json:"firstError,omitempty"`
+	Cycle        int          `json:"cycle"`
+	Round        int          `json:"round"`
+	EmptyRSSKB   int64        `json:"emptyRssKB"`
+	IdleRSSKB    int64        `json:"idleRssKB"`
+	HeldRSSKB    int64        `json:"heldRssKB"`
+	FirstRSSKB   int64        `json:"firstRssKB"`        // held in the first warm-up round, before any publish
+	RSSPerConnKB float64      `json:"rssPerConnKB"`      // (held - empty) / N
+	ConnOnlyKB   float64      `json:"connOnlyKB"`        // (held - idle) / N
+	RSSFirstKB   float64      `json:"rssFirstPerConnKB"` // (first - empty) / N
+	P50ms        float64      `json:"p50ms"`
+	P99ms        float64      `json:"p99ms"`
+	Maxms        float64      `json:"maxms"`
+	Delivered    int          `json:"delivered"`
+	Errors       int          `json:"errors"`
+	FirstError   string       `json:"firstError,omitempty"`
+	Burst        *burstReport `json:"burst,omitempty"`
+}
+
+// burstReport is one round's burst: events published back to back to N
+// streams.
+type burstReport struct {
+	Events           int     `json:"events"`
+	Deliveries       int     `json:"deliveries"` // want N x events
+	Elapsedms        float64 `json:"elapsedms"`  // first publish to last delivery
+	Publishedms      float64 `json:"publishedms"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	PublishesPerSec  float64 `json:"publishesPerSec"`
+	P50ms            float64 `json:"p50ms"`
+	P99ms            float64 `json:"p99ms"`
+	Maxms            float64 `json:"maxms"`
+	Errors           int     `json:"errors"`
+	FirstError       string  `json:"firstError,omitempty"`
 }
 
 type ratios struct {
-	RSSPerPoll float64 `json:"rssPerPoll"`
-	PollOnly   float64 `json:"pollOnly"`
+	Transport  string  `json:"transport"`
+	N          int     `json:"n"`
+	RSSPerConn float64 `json:"rssPerConn"`
+	ConnOnly   float64 `json:"connOnly"`
+	RSSFirst   float64 `json:"rssFirst"`
 	P50        float64 `json:"p50"`
 	P99        float64 `json:"p99"`
 	Max        float64 `json:"max"`
+	// Streams. DeliveriesPerSec below 1 means Lifeline delivers fewer.
+	DeliveriesPerSec float64 `json:"deliveriesPerSec,omitempty"`
+	BurstP50         float64 `json:"burstP50,omitempty"`
+	BurstP99         float64 `json:"burstP99,omitempty"`
+}
+
+// burstResult is what a driver measured in one burst.
+type burstResult struct {
+	events, deliveries int
+	lat                latencySummary
+	elapsed, published time.Duration
+	errs               int
+	firstErr           error
+}
+
+// burst converts a burst answer for n streams and e events.
+func (r driverReply) burst(n, e int) *burstResult {
+	res := r.result()
+	b := &burstResult{events: e, deliveries: r.Deliveries, lat: res.lat,
+		elapsed: time.Duration(r.Elapsed), published: time.Duration(r.Published), errs: res.errs, firstErr: res.firstErr}
+	if b.errs == 0 && b.deliveries != n*e {
+		b.errs = n*e - b.deliveries
+		b.firstErr = fmt.Errorf("%d of %d deliveries", b.deliveries, n*e)
+	}
+	return b
+}
+
+func (b *burstResult) perSec() (deliveries, publishes float64) {
+	if b.elapsed > 0 {
+		deliveries = float64(b.deliveries) / b.elapsed.Seconds()
+	}
+	if b.published > 0 {
+		publishes = float64(b.events) / b.published.Seconds()
+	}
+	return deliveries, publishes
+}
+
+// describe is the log's account of a burst; "" for none.
+func (b *burstResult) describe() string {
+	if b == nil {
+		return ""
+	}
+	d, p := b.perSec()
+	return fmt.Sprintf("; burst of %d: %.0f deliveries/s (published at %.0f/s), p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d deliveries",
+		b.events, d, p, ms(b.lat.P50), ms(b.lat.P99), ms(b.lat.Max), b.deliveries)
 }
 
 func newReport(cfg config) *report {
@@ -84,38 +169,55 @@ func newReport(cfg config) *report {
 			LoadGOMAXPROCS:     runtime.GOMAXPROCS(0),
 			OpenFilesSoftLimit: noFileLimit(),
 		},
-		N:        cfg.N,
-		Rounds:   cfg.Rounds,
-		Warmup:   cfg.Warmup,
-		Cycles:   cfg.Cycles,
-		Order:    "rounds alternate between targets (" + strings.Join(cfg.Targets, ", ") + "), all servers up at once, each in its own process",
+		Ns:         cfg.Ns,
+		Transports: cfg.Transports,
+		Events:     cfg.Events,
+		Rounds:     cfg.Rounds,
+		Warmup:     cfg.Warmup,
+		Cycles:     cfg.Cycles,
+		Order: "per transport and N, fresh processes; rounds alternate between targets (" + strings.Join(cfg.Targets, ", ") +
+			"), both servers up at once, each in its own process, each with its own load-driver process",
 		Presence: cfg.Presence,
 	}
 }
 
-// target returns the report of kind, creating it.
-func (r *report) target(kind string) *targetReport {
+// target returns the report of kind in g, creating it.
+func (r *report) target(g group, kind string) *targetReport {
 	for _, t := range r.Targets {
-		if t.Target == kind {
+		if t.Target == kind && t.Transport == g.transport && t.N == g.n {
 			return t
 		}
 	}
-	t := &targetReport{Target: kind, Polls: r.N}
+	t := &targetReport{Transport: g.transport, Target: kind, N: g.n}
 	r.Targets = append(r.Targets, t)
 	return t
 }
 
-func (t *targetReport) addRound(cycle, round, n int, empty, idle, held int64, res roundResult) roundReport {
+func (t *targetReport) addRound(cycle, round, n int, empty, idle, first, held int64, res roundResult, burst *burstResult) roundReport {
 	rr := roundReport{
 		Cycle: cycle + 1, Round: round + 1,
-		EmptyRSSKB: empty, IdleRSSKB: idle, HeldRSSKB: held,
-		RSSPerPollKB: float64(held-empty) / float64(n),
-		PollOnlyKB:   float64(held-idle) / float64(n),
+		EmptyRSSKB: empty, IdleRSSKB: idle, HeldRSSKB: held, FirstRSSKB: first,
+		RSSPerConnKB: float64(held-empty) / float64(n),
+		ConnOnlyKB:   float64(held-idle) / float64(n),
+		RSSFirstKB:   float64(first-empty) / float64(n),
 		P50ms:        ms(res.lat.P50), P99ms: ms(res.lat.P99), Maxms: ms(res.lat.Max),
 		Delivered: res.delivered, Errors: res.errs,
 	}
 	if res.firstErr != nil {
 		rr.FirstError = res.firstErr.Error()
+	}
+	if b := burst; b != nil {
+		d, p := b.perSec()
+		rr.Burst = &burstReport{
+			Events: b.events, Deliveries: b.deliveries,
+			Elapsedms: ms(b.elapsed), Publishedms: ms(b.published),
+			DeliveriesPerSec: d, PublishesPerSec: p,
+			P50ms: ms(b.lat.P50), P99ms: ms(b.lat.P99), Maxms: ms(b.lat.Max),
+			Errors: b.errs,
+		}
+		if b.firstErr != nil {
+			rr.Burst.FirstError = b.firstErr.Error()
+		}
 	}
 	t.Rounds = append(t.Rounds, rr)
 	return rr
@@ -124,39 +226,77 @@ func (t *targetReport) addRound(cycle, round, n int, empty, idle, held int64, re
 // finish computes the medians and ratios.
 func (r *report) finish() {
 	for _, t := range r.Targets {
-		var rss, only, p50, p99, mx []float64
+		var rss, only, first, p50, p99, mx []float64
+		var bd, bp, b50, b99, bmx []float64
 		t.Delivered, t.Errors = 0, 0
+		deliveries := 0
 		for _, rr := range t.Rounds {
-			rss = append(rss, rr.RSSPerPollKB)
-			only = append(only, rr.PollOnlyKB)
+			rss = append(rss, rr.RSSPerConnKB)
+			only = append(only, rr.ConnOnlyKB)
+			first = append(first, rr.RSSFirstKB)
 			p50 = append(p50, rr.P50ms)
 			p99 = append(p99, rr.P99ms)
 			mx = append(mx, rr.Maxms)
 			t.Delivered += rr.Delivered
 			t.Errors += rr.Errors
+			if b := rr.Burst; b != nil {
+				bd = append(bd, b.DeliveriesPerSec)
+				bp = append(bp, b.PublishesPerSec)
+				b50 = append(b50, b.P50ms)
+				b99 = append(b99, b.P99ms)
+				bmx = append(bmx, b.Maxms)
+				deliveries += b.Deliveries
+				t.Errors += b.Errors
+			}
 		}
-		t.RSSPerPollKB, t.PollOnlyKB = median(rss), median(only)
+		t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB = median(rss), median(only), median(first)
 		t.P50ms, t.P99ms, t.Maxms = median(p50), median(p99), median(mx)
+		if len(bd) > 0 {
+			t.Burst = &burstMedians{
+				DeliveriesPerSec: median(bd), PublishesPerSec: median(bp),
+				P50ms: median(b50), P99ms: median(b99), Maxms: median(bmx),
+				Deliveries: deliveries,
+			}
+		}
 		r.Machine.ServerGOMAXPROCS = t.ServerGOMAXPROCS
 	}
-	var fl, ll *targetReport
-	for _, t := range r.Targets {
-		switch t.Target {
-		case "floor":
-			fl = t
-		case "lifeline":
-			ll = t
+	r.Ratios = nil
+	for _, fl := range r.Targets {
+		if fl.Target != "floor" || len(fl.Rounds) == 0 {
+			continue
+		}
+		for _, ll := range r.Targets {
+			if ll.Target != "lifeline" || ll.Transport != fl.Transport || ll.N != fl.N || len(ll.Rounds) == 0 {
+				continue
+			}
+			q := &ratios{
+				Transport:  fl.Transport,
+				N:          fl.N,
+				RSSPerConn: ratio(ll.RSSPerConnKB, fl.RSSPerConnKB),
+				ConnOnly:   ratio(ll.ConnOnlyKB, fl.ConnOnlyKB),
+				RSSFirst:   ratio(ll.RSSFirstKB, fl.RSSFirstKB),
+				P50:        ratio(ll.P50ms, fl.P50ms),
+				P99:        ratio(ll.P99ms, fl.P99ms),
+				Max:        ratio(ll.Maxms, fl.Maxms),
+			}
+			if ll.Burst != nil && fl.Burst != nil {
+				q.DeliveriesPerSec = ratio(ll.Burst.DeliveriesPerSec, fl.Burst.DeliveriesPerSec)
+				q.BurstP50 = ratio(ll.Burst.P50ms, fl.Burst.P50ms)
+				q.BurstP99 = ratio(ll.Burst.P99ms, fl.Burst.P99ms)
+			}
+			r.Ratios = append(r.Ratios, q)
 		}
 	}
-	if fl != nil && ll != nil && len(fl.Rounds) > 0 && len(ll.Rounds) > 0 {
-		r.Ratios = &ratios{
-			RSSPerPoll: ratio(ll.RSSPerPollKB, fl.RSSPerPollKB),
-			PollOnly:   ratio(ll.PollOnlyKB, fl.PollOnlyKB),
-			P50:        ratio(ll.P50ms, fl.P50ms),
-			P99:        ratio(ll.P99ms, fl.P99ms),
-			Max:        ratio(ll.Maxms, fl.Maxms),
+}
+
+// ratios returns the ratios of g's targets, or nil.
+func (r *report) ratiosOf(transport string, n int) *ratios {
+	for _, q := range r.Ratios {
+		if q.Transport == transport && q.N == n {
+			return q
 		}
 	}
+	return nil
 }
 
 func ratio(a, b float64) float64 {
@@ -166,14 +306,20 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-// clean reports whether every round delivered every poll without error.
+// clean reports whether every round delivered everything without error.
 func (r *report) clean() bool {
+	if len(r.Targets) == 0 {
+		return false
+	}
 	for _, t := range r.Targets {
 		if len(t.Rounds) == 0 {
 			return false
 		}
 		for _, rr := range t.Rounds {
-			if rr.Errors > 0 || rr.Delivered != r.N {
+			if rr.Errors > 0 || rr.Delivered != t.N {
+				return false
+			}
+			if b := rr.Burst; b != nil && (b.Errors > 0 || b.Deliveries != t.N*b.Events) {
 				return false
 			}
 		}
@@ -187,27 +333,81 @@ func (r *report) writeJSON(w io.Writer) {
 	_ = enc.Encode(r)
 }
 
+func (r *report) saveJSON(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r.writeJSON(f)
+	return f.Close()
+}
+
 func (r *report) writeTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tpolls\trounds\trss/poll(KB)\tpoll-only(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdelivered\terrors\t")
-	for _, t := range r.Targets {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t\n",
-			t.Target, t.Polls, len(t.Rounds), t.RSSPerPollKB, t.PollOnlyKB, t.P50ms, t.P99ms, t.Maxms, t.Delivered, t.Errors)
+	fmt.Fprintln(tw, "transport\ttarget\tN\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tdelivered\terrors\t")
+	dash := func(ok bool, format string, v float64) string {
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf(format, v)
 	}
-	if q := r.Ratios; q != nil {
-		fmt.Fprintf(tw, "lifeline/floor\t\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\t\t\n", q.RSSPerPoll, q.PollOnly, q.P50, q.P99, q.Max)
+	var last *targetReport
+	for _, t := range r.Targets {
+		if last != nil && (last.Transport != t.Transport || last.N != t.N) {
+			r.writeRatios(tw, last)
+		}
+		last = t
+		b := t.Burst
+		delivered := fmt.Sprint(t.Delivered)
+		if b != nil {
+			delivered += fmt.Sprintf("+%d", b.Deliveries)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n",
+			t.Transport, t.Target, t.N, len(t.Rounds), t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB, t.P50ms, t.P99ms, t.Maxms,
+			dash(b != nil, "%.0f", b.get(func(b *burstMedians) float64 { return b.DeliveriesPerSec })),
+			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P50ms })),
+			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P99ms })),
+			delivered, t.Errors)
+	}
+	if last != nil {
+		r.writeRatios(tw, last)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "medians across %d round(s) x %d cycle(s), after %d warm-up round(s); %s\n", r.Rounds, r.Cycles, r.Warmup, r.Order)
-	fmt.Fprintln(w, "rss/poll = (RSS with N polls held - RSS of the warmed-up server with no client) / N; poll-only = (held - RSS with N idle ready connections) / N")
+	fmt.Fprintln(w, "rss/conn = (RSS with N polls or streams held - RSS of the warmed-up server with no client) / N; conn-only = (held - RSS with N idle ready connections) / N;")
+	fmt.Fprintln(w, "rss@first = rss/conn in the first warm-up round, before any publish reached the polls or streams (no heap growth from traffic yet)")
+	fmt.Fprintln(w, "p50/p99/max: one publish fanned out to all N, from just before the publish is sent to each delivery")
+	fmt.Fprintf(w, "streams: burst = %d events published back to back; deliv/s = N x events / (first publish to the last stream's last event); burst p50/p99 over every delivery; delivered = fan-outs+burst deliveries; ratio of deliv/s < 1 means Lifeline delivers fewer\n", r.Events)
 	if r.Presence {
-		fmt.Fprintln(w, "lifeline: presence on")
+		fmt.Fprintln(w, "lifeline: presence on, rate limits off")
 	} else {
-		fmt.Fprintln(w, "lifeline: DisablePresence: true")
+		fmt.Fprintln(w, "lifeline: DisablePresence: true, rate limits off")
 	}
 	m := r.Machine
-	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS load=%d server=%d %s %s cpu=%q nofile=%d\n",
+	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS load=%d server=%d %s %s cpu=%q nofile=%d; servers and load drivers share the cores\n",
 		m.NProc, m.LoadGOMAXPROCS, m.ServerGOMAXPROCS, m.GoVersion, m.OSArch, m.CPU, m.OpenFilesSoftLimit)
+}
+
+// writeRatios writes the lifeline/floor row of t's transport and N.
+func (r *report) writeRatios(tw io.Writer, t *targetReport) {
+	q := r.ratiosOf(t.Transport, t.N)
+	if q == nil {
+		return
+	}
+	burst := "-\t-\t-"
+	if q.DeliveriesPerSec != 0 {
+		burst = fmt.Sprintf("%.2fx\t%.2fx\t%.2fx", q.DeliveriesPerSec, q.BurstP50, q.BurstP99)
+	}
+	fmt.Fprintf(tw, "%s\tlifeline/floor\t%d\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\n",
+		q.Transport, q.N, q.RSSPerConn, q.ConnOnly, q.RSSFirst, q.P50, q.P99, q.Max, burst)
+}
+
+// get returns f(b), or 0 for a nil b.
+func (b *burstMedians) get(f func(*burstMedians) float64) float64 {
+	if b == nil {
+		return 0
+	}
+	return f(b)
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.

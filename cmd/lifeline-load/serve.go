@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -21,11 +22,33 @@ import (
 
 // Paths shared by both servers, outside any Lifeline base path.
 const (
-	pathHeld    = "/held"    // GET: the number of poll requests in their handler
+	pathHeld    = "/held"    // GET: the number of poll or stream requests in their handler
 	pathPing    = "/ping"    // GET: 204, to warm a connection
-	pathPublish = "/publish" // POST: wake every held poll with one event
+	pathPublish = "/publish" // POST ?k=<n>: publish one event whose data carries round n
 	benchTopic  = "bench"
 )
+
+// The transports the load generator measures.
+const (
+	transportLongPoll  = "longpoll"
+	transportWebSocket = "websocket"
+	transportSSE       = "sse"
+)
+
+var allTransports = []string{transportLongPoll, transportWebSocket, transportSSE}
+
+// heldPath is the request path whose handlers the server counts: the poll
+// or the stream of transport, under base ("" for the floor, "/rt" for
+// Lifeline).
+func heldPath(base, transport string) string {
+	switch transport {
+	case transportWebSocket:
+		return base + "/ws"
+	case transportSSE:
+		return base + "/sse"
+	}
+	return base + "/poll"
+}
 
 // childMain runs one server in this process (the hidden -serve mode): it
 // prints "LISTENING <addr> <GOMAXPROCS>" once ready and serves until its
@@ -33,20 +56,21 @@ const (
 func childMain(args []string) int {
 	fs := flag.NewFlagSet("lifeline-load -serve", flag.ContinueOnError)
 	kind := fs.String("serve", "", "server to run: floor or lifeline")
+	transport := fs.String("transport", transportLongPoll, "transport measured: longpoll, websocket or sse (the floor serves only it; /held counts its requests)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
 	presence := fs.Bool("presence", false, "lifeline: keep presence on")
 	withPprof := fs.Bool("pprof", false, "mount net/http/pprof at /debug/pprof/")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := serve(*kind, *addr, *presence, *withPprof); err != nil {
+	if err := serve(*kind, *transport, *addr, *presence, *withPprof); err != nil {
 		fmt.Fprintln(os.Stderr, "lifeline-load -serve:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(kind, addr string, presence, withPprof bool) error {
+func serve(kind, transport, addr string, presence, withPprof bool) error {
 	if withPprof {
 		// Finer heap samples than the default 512 KiB, so that per-poll
 		// allocation sites show; the profiled run is perturbed anyway.
@@ -64,6 +88,9 @@ func serve(kind, addr string, presence, withPprof bool) error {
 		return fmt.Errorf("address %q is not a loopback IP", addr)
 	}
 	gin.SetMode(gin.ReleaseMode)
+	if !slices.Contains(allTransports, transport) {
+		return fmt.Errorf("unknown transport %q", transport)
+	}
 	var (
 		h        http.Handler
 		pollPath string
@@ -71,11 +98,11 @@ func serve(kind, addr string, presence, withPprof bool) error {
 	)
 	switch kind {
 	case "floor":
-		h, shutdown = newFloor()
-		pollPath = "/poll"
+		h, shutdown = newFloor(transport)
+		pollPath = heldPath("", transport)
 	case "lifeline":
 		h, shutdown = newLifeline(presence)
-		pollPath = "/rt/poll"
+		pollPath = heldPath("/rt", transport)
 	default:
 		return fmt.Errorf("unknown server %q: want floor or lifeline", kind)
 	}
@@ -113,7 +140,8 @@ func serve(kind, addr string, presence, withPprof bool) error {
 }
 
 // instrumented wraps a server with what the load generator reads, the same
-// way for both servers: the count of poll requests inside their handler,
+// way for both servers: the count of poll (or stream) requests inside their
+// handler,
 // a ping, and optionally pprof. None of it goes through gin.
 type instrumented struct {
 	next     http.Handler

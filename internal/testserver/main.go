@@ -11,6 +11,13 @@
 //	POST /test/ws?enabled=BOOL    refuse (false) or accept (true) WebSocket
 //	                              upgrades: refused ones get 400 before the
 //	                              upgrade, as behind a proxy that strips it
+//
+// Rate limits: -send-limit/-send-period/-send-burst set longpoll's
+// SendLimit, -idle-limit/-idle-period/-idle-burst its IdleLimit, and
+// -negotiate-limit/-negotiate-period/-negotiate-burst the negotiate limit
+// (zero: the package's default); -flood-close sets how many refused
+// WebSocket sends in a row close the socket with 1008. -no-limits turns
+// the idle and negotiate limits off.
 package main
 
 import (
@@ -33,6 +40,7 @@ import (
 
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/negotiate"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 func main() {
@@ -47,6 +55,10 @@ func main() {
 	flag.BoolVar(&o.disableSSE, "disable-sse", false, "turn SSE off (neither offered nor mounted)")
 	flag.BoolVar(&o.refuseWS, "refuse-ws", false, "start refusing WebSocket upgrades (offered, but 400 before the upgrade); see POST /test/ws")
 	flag.BoolVar(&o.noLimits, "no-limits", false, "turn off the negotiate and idle-request rate limits")
+	limitFlags(&o.send, "send", "messages sent per session")
+	limitFlags(&o.idle, "idle", "requests that bring nothing new, per session")
+	limitFlags(&o.negotiate, "negotiate", "negotiate requests per client address")
+	flag.IntVar(&o.floodClose, "flood-close", 0, "refused WebSocket sends in a row before close 1008 (0: the default, 20)")
 	flag.Parse()
 	if err := run(*addr, *pollTimeout, *sessionTTL, o); err != nil {
 		log.Fatal(err)
@@ -56,6 +68,15 @@ func main() {
 type options struct {
 	heartbeat, streamMaxAge, failureMemory    time.Duration
 	disableWS, disableSSE, refuseWS, noLimits bool
+	send, idle, negotiate                     longpoll.Limit
+	floodClose                                int
+}
+
+// limitFlags registers -NAME-limit, -NAME-period and -NAME-burst for l.
+func limitFlags(l *longpoll.Limit, name, what string) {
+	flag.IntVar(&l.Limit, name+"-limit", 0, "rate limit of "+what+": this many per -"+name+"-period (0: the default)")
+	flag.DurationVar(&l.Period, name+"-period", 0, "period of -"+name+"-limit (0: the default)")
+	flag.IntVar(&l.Burst, name+"-burst", 0, "burst of -"+name+"-limit (0: the default)")
 }
 
 func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
@@ -64,7 +85,8 @@ func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 	lp := longpoll.New(longpoll.Config{
 		PollTimeout: pollTimeout,
 		SessionTTL:  sessionTTL,
-		IdleLimit:   longpoll.Limit{Off: o.noLimits},
+		SendLimit:   o.send,
+		IdleLimit:   longpoll.Limit{Limit: o.idle.Limit, Period: o.idle.Period, Burst: o.idle.Burst, Off: o.noLimits},
 		OnMessage: func(_ *gin.Context, m longpoll.Message) (longpoll.Draft, error) {
 			applied.Add(1)
 			return m.Draft(), nil
@@ -89,6 +111,8 @@ func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 		DisableWebSocket:      o.disableWS,
 		DisableSSE:            o.disableSSE,
 		DisableNegotiateLimit: o.noLimits,
+		NegotiateLimit:        ratelimit.Config{Limit: o.negotiate.Limit, Period: o.negotiate.Period, Burst: o.negotiate.Burst},
+		FloodClose:            o.floodClose,
 	}).Mount(rt)
 	r.POST("/test/ws", func(c *gin.Context) {
 		enabled, err := strconv.ParseBool(c.Query("enabled"))

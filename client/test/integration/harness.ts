@@ -46,6 +46,21 @@ export interface ServerOptions {
   refuseWs?: boolean;
   /** Turn off the negotiate and idle-request rate limits. */
   noLimits?: boolean;
+  /** Per-session send limit (longpoll.Config.SendLimit). */
+  sendLimit?: LimitFlags;
+  /** Per-session limit of requests that bring nothing new (longpoll.Config.IdleLimit). */
+  idleLimit?: LimitFlags;
+  /** Per-address negotiate limit (negotiate.Config.NegotiateLimit). */
+  negotiateLimit?: LimitFlags;
+  /** Refused WebSocket sends in a row before close 1008. */
+  floodClose?: number;
+}
+
+/** A token bucket: `limit` per `period` (e.g. '1s'), bursts of `burst`; omitted: the server's default. */
+export interface LimitFlags {
+  limit?: number;
+  period?: string;
+  burst?: number;
 }
 
 const running = new Set<TestServer>();
@@ -79,6 +94,12 @@ export class TestServer {
     if (opts.disableSse) args.push('-disable-sse');
     if (opts.refuseWs) args.push('-refuse-ws');
     if (opts.noLimits) args.push('-no-limits');
+    for (const [name, l] of [['send', opts.sendLimit], ['idle', opts.idleLimit], ['negotiate', opts.negotiateLimit]] as const) {
+      if (l?.limit !== undefined) args.push(`-${name}-limit`, String(l.limit));
+      if (l?.period !== undefined) args.push(`-${name}-period`, l.period);
+      if (l?.burst !== undefined) args.push(`-${name}-burst`, String(l.burst));
+    }
+    if (opts.floodClose !== undefined) args.push('-flood-close', String(opts.floodClose));
     // Binding a port just released can race with the old process's exit: retry briefly.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -240,7 +261,8 @@ export class Recorder {
     transport: string | null;
     attempt: number;
     retryInMs?: number;
-    error?: { code: string };
+    error?: { code: string; retryAfterMs?: number };
+    clientId?: string;
     skipped?: readonly { transport: string; reason: string }[];
     at: number;
   }[] = [];
