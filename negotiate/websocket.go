@@ -103,7 +103,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	}
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		p := longpoll.ProblemFor(err)
-		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: p.RetryAfter.Milliseconds()})
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
 		ws.close(websocket.ClosePolicyViolation, "rate_limited")
 		return
 	}
@@ -221,7 +221,7 @@ func (h *Handler) wsFrame(c *gin.Context, sess *longpoll.Session, ws *wsConn, fr
 	}
 	if err != nil {
 		p := longpoll.ProblemFor(err)
-		return ws.json(wsError{Op: "error", MID: mid, Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: p.RetryAfter.Milliseconds()})
+		return ws.json(wsError{Op: "error", MID: mid, Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
 	}
 	return ws.json(wsAck{Op: "ack", MID: ack.MID, ID: ack.ID})
 }
@@ -346,4 +346,10 @@ var hbFrame = []byte(`{"op":"hb"}`)
 
 func (w *wsConn) close(code int, reason string) {
 	_ = w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(controlWait))
+}
+
+// ceilMillis rounds d up to whole milliseconds, so that a client retrying
+// exactly as told is not refused again.
+func ceilMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
