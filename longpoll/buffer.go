@@ -16,7 +16,9 @@ import "context"
 // serve one event stream.
 type Buffer interface {
 	// Append publishes an event and returns it with its ID set. It never
-	// waits for readers.
+	// waits for readers. A draft whose Key was already appended within the
+	// buffer's de-duplication window is not appended again: Append fails
+	// with a *Duplicate that names the first event.
 	Append(ctx context.Context, d Draft) (*Event, error)
 
 	// Read returns up to max events of the given topics after the cursor.
@@ -35,6 +37,18 @@ type Buffer interface {
 	// fail with ErrClosed.
 	Close() error
 }
+
+// A Duplicate reports an append refused because an event with the same
+// Draft.Key was appended before; ID is that event's position. It matches
+// ErrDuplicate with errors.Is.
+type Duplicate struct {
+	ID Cursor
+}
+
+func (d *Duplicate) Error() string { return "longpoll: duplicate of event " + d.ID.String() }
+
+// Is makes errors.Is(err, ErrDuplicate) true for a *Duplicate.
+func (d *Duplicate) Is(target error) bool { return target == ErrDuplicate }
 
 // A Batch is the result of a Read.
 type Batch struct {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // Defaults for Config (DESIGN.md §5). Each is documented on its field.
@@ -15,9 +17,9 @@ const (
 	DefaultSessionTTL         = 60 * time.Second
 	DefaultMaxBatch           = 256
 	DefaultMaxTopicsPerClient = 32
-	DefaultDedupWindow        = 2 * time.Minute
 	DefaultMaxMessageTTL      = time.Minute
 	DefaultMaxSessions        = 100_000
+	DefaultMaxSessionsPerAddr = 100
 	maxMetaBytes              = 1 << 10
 )
 
@@ -70,8 +72,14 @@ func (m Message) Draft() Draft {
 type Config struct {
 	// Buffer is the event buffer all transports read. Default: a new Memory
 	// with its defaults, which the Server owns and closes. A Buffer passed
-	// in is not closed by the Server.
+	// in is not closed by the Server. Ignored when Backend is set.
 	Buffer Buffer
+
+	// Backend shares the buffer, sessions and presence with every other
+	// instance of the app, so that any request may reach any instance (no
+	// sticky sessions): see package llredis. The Server does not close it.
+	// Default: nil, everything in this process.
+	Backend Backend
 
 	// PollTimeout is the longest a long-poll is held without events. Clients
 	// may ask for less. Default: 25 s, under the 60 s idle timeouts of nginx
@@ -85,6 +93,21 @@ type Config struct {
 	// MaxSessions caps live sessions; negotiate beyond it is refused with
 	// 503. Default: 100 000.
 	MaxSessions int
+
+	// MaxSessionsPerAddr caps the live sessions of one client address (as
+	// SessionKey groups them), so that one address cannot take every
+	// session from everyone; negotiate beyond it is refused with 503 and
+	// Retry-After. Every tab of a browser is a session, and users behind
+	// one NAT share an address: raise it for such audiences. Default: 100.
+	MaxSessionsPerAddr int
+
+	// SessionKey names the client address a session counts against in
+	// MaxSessionsPerAddr. Default: ratelimit.ClientAddr(), the TCP peer
+	// with IPv6 grouped by /64. Behind your proxies, use
+	// ratelimit.ClientAddr("<proxy CIDRs>"); to group IPv6 more widely
+	// (one attacker often holds a whole /48 of /64s), wrap it:
+	// ratelimit.GroupIPv6(48, ratelimit.ClientAddr()).
+	SessionKey ratelimit.KeyFunc
 
 	// MaxBatch caps the events in one long-poll response. Default: 256.
 	MaxBatch int
@@ -149,6 +172,10 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.PollTimeout, DefaultPollTimeout)
 	orDefault(&c.SessionTTL, DefaultSessionTTL)
 	orDefault(&c.MaxSessions, DefaultMaxSessions)
+	orDefault(&c.MaxSessionsPerAddr, DefaultMaxSessionsPerAddr)
+	if c.SessionKey == nil {
+		c.SessionKey = ratelimit.ClientAddr()
+	}
 	orDefault(&c.MaxBatch, DefaultMaxBatch)
 	orDefault(&c.MaxTopicsPerClient, DefaultMaxTopicsPerClient)
 	orDefault(&c.MaxMessageBytes, DefaultMaxEventBytes)

@@ -41,6 +41,15 @@ var (
 	// a newer one opened for the same session.
 	ErrSuperseded = errors.New("longpoll: superseded by a newer receiver")
 
+	// ErrDuplicate is matched by a *Duplicate: an append whose Draft.Key
+	// the buffer had already accepted.
+	ErrDuplicate = errors.New("longpoll: duplicate append")
+
+	// ErrUnavailable reports a shared backend (Redis, for example) that
+	// cannot be reached or did not answer in time. Handlers answer 503 with
+	// Retry-After; nothing acknowledged is lost, and the client retries.
+	ErrUnavailable = errors.New("longpoll: backend unavailable")
+
 	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
 	// message without publishing anything.
 	ErrDrop = errors.New("longpoll: message dropped by the application")

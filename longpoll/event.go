@@ -40,6 +40,24 @@ type Draft struct {
 	// TTL has passed since publication, and losing it is never a reset.
 	// Typing indicators are the usual example.
 	TTL time.Duration
+	// Key, when set, makes the append idempotent: a buffer that accepted an
+	// event under the same Key within its de-duplication window appends
+	// nothing and fails with a *Duplicate naming that event. The Server
+	// sets it to the sending session and the client's mid, so that a send
+	// retried on any instance sharing the buffer is applied once.
+	Key string
+}
+
+// Validate checks a draft as Append does: a valid topic, a type of 1 to 64
+// bytes, data that is UTF-8 JSON, and at most maxEventBytes in all. Buffer
+// implementations outside this package call it before appending.
+func (d *Draft) Validate(maxEventBytes int) error { return validateDraft(d, maxEventBytes) }
+
+// NewEvent builds the event a buffer appended for d, with its position and
+// storage time. Buffer implementations outside this package use it to hand
+// back events they stored; the envelope is encoded once, here.
+func NewEvent(id Cursor, d Draft, at time.Time) *Event {
+	return &Event{ID: id, Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, Time: at, body: encodeBody(&d, at)}
 }
 
 // An Event is a published event. Events are immutable once appended and are

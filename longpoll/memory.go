@@ -45,6 +45,9 @@ type MemoryConfig struct {
 	// SweepInterval is how often a background sweep drops expired events
 	// and idle topics. Default: 1 minute.
 	SweepInterval time.Duration
+	// DedupWindow is how long a Draft.Key is remembered: a keyed append
+	// repeated within it is refused with a *Duplicate. Default: 2 minutes.
+	DedupWindow time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -55,6 +58,7 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 	orDefault(&c.MaxEventBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxTopics, DefaultMaxTopics)
 	orDefault(&c.SweepInterval, DefaultSweepInterval)
+	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -84,6 +88,7 @@ type Memory struct {
 	ntopics atomic.Int64
 	seed    maphash.Seed
 	shards  [shardCount]shard
+	keys    *appendKeys
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -110,6 +115,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	for i := range m.shards {
 		m.shards[i].topics = make(map[string]*topic)
 	}
+	m.keys = newAppendKeys(m.cfg.DedupWindow)
 	go m.sweepLoop()
 	return m
 }
@@ -197,6 +203,24 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 		return nil, err
 	}
 	now := m.cfg.Now()
+	if d.Key != "" {
+		prior, found, release := m.keys.claim(d.Key, now)
+		if found {
+			return nil, &Duplicate{ID: prior}
+		}
+		e, err := m.append(d, now)
+		if err != nil {
+			release(Cursor{})
+			return nil, err
+		}
+		release(e.ID)
+		return e, nil
+	}
+	return m.append(d, now)
+}
+
+// append appends a validated draft.
+func (m *Memory) append(d Draft, now time.Time) (*Event, error) {
 	e := &Event{Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, body: encodeBody(&d, now)}
 	t, err := m.lockTopic(d.Topic, false)
 	if err != nil {
@@ -293,7 +317,7 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 		}
 		w.add(s)
 		t.mu.RUnlock()
-		s.topics = append(s.topics, t)
+		s.sets = append(s.sets, w)
 	}
 	return s, nil
 }
@@ -325,7 +349,9 @@ func (m *Memory) sweepLoop() {
 // Sweep drops expired events and idle topics now, instead of waiting for
 // the background sweep. Reads are correct without it; it only frees memory.
 func (m *Memory) Sweep() {
-	cutoff := m.cfg.Now().Add(-m.cfg.MaxAge)
+	now := m.cfg.Now()
+	m.keys.sweep(now)
+	cutoff := now.Add(-m.cfg.MaxAge)
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()

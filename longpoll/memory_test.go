@@ -420,3 +420,25 @@ func TestMemoryRingGrowsThenWraps(t *testing.T) {
 		t.Fatalf("%d events retained, want %d", st.Events, len(kept))
 	}
 }
+
+// A keyed append is applied once within the window; the repeat names the
+// first event, and a key is free again once the window has passed.
+func TestMemoryAppendKey(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := NewMemory(MemoryConfig{DedupWindow: time.Minute, Now: func() time.Time { return now }})
+	defer m.Close()
+	first, err := m.Append(t.Context(), Draft{Topic: "a", Type: "t", Key: "c_1/m_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Append(t.Context(), Draft{Topic: "a", Type: "t", Key: "c_1/m_1"})
+	var dup *Duplicate
+	if !errors.As(err, &dup) || dup.ID != first.ID || !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("repeat = %v, want a Duplicate of %v", err, first.ID)
+	}
+	now = now.Add(time.Minute)
+	m.Sweep()
+	if _, err := m.Append(t.Context(), Draft{Topic: "a", Type: "t", Key: "c_1/m_1"}); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}

@@ -12,18 +12,60 @@ type Member struct {
 	Meta     json.RawMessage `json:"meta,omitempty"`
 }
 
-// presence tracks which sessions follow which topic and publishes join and
-// leave events. Joins and leaves happen once per session, never on the
-// publish path, so one lock is enough.
-type presence struct {
-	buf Buffer
-
+// memoryPresence is the in-process PresenceStore. Joins and leaves happen
+// once per session, never on the publish path, so one lock is enough.
+type memoryPresence struct {
 	mu      sync.RWMutex
 	members map[string]map[string]json.RawMessage // topic → clientId → meta
 }
 
-func newPresence(buf Buffer) *presence {
-	return &presence{buf: buf, members: make(map[string]map[string]json.RawMessage)}
+func newMemoryPresence() *memoryPresence {
+	return &memoryPresence{members: make(map[string]map[string]json.RawMessage)}
+}
+
+func (p *memoryPresence) Join(_ context.Context, topics []string, m Member) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range topics {
+		set := p.members[t]
+		if set == nil {
+			set = make(map[string]json.RawMessage)
+			p.members[t] = set
+		}
+		set[m.ClientID] = m.Meta
+	}
+	return nil
+}
+
+func (p *memoryPresence) Leave(_ context.Context, topics []string, clientID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range topics {
+		if set := p.members[t]; set != nil {
+			delete(set, clientID)
+			if len(set) == 0 {
+				delete(p.members, t)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *memoryPresence) List(_ context.Context, topic string) ([]Member, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]Member, 0, len(p.members[topic]))
+	for id, meta := range p.members[topic] {
+		out = append(out, Member{ClientID: id, Meta: meta})
+	}
+	return out, nil
+}
+
+// presence records members in a store and announces each join and leave
+// as a presence event in the session's topics.
+type presence struct {
+	store PresenceStore
+	buf   Buffer
 }
 
 type presenceData struct {
@@ -32,56 +74,37 @@ type presenceData struct {
 	Meta     json.RawMessage `json:"meta,omitempty"`
 }
 
-// join records s in each of its topics and publishes a join event there.
-func (p *presence) join(ctx context.Context, s *Session) error {
-	p.mu.Lock()
-	for _, t := range s.Topics {
-		m := p.members[t]
-		if m == nil {
-			m = make(map[string]json.RawMessage)
-			p.members[t] = m
-		}
-		m[s.ID] = s.Meta
+// join records the session in each of its topics and publishes a join
+// event there.
+func (p *presence) join(ctx context.Context, r SessionRecord) error {
+	if err := p.store.Join(ctx, r.Topics, Member{ClientID: r.ID, Meta: r.Meta}); err != nil {
+		return err
 	}
-	p.mu.Unlock()
-	return p.announce(ctx, s, "join")
+	return p.announce(ctx, r, "join")
 }
 
-// leave removes s from its topics and publishes a leave event there.
-func (p *presence) leave(ctx context.Context, s *Session) error {
-	p.mu.Lock()
-	for _, t := range s.Topics {
-		if m := p.members[t]; m != nil {
-			delete(m, s.ID)
-			if len(m) == 0 {
-				delete(p.members, t)
-			}
-		}
+// leave removes the session from its topics and publishes a leave event
+// there.
+func (p *presence) leave(ctx context.Context, r SessionRecord) error {
+	if err := p.store.Leave(ctx, r.Topics, r.ID); err != nil {
+		return err
 	}
-	p.mu.Unlock()
-	return p.announce(ctx, s, "leave")
+	return p.announce(ctx, r, "leave")
 }
 
-func (p *presence) announce(ctx context.Context, s *Session, action string) error {
-	data, err := json.Marshal(presenceData{ClientID: s.ID, Action: action, Meta: s.Meta})
+func (p *presence) announce(ctx context.Context, r SessionRecord, action string) error {
+	data, err := json.Marshal(presenceData{ClientID: r.ID, Action: action, Meta: r.Meta})
 	if err != nil {
 		return err
 	}
-	for _, t := range s.Topics {
-		if _, err := p.buf.Append(ctx, Draft{Topic: t, Type: TypePresence, Data: data, From: s.ID}); err != nil {
+	for _, t := range r.Topics {
+		if _, err := p.buf.Append(ctx, Draft{Topic: t, Type: TypePresence, Data: data, From: r.ID}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// list returns the members of topic.
-func (p *presence) list(topic string) []Member {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]Member, 0, len(p.members[topic]))
-	for id, meta := range p.members[topic] {
-		out = append(out, Member{ClientID: id, Meta: meta})
-	}
-	return out
+func (p *presence) list(ctx context.Context, topic string) ([]Member, error) {
+	return p.store.List(ctx, topic)
 }

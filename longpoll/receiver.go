@@ -1,26 +1,35 @@
 package longpoll
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // This file is the API other transports (the negotiate package's WebSocket
 // and SSE) build on: authenticate a session, attach as its one receiver,
 // keep it alive, and watch for shutdown.
 
-// Authenticate returns the live session for a token and marks it seen.
-// It fails with ErrUnknownSession, or ErrClosed once the Server is closing.
-func (s *Server) Authenticate(token string) (*Session, error) {
-	if s.isClosing() {
-		return nil, ErrClosed
-	}
-	return s.sessions.get(token)
-}
-
 // Attach makes the caller the session's one receiver: the held poll or
 // stream that delivers its events. An earlier receiver is told to stop
 // through its own Done channel. Call Detach when the receiver stops.
+//
+// With a shared store, an older receiver on any instance ends too. Should
+// the store be unreachable, the receiver still starts: its reads fail the
+// same way and end it with a retry hint.
 func (s *Server) Attach(sess *Session) Receiver {
 	s.receivers.Add(1)
-	return Receiver{srv: s, sess: sess, done: sess.attach()}
+	ch := sess.attach()
+	if s.store != nil {
+		gen, err := s.store.Attach(context.Background(), sess.token, sess.ID)
+		switch {
+		case err == nil:
+			sess.attached(ch, gen)
+		case errors.Is(err, ErrUnknownSession):
+			s.dropLocal(sess)
+		}
+	}
+	return Receiver{srv: s, sess: sess, done: ch}
 }
 
 // A Receiver is a session's current poll or stream.
@@ -51,12 +60,12 @@ func (r Receiver) Why() error {
 func (r Receiver) Detach() {
 	r.sess.detach(r.done)
 	r.srv.receivers.Add(-1)
-	r.srv.sessions.touch(r.sess)
+	r.srv.touch(r.sess)
 }
 
 // Touch marks a session seen now. Streams call it on each heartbeat so that
 // a session with an open stream never expires.
-func (s *Server) Touch(sess *Session) { s.sessions.touch(sess) }
+func (s *Server) Touch(sess *Session) { s.touch(sess) }
 
 // Closing returns a channel closed when Close begins: receivers end with a
 // reconnect hint when it is.
@@ -64,7 +73,8 @@ func (s *Server) Closing() <-chan struct{} { return s.closing }
 
 // ServerStats is a snapshot of a Server's load.
 type ServerStats struct {
-	// Sessions is the number of live sessions.
+	// Sessions is the number of live sessions this instance holds (with a
+	// shared Backend, the ones it has served lately).
 	Sessions int
 	// Receivers is the number of held polls and open streams.
 	Receivers int
@@ -77,3 +87,8 @@ func (s *Server) Stats() ServerStats {
 
 // ShutdownRetryAfter is the reconnect delay a closing Server advises.
 const ShutdownRetryAfter = time.Second
+
+// UnavailableRetryAfter is the retry delay advised while a shared backend
+// is unavailable: long enough not to hammer it, short enough that clients
+// resume soon after it is back.
+const UnavailableRetryAfter = 2 * time.Second

@@ -68,6 +68,8 @@ func ProblemFor(err error) Problem {
 		return Problem{Status: http.StatusUnauthorized, Code: "unknown_token", Detail: "the session token is missing, unknown or expired: negotiate again"}
 	case errors.Is(err, ErrForbidden):
 		return Problem{Status: http.StatusForbidden, Code: "forbidden_topic", Detail: err.Error()}
+	case errors.Is(err, ErrUnavailable):
+		return Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the server's shared backend is unavailable: retry", RetryAfter: UnavailableRetryAfter}
 	case errors.Is(err, ErrClosed):
 		return Problem{Status: http.StatusServiceUnavailable, Code: "shutting_down", Detail: "the server is shutting down: reconnect", RetryAfter: ShutdownRetryAfter}
 	case errors.Is(err, ErrTooManySessions):

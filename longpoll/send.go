@@ -115,7 +115,10 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 		return Ack{}, err
 	}
 	m.ClientID, m.Meta = sess.ID, sess.Meta
-	return s.dedup.do(c.Request.Context(), m.MID, func() (Ack, error) {
+	// A mid is the client's: keyed alone, one session could learn
+	// another's event ids or have its sends dropped as duplicates.
+	key := sess.ID + "/" + m.MID
+	return s.dedup.do(c.Request.Context(), key, func() (Ack, error) {
 		d := m.Draft()
 		if s.cfg.OnMessage != nil {
 			var err error
@@ -129,7 +132,12 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 				return Ack{}, &Rejection{Status: http.StatusUnprocessableEntity, Code: "rejected", Detail: err.Error()}
 			}
 		}
+		d.Key = key // once across every instance sharing the buffer
 		e, err := s.buf.Append(c.Request.Context(), d)
+		var dup *Duplicate
+		if errors.As(err, &dup) {
+			return Ack{MID: m.MID, ID: dup.ID.String()}, nil
+		}
 		if err != nil {
 			return Ack{}, err
 		}
@@ -155,8 +163,13 @@ func (s *Server) PresenceHandler() gin.HandlerFunc {
 			WriteError(c, fmt.Errorf("%w: the session does not follow %q", ErrForbidden, topic))
 			return
 		}
+		members, err := s.presence.list(c.Request.Context(), topic)
+		if err != nil {
+			WriteError(c, err)
+			return
+		}
 		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, gin.H{"topic": topic, "clients": s.presence.list(topic)})
+		c.JSON(http.StatusOK, gin.H{"topic": topic, "clients": members})
 	}
 }
 
@@ -164,7 +177,10 @@ func (s *Server) PresenceHandler() gin.HandlerFunc {
 // (PROTOCOL.md §7): it ends the session at once. Ending is idempotent.
 func (s *Server) EndSessionHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		s.sessions.end(c.GetHeader(TokenHeader))
+		if err := s.EndSession(c.Request.Context(), c.GetHeader(TokenHeader)); err != nil {
+			WriteError(c, err)
+			return
+		}
 		c.Status(http.StatusNoContent)
 	}
 }

@@ -160,7 +160,7 @@ func TestPresenceAndEndSession(t *testing.T) {
 	if status, _, _ := h.poll(context.Background(), bob.Token, bob.Cursor, "0"); status != 401 {
 		t.Fatalf("poll after end = %d, want 401", status)
 	}
-	if members := h.lp.Presence("room:a"); len(members) != 1 || members[0].ClientID != ada.ClientID {
+	if members, err := h.lp.Presence(context.Background(), "room:a"); err != nil || len(members) != 1 || members[0].ClientID != ada.ClientID {
 		t.Fatalf("presence after bob left = %+v, want only ada", members)
 	}
 	_, p, _ := h.poll(context.Background(), ada.Token, ada.Cursor, "0")
@@ -170,5 +170,22 @@ func TestPresenceAndEndSession(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Fatalf("ada saw %v, want her join, bob's join and bob's leave", got)
+	}
+}
+
+// A mid is the client's own: another session reusing it publishes its own
+// message and learns nothing of the first.
+func TestSendDedupIsPerSession(t *testing.T) {
+	h := newHarness(t, Config{DisablePresence: true})
+	a := h.open([]string{"room:a"}, "")
+	b := h.open([]string{"room:a"}, "")
+	_, ackA := h.send(a.Token, msg("room:a", "message", "m_shared01", "from a"))
+	_, ackB := h.send(b.Token, msg("room:a", "message", "m_shared01", "from b"))
+	if string(ackA) == string(ackB) {
+		t.Fatalf("session b got session a's ack %s", ackB)
+	}
+	_, p, _ := h.poll(context.Background(), a.Token, a.Cursor, "0")
+	if len(p.Events) != 2 {
+		t.Fatalf("%d events published for two sessions' sends, want 2", len(p.Events))
 	}
 }

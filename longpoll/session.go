@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/patrickmn/go-cache"
-
 	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
@@ -33,17 +31,38 @@ type Session struct {
 	Created time.Time
 
 	token    string
-	lastSeen atomic.Int64 // unix nanoseconds of the last request
-	ended    atomic.Bool
+	addr     string       // the client's address key, for the per-address budget
+	lastSeen atomic.Int64 // unix nanoseconds of the last request here
+	// sharedSeen is when the shared store last heard of the session from
+	// this instance: touches of a busy stream are spaced out.
+	sharedSeen atomic.Int64
+	ended      atomic.Bool
 
 	mu       sync.Mutex
 	receiver chan struct{} // closed to end the current receiver (poll or stream)
+	// receiverGen is the shared store's generation of the current receiver
+	// (zero while unknown or without a shared store), and newestGen the
+	// highest generation any instance announced: a receiver older than a
+	// newer one anywhere ends.
+	receiverGen, newestGen uint64
 	// lastAnswered is the cursor of the last poll answered with events; a
 	// poll repeating it brings nothing new.
 	lastAnswered Cursor
 	// idleUntil is when a session over its idle limit may poll again.
 	idleUntil   time.Time
 	idleRefusal ratelimit.Decision
+}
+
+// newSession builds the local form of a session record.
+func newSession(r SessionRecord, now time.Time) *Session {
+	s := &Session{ID: r.ID, Topics: r.Topics, Meta: r.Meta, Created: r.Created, token: r.Token, addr: r.Addr}
+	s.lastSeen.Store(now.UnixNano())
+	s.sharedSeen.Store(now.UnixNano())
+	return s
+}
+
+func (s *Session) record() SessionRecord {
+	return SessionRecord{Token: s.token, ID: s.ID, Topics: s.Topics, Meta: s.Meta, Created: s.Created, Addr: s.addr}
 }
 
 // Ended reports whether the session has ended (expired, deleted, or the
@@ -68,10 +87,8 @@ func (s *Session) follows(topic string) bool {
 func (s *Session) attach() chan struct{} {
 	ch := make(chan struct{})
 	s.mu.Lock()
-	if s.receiver != nil {
-		close(s.receiver)
-	}
-	s.receiver = ch
+	s.endReceiverLocked()
+	s.receiver, s.receiverGen = ch, 0
 	s.mu.Unlock()
 	return ch
 }
@@ -85,88 +102,54 @@ func (s *Session) detach(ch chan struct{}) {
 	s.mu.Unlock()
 }
 
-// sessions stores live sessions by token in a go-cache used as a concurrent
-// map with eviction callbacks. Expiry is judged against the injected clock,
-// so the cache holds items without its own expiration and runs no janitor
-// of its own; Server's janitor calls sweep.
-type sessions struct {
-	items *cache.Cache
-	ttl   time.Duration
-	max   int
-	now   func() time.Time
+// endReceiver ends the current receiver, if any.
+func (s *Session) endReceiver() {
+	s.mu.Lock()
+	s.endReceiverLocked()
+	s.mu.Unlock()
 }
 
-func newSessions(ttl time.Duration, max int, now func() time.Time, onEnd func(*Session)) *sessions {
-	// cleanupInterval 0: go-cache's own janitor goroutine would never stop.
-	items := cache.New(cache.NoExpiration, 0)
-	items.OnEvicted(func(_ string, v any) { onEnd(v.(*Session)) })
-	return &sessions{items: items, ttl: ttl, max: max, now: now}
-}
-
-// create stores a new session and returns it with its token.
-func (ss *sessions) create(topics []string, meta json.RawMessage) (*Session, error) {
-	if ss.items.ItemCount() >= ss.max {
-		return nil, ErrTooManySessions
-	}
-	now := ss.now()
-	s := &Session{ID: "c_" + randomID(10), Topics: topics, Meta: meta, Created: now, token: "t_" + randomID(32)}
-	s.lastSeen.Store(now.UnixNano())
-	ss.items.SetDefault(s.token, s)
-	return s, nil
-}
-
-// get returns the live session for token and marks it seen. An expired
-// session is ended on the spot.
-func (ss *sessions) get(token string) (*Session, error) {
-	if token == "" {
-		return nil, ErrUnknownSession
-	}
-	v, ok := ss.items.Get(token)
-	if !ok {
-		return nil, ErrUnknownSession
-	}
-	s := v.(*Session)
-	now := ss.now()
-	if ss.expired(s, now) {
-		ss.items.Delete(token)
-		return nil, ErrUnknownSession
-	}
-	s.lastSeen.Store(now.UnixNano())
-	return s, nil
-}
-
-// touch marks s seen now, e.g. when a held poll ends.
-func (ss *sessions) touch(s *Session) { s.lastSeen.Store(ss.now().UnixNano()) }
-
-func (ss *sessions) expired(s *Session, now time.Time) bool {
-	return now.UnixNano()-s.lastSeen.Load() > int64(ss.ttl)
-}
-
-// end removes the session for token, if any; the eviction callback runs.
-func (ss *sessions) end(token string) { ss.items.Delete(token) }
-
-// sweep ends every session idle for longer than the TTL.
-func (ss *sessions) sweep() {
-	now := ss.now()
-	for token, item := range ss.items.Items() {
-		if ss.expired(item.Object.(*Session), now) {
-			ss.items.Delete(token)
-		}
+func (s *Session) endReceiverLocked() {
+	if s.receiver != nil {
+		close(s.receiver)
+		s.receiver = nil
 	}
 }
 
-// endAll ends every session, for shutdown.
-func (ss *sessions) endAll() {
-	for token := range ss.items.Items() {
-		ss.items.Delete(token)
+// attached records the shared generation of receiver ch, once the store
+// has assigned it. A newer receiver announced meanwhile ends it at once.
+func (s *Session) attached(ch chan struct{}, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.receiver != ch {
+		return
 	}
+	if gen < s.newestGen {
+		s.endReceiverLocked()
+		return
+	}
+	s.receiverGen = gen
 }
 
-func (ss *sessions) count() int { return ss.items.ItemCount() }
+// announced handles another instance's (or this one's) new receiver of
+// generation gen: the local receiver ends when it is older.
+func (s *Session) announced(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newestGen = max(s.newestGen, gen)
+	if s.receiverGen != 0 && s.receiverGen < gen {
+		s.endReceiverLocked()
+	}
+}
 
 // randomID returns n random bytes in unpadded base64url.
 func randomID(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand documents it)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newSessionRecord returns a record with a fresh client id and token.
+func newSessionRecord(topics []string, meta json.RawMessage, addr string, now time.Time) SessionRecord {
+	return SessionRecord{Token: "t_" + randomID(32), ID: "c_" + randomID(10), Topics: topics, Meta: meta, Created: now, Addr: addr}
 }

@@ -51,21 +51,19 @@ func (w *waiters) notify() {
 		sh := &w.shards[i]
 		sh.mu.Lock()
 		for s := range sh.subs {
-			select {
-			case s.ch <- struct{}{}:
-			default:
-			}
+			s.signal()
 		}
 		sh.mu.Unlock()
 	}
 }
 
-// subscription is Memory's Subscription.
+// subscription is Memory's Subscription: one channel registered in the
+// waiter set of each of its topics.
 type subscription struct {
-	ch     chan struct{}
-	shard  uint32
-	once   sync.Once
-	topics []*topic
+	ch    chan struct{}
+	shard uint32
+	once  sync.Once
+	sets  []*waiters
 }
 
 // nextShard deals subscriptions round-robin over the shards.
@@ -73,20 +71,29 @@ var nextShard atomic.Uint32
 
 func newSubscription(ntopics int) *subscription {
 	return &subscription{
-		ch:     make(chan struct{}, 1),
-		shard:  nextShard.Add(1) % waiterShards,
-		topics: make([]*topic, 0, ntopics),
+		ch:    make(chan struct{}, 1),
+		shard: nextShard.Add(1) % waiterShards,
+		sets:  make([]*waiters, 0, ntopics),
 	}
 }
 
 func (s *subscription) C() <-chan struct{} { return s.ch }
 
+// signal wakes the subscription without blocking: a full channel already
+// holds a pending signal.
+func (s *subscription) signal() {
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+}
+
 // Close unregisters from every topic. It takes no topic lock, only the
 // subscription's shard in each topic's waiter set.
 func (s *subscription) Close() {
 	s.once.Do(func() {
-		for _, t := range s.topics {
-			t.waiters.Load().remove(s)
+		for _, w := range s.sets {
+			w.remove(s)
 		}
 	})
 }

@@ -1,0 +1,57 @@
+package longpoll
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// One address may hold MaxSessionsPerAddr sessions; the next negotiate is
+// refused with 503 and Retry-After, and ending one makes room again.
+func TestSessionsPerAddress(t *testing.T) {
+	h := newHarness(t, Config{DisablePresence: true, MaxSessionsPerAddr: 3})
+	var first opened
+	for i := range 3 {
+		o := h.open([]string{"room:a"}, "")
+		if i == 0 {
+			first = o
+		}
+	}
+	status, body, resp := h.do(t.Context(), http.MethodPost, "/open", "", map[string]any{"topics": []string{"room:a"}})
+	if status != http.StatusServiceUnavailable || problemCode(t, body) != "too_many_sessions" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth session from one address = %d %s, want 503 too_many_sessions with Retry-After", status, body)
+	}
+	if status, _, _ := h.do(t.Context(), http.MethodDelete, "/session", first.Token, nil); status != http.StatusNoContent {
+		t.Fatalf("end session = %d", status)
+	}
+	h.open([]string{"room:a"}, "") // room again
+}
+
+// The sweep ends idle sessions without copying the table, and keeps the
+// per-address count true.
+func TestSessionsSweepIdle(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	ss := newSessions(time.Minute, SessionLimits{Max: 10, PerAddr: 2}, clock)
+	a, _ := ss.add(newSession(newSessionRecord(nil, nil, "192.0.2.1", now), now), true)
+	if _, err := ss.add(newSession(newSessionRecord(nil, nil, "192.0.2.1", now), now), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.add(newSession(newSessionRecord(nil, nil, "192.0.2.1", now), now), true); err != ErrTooManySessions {
+		t.Fatalf("third session of an address: %v, want ErrTooManySessions", err)
+	}
+	now = now.Add(30 * time.Second)
+	ss.touch(a)
+	now = now.Add(45 * time.Second)
+	idle := ss.idle()
+	if len(idle) != 1 || idle[0] == a {
+		t.Fatalf("idle = %v, want only the untouched session", idle)
+	}
+	ss.remove(idle[0])
+	if got := ss.byClient(a.ID); got != a {
+		t.Fatalf("byClient lost the live session")
+	}
+	if _, err := ss.add(newSession(newSessionRecord(nil, nil, "192.0.2.1", now), now), true); err != nil {
+		t.Fatalf("a session after the idle one ended: %v", err)
+	}
+}
