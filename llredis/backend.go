@@ -1,0 +1,133 @@
+package llredis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// Backend is a longpoll.Backend on Redis: set it as longpoll.Config.Backend
+// on every instance of the app, each with a client of the same Redis and
+// the same Config.Prefix.
+//
+// Each Backend holds one Pub/Sub connection, on which Redis announces every
+// append and session change to every instance; a held poll costs Redis
+// nothing while it waits. It runs two goroutines (the listener and the
+// sweeper); Close stops them. It does not close the Redis client, which is
+// the application's.
+type Backend struct {
+	rdb     redis.UniversalClient
+	cfg     Config
+	keys    keyspace
+	channel string
+
+	hub   *longpoll.Hub
+	cache *eventCache
+	reads flight[readResult]
+	epoch atomic.Pointer[string]
+
+	buf      *buffer
+	sessions *sessionStore
+	presence *presenceStore
+	watch    atomic.Pointer[func(longpoll.Notice)]
+
+	psMu sync.Mutex
+	ps   *redis.PubSub // the listener's current subscription
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+var _ longpoll.Backend = (*Backend)(nil)
+
+// New returns a Backend on rdb and starts its goroutines. It does not wait
+// for Redis: until Redis answers, requests get 503 and Retry-After, and
+// the Backend resumes by itself when it does. New panics if rdb is nil, a
+// programming error caught at start-up.
+func New(rdb redis.UniversalClient, cfg Config) *Backend {
+	if rdb == nil {
+		panic(ErrNoClient.Error())
+	}
+	cfg = cfg.withDefaults()
+	b := &Backend{rdb: rdb, cfg: cfg, keys: newKeyspace(cfg.Prefix), hub: longpoll.NewHub(), cache: newEventCache(cfg.EventCache)}
+	b.channel = b.keys.key("notices")
+	b.epoch.Store(new(string))
+	b.buf = &buffer{b: b}
+	b.sessions = &sessionStore{b: b}
+	b.presence = &presenceStore{b: b}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		b.listen(ready)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.sweepLoop()
+	}()
+	// Subscribed before the first request, so that no wake-up is missed;
+	// a Redis that is down does not hold the app's start-up.
+	select {
+	case <-ready:
+	case <-time.After(cfg.OpTimeout):
+	}
+	return b
+}
+
+// Buffer implements longpoll.Backend.
+func (b *Backend) Buffer() longpoll.Buffer { return b.buf }
+
+// Sessions implements longpoll.Backend.
+func (b *Backend) Sessions() longpoll.SessionStore { return b.sessions }
+
+// Presence implements longpoll.Backend.
+func (b *Backend) Presence() longpoll.PresenceStore { return b.presence }
+
+// Ping reports whether Redis answers within Config.OpTimeout: a readiness
+// check for the app's health endpoint.
+func (b *Backend) Ping(ctx context.Context) error {
+	ctx, cancel := b.op(ctx)
+	defer cancel()
+	return wrap(ctx, "ping", b.rdb.Ping(ctx).Err())
+}
+
+// Close stops the Backend's goroutines and waits for them. Buffer calls
+// fail with longpoll.ErrClosed afterwards. Later calls return nil.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.cancel()
+	b.closeSubscription() // a read in progress ignores the context
+	b.wg.Wait()
+	b.hub.NotifyAll() // readers still waiting read again and learn it is closed
+	return nil
+}
+
+// op bounds one Redis call by Config.OpTimeout.
+func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.cfg.OpTimeout)
+}
+
+func (b *Backend) currentEpoch() string { return *b.epoch.Load() }
+
+func (b *Backend) setEpoch(e string) { b.epoch.Store(&e) }
+
+// newEpoch returns 16 random characters from [a-z2-7]: a candidate for the
+// epoch of a Redis that has none.
+func newEpoch() string {
+	var r [10]byte
+	rand.Read(r[:]) // never fails (crypto/rand documents it)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]))
+}

@@ -1,0 +1,259 @@
+package llredis
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// buffer is the Backend's longpoll.Buffer: events in Redis, wake-ups
+// through the Backend's one subscription, decoded events shared through
+// its cache.
+type buffer struct{ b *Backend }
+
+// epochTries bounds the retries of a script that found a new epoch; two
+// suffice (one to learn it, one to use it), a third covers a race with
+// another instance making it.
+const epochTries = 3
+
+// run runs a buffer script with the keys of the current epoch, retrying
+// with the epoch Redis reports when it changed. keys builds the keys for
+// an epoch; args follow the epoch and a candidate epoch.
+func (buf *buffer) run(ctx context.Context, op string, script scriptRunner, keys func(epoch string) []string, args ...any) ([]any, string, error) {
+	b := buf.b
+	if b.closed.Load() {
+		return nil, "", longpoll.ErrClosed
+	}
+	epoch := b.currentEpoch()
+	for range epochTries {
+		octx, cancel := b.op(ctx)
+		res, err := script.Run(octx, b.rdb, keys(epoch), append([]any{epoch, newEpoch()}, args...)...).Slice()
+		cancel()
+		if err != nil {
+			return nil, "", wrap(ctx, op, err)
+		}
+		if status, _ := res[0].(int64); status != 0 {
+			return res, epoch, nil
+		}
+		epoch, _ = res[1].(string)
+		b.setEpoch(epoch)
+	}
+	return nil, "", fmt.Errorf("%w: %s: the epoch keeps changing", longpoll.ErrUnavailable, op)
+}
+
+func (buf *buffer) metaKey() string               { return buf.b.keys.key("meta") }
+func (buf *buffer) topicsKey(epoch string) string { return buf.b.keys.key(epoch, "topics") }
+func (buf *buffer) topicKey(epoch, topic string) string {
+	return buf.b.keys.key(epoch, "t", topic)
+}
+
+// Append implements longpoll.Buffer: one script, one round trip, whatever
+// the number of subscribers and instances.
+func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Event, error) {
+	cfg := buf.b.cfg
+	if err := d.Validate(cfg.MaxEventBytes); err != nil {
+		return nil, err
+	}
+	now := cfg.Now()
+	window := int64(0)
+	if d.Key != "" {
+		window = cfg.DedupWindow.Milliseconds()
+	}
+	keys := func(epoch string) []string {
+		return []string{buf.metaKey(), buf.topicsKey(epoch), buf.topicKey(epoch, d.Topic), buf.b.keys.key(epoch, "k", d.Key)}
+	}
+	res, epoch, err := buf.run(ctx, "append", appendScript, keys,
+		d.Topic, now.UnixMilli(), d.TTL.Milliseconds(), encodePayload(&d),
+		cfg.MaxEventsPerTopic, now.Add(-cfg.MaxAge).UnixMilli(), cfg.MaxTopics, window, buf.b.channel)
+	if err != nil {
+		return nil, err
+	}
+	switch res[0].(int64) {
+	case 1:
+		return longpoll.NewEvent(longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}, d, now), nil
+	case 2:
+		return nil, &longpoll.Duplicate{ID: longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}}
+	default:
+		return nil, longpoll.ErrTooManyTopics
+	}
+}
+
+// Head implements longpoll.Buffer.
+func (buf *buffer) Head(ctx context.Context) (longpoll.Cursor, error) {
+	res, epoch, err := buf.run(ctx, "head", headScript, func(string) []string { return []string{buf.metaKey()} })
+	if err != nil {
+		return longpoll.Cursor{}, err
+	}
+	return longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}, nil
+}
+
+// readResult is one read's answer, shared by every caller of the read.
+type readResult struct {
+	epoch   string
+	head    uint64
+	reset   bool
+	members []string
+}
+
+// Read implements longpoll.Buffer. Callers asking the same question at
+// once share one script run (see flight).
+func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cursor, max int) (longpoll.Batch, error) {
+	b := buf.b
+	if b.closed.Load() {
+		return longpoll.Batch{}, longpoll.ErrClosed
+	}
+	if after.Epoch != b.currentEpoch() {
+		head, err := buf.Head(ctx) // learns the current epoch
+		if err != nil {
+			return longpoll.Batch{}, err
+		}
+		if after.Epoch != head.Epoch {
+			return longpoll.Batch{Cursor: head, Reset: true}, nil
+		}
+	}
+	limit := max
+	if limit <= 0 {
+		limit = -1 // ZRANGE's "no limit"
+	}
+	key := after.String() + "|" + strconv.Itoa(limit) + "|" + strings.Join(topics, ",")
+	r, err := b.reads.do(key, func() (readResult, error) {
+		// Shared by callers whose requests may end at any time: bounded
+		// by the op timeout alone.
+		return buf.read(b.ctx, topics, after.Seq, limit)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return longpoll.Batch{}, ctx.Err()
+		}
+		return longpoll.Batch{}, err
+	}
+	head := longpoll.Cursor{Epoch: r.epoch, Seq: r.head}
+	if r.epoch != after.Epoch || r.reset {
+		return longpoll.Batch{Cursor: head, Reset: true}, nil
+	}
+	now := b.cfg.Now()
+	events := make([]*longpoll.Event, 0, len(r.members))
+	for _, m := range r.members {
+		e, err := b.cache.event(r.epoch, m)
+		if err != nil {
+			return longpoll.Batch{}, err
+		}
+		if !e.Expired(now) {
+			events = append(events, e)
+		}
+	}
+	slices.SortFunc(events, func(x, y *longpoll.Event) int {
+		if x.ID.Seq < y.ID.Seq {
+			return -1
+		}
+		return 1
+	})
+	if max > 0 && len(events) > max {
+		events = events[:max]
+		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, nil
+	}
+	return longpoll.Batch{Events: events, Cursor: head}, nil
+}
+
+func (buf *buffer) read(ctx context.Context, topics []string, after uint64, limit int) (readResult, error) {
+	cfg := buf.b.cfg
+	keys := func(epoch string) []string {
+		k := make([]string, 0, 2+len(topics))
+		k = append(k, buf.metaKey(), buf.topicsKey(epoch))
+		for _, t := range topics {
+			k = append(k, buf.topicKey(epoch, t))
+		}
+		return k
+	}
+	args := make([]any, 0, 3+len(topics))
+	args = append(args, after, limit, cfg.Now().Add(-cfg.MaxAge).UnixMilli())
+	for _, t := range topics {
+		args = append(args, t)
+	}
+	res, epoch, err := buf.run(ctx, "read", readScript, keys, args...)
+	if err != nil {
+		return readResult{}, err
+	}
+	r := readResult{epoch: epoch, head: uint64(res[1].(int64)), reset: res[2].(int64) == 1}
+	for _, m := range res[3:] {
+		s, ok := m.(string)
+		if !ok {
+			return readResult{}, errBadMember
+		}
+		r.members = append(r.members, s)
+	}
+	return r, nil
+}
+
+// Subscribe implements longpoll.Buffer: a local registration, woken by the
+// Backend's subscription. It costs Redis nothing.
+func (buf *buffer) Subscribe(topics []string) (longpoll.Subscription, error) {
+	if buf.b.closed.Load() {
+		return nil, longpoll.ErrClosed
+	}
+	return buf.b.hub.Subscribe(topics), nil
+}
+
+// Close implements longpoll.Buffer. The buffer belongs to its Backend,
+// which Backend.Close closes; this does nothing.
+func (buf *buffer) Close() error { return nil }
+
+// sweepTopics drops expired events and empty topics of the current epoch.
+func (buf *buffer) sweepTopics(ctx context.Context) error {
+	b := buf.b
+	epoch := b.currentEpoch()
+	if epoch == "" {
+		return nil
+	}
+	var cursor uint64
+	for {
+		octx, cancel := b.op(ctx)
+		topics, next, err := b.rdb.HScan(octx, buf.topicsKey(epoch), cursor, "", 256).Result()
+		cancel()
+		if err != nil {
+			return wrap(ctx, "sweep", err)
+		}
+		now := b.cfg.Now()
+		for i := 0; i < len(topics); i += 2 {
+			name := topics[i]
+			keys := func(epoch string) []string {
+				return []string{buf.metaKey(), buf.topicsKey(epoch), buf.topicKey(epoch, name)}
+			}
+			if _, _, err := buf.run(ctx, "sweep", sweepScript, keys, name, b.cfg.MaxEventsPerTopic, now.Add(-b.cfg.MaxAge).UnixMilli()); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// sweepLoop sweeps every SweepInterval, on one instance at a time: the
+// instance that takes the interval's lock.
+func (b *Backend) sweepLoop() {
+	tick := time.NewTicker(b.cfg.SweepInterval)
+	defer tick.Stop()
+	lock := b.keys.key("sweeping")
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		octx, cancel := b.op(b.ctx)
+		won, err := b.rdb.SetNX(octx, lock, "1", b.cfg.SweepInterval*9/10).Result()
+		cancel()
+		if err != nil || !won {
+			continue
+		}
+		if err := b.buf.sweepTopics(b.ctx); err != nil && b.ctx.Err() == nil {
+			b.cfg.Logger.Warn("lifeline: sweeping Redis failed", "err", err)
+		}
+	}
+}

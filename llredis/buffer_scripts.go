@@ -1,0 +1,157 @@
+package llredis
+
+import "github.com/redis/go-redis/v9"
+
+// The buffer's scripts. Each runs atomically in Redis, which is what makes
+// the global sequence safe: an append takes its number and stores its
+// event in one step, so a read that sees the sequence at n sees every
+// event up to n.
+//
+// Storage, all under one hash tag and the epoch (so that a new epoch never
+// reads an old one's data):
+//
+//	{p}:meta                 hash: epoch, seq (last number given), dropped
+//	                         (highest durable number lost with a dropped topic)
+//	{p}:<epoch>:topics       hash: topic → its loss mark (highest durable
+//	                         number that left it)
+//	{p}:<epoch>:t:<topic>    sorted set: member "<seq>:<ms>:<ttlms>:<payload>",
+//	                         score seq
+//	{p}:<epoch>:k:<key>      string: the number of a keyed append, expiring
+//	                         after the de-duplication window
+//
+// Replies start with a status: 1 done, 0 the epoch changed (the reply's
+// second element is the current epoch; retry with its keys).
+
+// luaEpoch checks the caller's epoch, creating the meta hash with a fresh
+// candidate epoch when Redis has none (it started empty or lost its data).
+const luaEpoch = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0, 'dropped', 0)
+end
+if epoch ~= ARGV[1] then
+  return {0, epoch}
+end
+`
+
+// luaTrim removes a topic's events beyond max and older than cutoff, and
+// returns the highest durable number removed (0 for none). Ephemeral
+// events (ttl > 0) leave without a trace: losing one is never a reset.
+const luaTrim = `
+local function trim(key, max, cutoff)
+  local top = 0
+  local function note(m)
+    local s, _, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
+    if ttl == '0' then top = math.max(top, tonumber(s)) end
+  end
+  local n = redis.call('ZCARD', key)
+  if n > max then
+    for _, m in ipairs(redis.call('ZRANGE', key, 0, n - max - 1)) do note(m) end
+    redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
+  end
+  while true do
+    local oldest = redis.call('ZRANGE', key, 0, 63)
+    local removed = 0
+    for _, m in ipairs(oldest) do
+      local _, ms = string.match(m, '^(%d+):(%d+):')
+      if tonumber(ms) >= cutoff then break end
+      note(m)
+      removed = removed + 1
+    end
+    if removed > 0 then redis.call('ZREMRANGEBYRANK', key, 0, removed - 1) end
+    if removed < 64 then break end
+  end
+  return top
+end
+`
+
+// appendScript appends one event.
+//
+// KEYS: meta, topics, the topic's set, the key's string.
+// ARGV: epoch, candidate epoch, topic, now ms, ttl ms, payload, max events,
+// cutoff ms, max topics, dedup window ms (0: no key), channel.
+// Reply: {1, seq} appended; {2, seq} a duplicate of seq; {3} too many
+// topics; {0, epoch}.
+var appendScript = redis.NewScript(luaEpoch + luaTrim + `
+local window = tonumber(ARGV[10])
+if window > 0 then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then return {2, tonumber(prior)} end
+end
+local topic = ARGV[3]
+local lost = redis.call('HGET', KEYS[2], topic)
+if not lost then
+  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[9]) then return {3} end
+  -- A topic made anew inherits the loss mark of dropped topics, so that a
+  -- cursor from before the drop is reset rather than silently skipped.
+  lost = redis.call('HGET', KEYS[1], 'dropped')
+  redis.call('HSET', KEYS[2], topic, lost)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local id = string.format('%d', seq) -- never exponent notation
+redis.call('ZADD', KEYS[3], seq, id .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
+local removed = trim(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]))
+if removed > tonumber(lost) then redis.call('HSET', KEYS[2], topic, removed) end
+if window > 0 then redis.call('SET', KEYS[4], id, 'PX', window) end
+redis.call('PUBLISH', ARGV[11], 'e ' .. id .. ' ' .. topic)
+return {1, seq}
+`)
+
+// readScript reads the events of some topics after a cursor.
+//
+// KEYS: meta, topics, then one set per topic.
+// ARGV: epoch, candidate epoch, after, max per topic, cutoff ms, then the
+// topic names in the order of their keys.
+// Reply: {1, head, reset (0/1), members...}; {0, epoch}.
+var readScript = redis.NewScript(luaEpoch + `
+local head = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local after = tonumber(ARGV[3])
+if after > head then return {1, head, 1} end
+local dropped = tonumber(redis.call('HGET', KEYS[1], 'dropped'))
+local max = tonumber(ARGV[4])
+local cutoff = tonumber(ARGV[5])
+local out = {1, head, 0}
+for i = 3, #KEYS do
+  local lost = redis.call('HGET', KEYS[2], ARGV[3 + i])
+  if not lost then
+    if after < dropped then return {1, head, 1} end
+  elseif tonumber(lost) > after then
+    return {1, head, 1}
+  else
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[i], '(' .. ARGV[3], '+inf', 'BYSCORE', 'LIMIT', 0, max)) do
+      local _, ms, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
+      if ttl == '0' and tonumber(ms) < cutoff then return {1, head, 1} end
+      out[#out + 1] = m
+    end
+  end
+end
+return out
+`)
+
+// headScript returns the newest number.
+//
+// KEYS: meta. ARGV: epoch, candidate epoch. Reply: {1, head}; {0, epoch}.
+var headScript = redis.NewScript(luaEpoch + `
+return {1, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
+`)
+
+// sweepScript trims one topic and drops it when nothing is left in it,
+// folding its loss mark into the meta hash's dropped mark.
+//
+// KEYS: meta, topics, the topic's set. ARGV: epoch, candidate epoch, topic,
+// max events, cutoff ms. Reply: {1, dropped (0/1)}; {0, epoch}.
+var sweepScript = redis.NewScript(luaEpoch + luaTrim + `
+local lost = redis.call('HGET', KEYS[2], ARGV[3])
+if not lost then return {1, 0} end
+lost = math.max(tonumber(lost), trim(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5])))
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[3], lost)
+  return {1, 0}
+end
+redis.call('HDEL', KEYS[2], ARGV[3])
+if lost > tonumber(redis.call('HGET', KEYS[1], 'dropped')) then
+  redis.call('HSET', KEYS[1], 'dropped', lost)
+end
+return {1, 1}
+`)

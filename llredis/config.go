@@ -1,0 +1,92 @@
+package llredis
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// Defaults for Config. The buffer's bounds match longpoll.Memory's.
+const (
+	DefaultOpTimeout     = 2 * time.Second
+	DefaultSweepInterval = time.Minute
+	// DefaultEventCache is how many decoded events each instance keeps, so
+	// that a fan-out decodes and frames each event once per instance.
+	DefaultEventCache = 4096
+)
+
+// Config configures a Backend. The zero value is usable: every zero field
+// takes its default, documented on the field.
+type Config struct {
+	// Prefix is put before every key, inside a Cluster hash tag:
+	// "{lifeline}:meta". Apps sharing one Redis use different prefixes.
+	// Default: "lifeline".
+	Prefix string
+
+	// OpTimeout bounds each Redis call. A call that fails or runs out of
+	// time is answered with longpoll.ErrUnavailable: 503 and Retry-After,
+	// never a hang. Default: 2 s.
+	OpTimeout time.Duration
+
+	// MaxEventsPerTopic, MaxAge, MaxEventBytes, MaxTopics and DedupWindow
+	// bound the buffer exactly as the fields of longpoll.MemoryConfig do,
+	// with the same defaults (1 000 events, 10 minutes, 64 KiB, 100 000
+	// topics, 2 minutes).
+	MaxEventsPerTopic int
+	MaxAge            time.Duration
+	MaxEventBytes     int
+	MaxTopics         int
+	DedupWindow       time.Duration
+
+	// SweepInterval is how often this instance drops expired events and
+	// empty topics from Redis. Instances take turns: one sweep runs per
+	// interval across the cluster. Default: 1 minute.
+	SweepInterval time.Duration
+
+	// EventCache is how many decoded events this instance keeps. Default:
+	// 4096.
+	EventCache int
+
+	// Now is the clock. Default: time.Now. Instances should agree on the
+	// time within a second or so: events expire by the clock of the
+	// instance that reads them.
+	Now func() time.Time
+
+	// Logger receives operational messages. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.OpTimeout, DefaultOpTimeout)
+	def(&c.MaxAge, longpoll.DefaultMaxAge)
+	def(&c.DedupWindow, longpoll.DefaultDedupWindow)
+	def(&c.SweepInterval, DefaultSweepInterval)
+	defInt(&c.MaxEventsPerTopic, longpoll.DefaultMaxEventsPerTopic)
+	defInt(&c.MaxEventBytes, longpoll.DefaultMaxEventBytes)
+	defInt(&c.MaxTopics, longpoll.DefaultMaxTopics)
+	defInt(&c.EventCache, DefaultEventCache)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
