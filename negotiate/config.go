@@ -84,6 +84,14 @@ type Config struct {
 	// 10 minutes.
 	FailureMemory time.Duration
 
+	// FailureStore keeps that memory. Set it to a shared store (for example
+	// llredis.NewFailureStore) when several instances serve the same
+	// clients, so that a transport that failed through one instance is
+	// offered last by all. Its errors never fail a negotiate: they are
+	// logged (longpoll.Config.Logger) and the transports offered in the
+	// default order. Default: nil, a memory in the process.
+	FailureStore FailureStore
+
 	// MaxBodyBytes bounds the negotiate request body; larger bodies get 413.
 	// Default: 16 KiB.
 	MaxBodyBytes int
