@@ -2,7 +2,7 @@
 // 127.0.0.1, so that the test may stop and restart it: outage tests cannot
 // use the shared Redis at 127.0.0.1:6379.
 //
-// The server keeps nothing on disk (--save ” --appendonly no), so a
+// The server keeps nothing on disk (an empty --save and --appendonly no), so a
 // restart comes back empty, as a Redis without persistence does. A test on
 // a machine without redis-server is skipped with a message saying so, and
 // fails instead under CI=true, where a skipped test would hide a gap.
