@@ -54,13 +54,16 @@ func Start(t testing.TB) *Server {
 }
 
 // Client returns a go-redis client of the server, closed when the test
-// ends. Its timeouts are short, so that calls to a stopped server fail fast.
+// ends. It respects context deadlines (ContextTimeoutEnabled), as
+// Lifeline's stores require, and its own timeouts are short, so that calls
+// to a stopped server fail fast.
 func (s *Server) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{
-		Addr:         s.Addr,
-		DialTimeout:  time.Second,
-		ReadTimeout:  time.Second,
-		WriteTimeout: time.Second,
+		Addr:                  s.Addr,
+		DialTimeout:           time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		ContextTimeoutEnabled: true,
 	})
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
