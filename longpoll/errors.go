@@ -41,6 +41,14 @@ var (
 	// a newer one opened for the same session.
 	ErrSuperseded = errors.New("longpoll: superseded by a newer receiver")
 
+	// ErrUnavailable reports that a store shared by the Server's instances
+	// (Redis) failed or did not answer in time: the request can be neither
+	// served nor refused on its merits. Handlers answer 503 with
+	// Retry-After and code "unavailable". ProblemFor also maps errors that
+	// wrap ratelimit.ErrUnavailable this way; the per-session limits return
+	// errors wrapping both.
+	ErrUnavailable = errors.New("longpoll: shared store unavailable")
+
 	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
 	// message without publishing anything.
 	ErrDrop = errors.New("longpoll: message dropped by the application")

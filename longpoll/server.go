@@ -48,7 +48,7 @@ func New(cfg Config) *Server {
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now, s.sessionEnded)
 	s.dedup = newDedup(cfg.DedupWindow)
-	s.limits = newLimits(cfg)
+	s.limits = newLimits(cfg, nil)
 	go s.runJanitor(janitorInterval(cfg.SessionTTL))
 	return s
 }
