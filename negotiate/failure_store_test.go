@@ -1,13 +1,11 @@
 package negotiate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,29 +27,11 @@ func (b *brokenFailures) Failed(context.Context, string, []string) ([]string, er
 	return nil, errStoreDown
 }
 
-// syncBuffer is a log sink the server's goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // A failing failure store costs the client nothing but the memory: the
 // negotiate succeeds, honours what the client itself reported, and the
 // error is logged.
 func TestFailingFailureStoreOffersDefaultOrder(t *testing.T) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	store := &brokenFailures{}
 	_, srv := newServerWith(t, longpoll.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, Config{FailureStore: store})
 	first := negotiateOK(t, srv, `{"failed":[{"transport":"websocket","reason":"no_upgrade"}]}`)
