@@ -71,8 +71,8 @@ type Limiter struct {
 // NewLimiter returns a Limiter configured by the Limit, Period, Burst,
 // MaxKeys, SweepInterval, Store, Policy and Now fields of cfg (zero fields
 // take their defaults; the other fields are ignored). Unless cfg.Store is
-// set, it starts the sweeping goroutine, which runs until [Limiter.Close]. NewLimiter panics if one of those fields
-// is negative.
+// set, it starts the sweeping goroutine, which runs until [Limiter.Close].
+// NewLimiter panics if one of those fields is negative.
 func NewLimiter(cfg Config) *Limiter {
 	if err := cfg.validateLimiter(); err != nil {
 		panic(err.Error())
