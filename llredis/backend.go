@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/negotiate"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // Backend is a longpoll.Backend on Redis: set it as longpoll.Config.Backend
@@ -37,6 +39,8 @@ type Backend struct {
 	buf      *buffer
 	sessions *sessionStore
 	presence *presenceStore
+	limits   *RateLimitStore
+	failures *FailureStore
 	watch    atomic.Pointer[func(longpoll.Notice)]
 
 	psMu sync.Mutex
@@ -50,16 +54,33 @@ type Backend struct {
 
 var _ longpoll.Backend = (*Backend)(nil)
 
-// New returns a Backend on rdb and starts its goroutines. It does not wait
-// for Redis: until Redis answers, requests get 503 and Retry-After, and
-// the Backend resumes by itself when it does. New panics if rdb is nil, a
-// programming error caught at start-up.
-func New(rdb redis.UniversalClient, cfg Config) *Backend {
+// New returns a Backend on rdb and starts its goroutines. It waits at
+// most Config.OpTimeout for Redis: until Redis answers, requests get 503
+// and Retry-After, and the Backend resumes by itself when it does.
+//
+// rdb must have ContextTimeoutEnabled set in its options (go-redis ignores
+// context deadlines otherwise, and a silent Redis would hold requests):
+// New fails with ErrContextTimeoutDisabled if not, and ErrNoClient if rdb
+// is nil.
+func New(rdb redis.UniversalClient, cfg Config) (*Backend, error) {
 	if rdb == nil {
-		panic(ErrNoClient.Error())
+		return nil, ErrNoClient
+	}
+	if err := checkContextTimeouts(rdb); err != nil {
+		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	b := &Backend{rdb: rdb, cfg: cfg, keys: newKeyspace(cfg.Prefix), hub: longpoll.NewHub(), cache: newEventCache(cfg.EventCache)}
+	stores := StoreConfig{Prefix: cfg.Prefix, Timeout: cfg.OpTimeout}
+	limits, err := NewRateLimitStore(rdb, stores)
+	if err != nil {
+		return nil, err
+	}
+	failures, err := NewFailureStore(rdb, stores)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{rdb: rdb, cfg: cfg, keys: newKeyspace(cfg.Prefix), hub: longpoll.NewHub(), cache: newEventCache(cfg.EventCache),
+		limits: limits, failures: failures}
 	b.channel = b.keys.key("notices")
 	b.epoch.Store(new(string))
 	b.buf = &buffer{b: b}
@@ -82,7 +103,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Backend {
 	case <-ready:
 	case <-time.After(cfg.OpTimeout):
 	}
-	return b
+	return b, nil
 }
 
 // Buffer implements longpoll.Backend.
@@ -93,6 +114,13 @@ func (b *Backend) Sessions() longpoll.SessionStore { return b.sessions }
 
 // Presence implements longpoll.Backend.
 func (b *Backend) Presence() longpoll.PresenceStore { return b.presence }
+
+// RateLimits implements longpoll.Backend.
+func (b *Backend) RateLimits() ratelimit.Store { return b.limits }
+
+// Failures is negotiate's shared failure memory; negotiate uses it by
+// itself when the Server it is given has this Backend.
+func (b *Backend) Failures() negotiate.FailureStore { return b.failures }
 
 // Ping reports whether Redis answers within Config.OpTimeout: a readiness
 // check for the app's health endpoint.

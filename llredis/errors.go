@@ -14,10 +14,13 @@ import (
 // ErrNoClient reports New called without a Redis client.
 var ErrNoClient = errors.New("llredis: a redis.UniversalClient is required")
 
-// errEpochChanged reports a script run against another epoch's keys: Redis
-// lost its data, or another instance saw a new epoch first. The caller
-// retries with the current epoch.
-var errEpochChanged = errors.New("llredis: epoch changed")
+// ErrContextTimeoutDisabled is returned by the constructors for a
+// go-redis client whose options leave ContextTimeoutEnabled false. Such a
+// client ignores every context deadline and waits for its own ReadTimeout
+// (5 s by default, per retry), so a silent Redis would hold requests far
+// longer than the configured timeouts. Set ContextTimeoutEnabled: true in
+// the client's options.
+var ErrContextTimeoutDisabled = errors.New("llredis: the go-redis client ignores context deadlines: set ContextTimeoutEnabled in its options")
 
 // unavailableReplies are Redis error replies that mean "not now" rather
 // than a mistake: the server is loading, read-only after a failover, or

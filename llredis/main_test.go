@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
 	goleak.VerifyTestMain(m)
 }
 
@@ -22,7 +24,7 @@ func sharedRedis(t testing.TB) redis.UniversalClient {
 	if addr == "" {
 		addr = "127.0.0.1:6379"
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -60,7 +62,10 @@ func deleteKeys(t testing.TB, rdb redis.UniversalClient, prefix string) {
 // newTestBackend returns a Backend on rdb under prefix, closed when the
 // test ends.
 func newTestBackend(t testing.TB, rdb redis.UniversalClient, cfg Config) *Backend {
-	b := New(rdb, cfg)
+	b, err := New(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { b.Close() })
 	return b
 }

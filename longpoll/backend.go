@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // A Backend shares a Server's state between processes, so that any request
@@ -17,6 +19,9 @@ type Backend interface {
 	Sessions() SessionStore
 	// Presence is the shared presence store.
 	Presence() PresenceStore
+	// RateLimits is the shared store of the per-session rate limits, so
+	// that adding instances does not multiply a client's budget.
+	RateLimits() ratelimit.Store
 }
 
 // A SessionRecord is what a SessionStore keeps of a session: everything

@@ -45,10 +45,13 @@ var (
 	// the buffer had already accepted.
 	ErrDuplicate = errors.New("longpoll: duplicate append")
 
-	// ErrUnavailable reports a shared backend (Redis, for example) that
-	// cannot be reached or did not answer in time. Handlers answer 503 with
-	// Retry-After; nothing acknowledged is lost, and the client retries.
-	ErrUnavailable = errors.New("longpoll: backend unavailable")
+	// ErrUnavailable reports that a store shared by the Server's instances
+	// (Redis) failed or did not answer in time: the request can be neither
+	// served nor refused on its merits. Handlers answer 503 with
+	// Retry-After and code "unavailable". ProblemFor also maps errors that
+	// wrap ratelimit.ErrUnavailable this way; the per-session limits return
+	// errors wrapping both.
+	ErrUnavailable = errors.New("longpoll: shared store unavailable")
 
 	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
 	// message without publishing anything.

@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -31,14 +32,22 @@ type limits struct {
 	sends, idle *ratelimit.Limiter
 }
 
-func newLimits(cfg Config) limits {
-	build := func(l Limit) *ratelimit.Limiter {
+// newLimits builds the per-session limiters. With store nil their buckets
+// live in the process; with a shared store (llredis.RateLimitStore) every
+// instance draws on one budget per session, named by policy ("sends",
+// "idle") in the store.
+func newLimits(cfg Config, store ratelimit.Store) limits {
+	build := func(l Limit, policy string) *ratelimit.Limiter {
 		if l.Off {
 			return nil
 		}
-		return ratelimit.NewLimiter(ratelimit.Config{Limit: l.Limit, Period: l.Period, Burst: l.Burst, MaxKeys: cfg.MaxSessions, Now: cfg.Now})
+		rc := ratelimit.Config{Limit: l.Limit, Period: l.Period, Burst: l.Burst, Policy: policy, Now: cfg.Now, Store: store}
+		if store == nil {
+			rc.MaxKeys = cfg.MaxSessions
+		}
+		return ratelimit.NewLimiter(rc)
 	}
-	return limits{sends: build(cfg.SendLimit), idle: build(cfg.IdleLimit)}
+	return limits{sends: build(cfg.SendLimit, PolicySends), idle: build(cfg.IdleLimit, PolicyIdle)}
 }
 
 func (l limits) close() {
@@ -50,12 +59,17 @@ func (l limits) close() {
 }
 
 // allow takes a token from lim for the session, setting the RateLimit
-// fields on h (nil for none), and returns a *RateLimitError when refused.
+// fields on h (nil for none), and returns a *RateLimitError when refused,
+// or an error wrapping ErrUnavailable when the limiter's store failed (a
+// shared store bounds its calls with its own timeout).
 func allow(lim *ratelimit.Limiter, policy string, sess *Session, now time.Time, h http.Header) error {
 	if lim == nil {
 		return nil
 	}
-	d := lim.Allow(sess.ID, now)
+	d, err := lim.AllowContext(context.Background(), sess.ID, now)
+	if err != nil {
+		return fmt.Errorf("%w: %s limit: %w", ErrUnavailable, policy, err)
+	}
 	if h != nil {
 		lim.SetFields(h, policy, d)
 	}
@@ -73,13 +87,18 @@ func (s *Server) AllowStream(sess *Session, h http.Header) error {
 
 // chargeIdlePoll charges a poll that brought nothing new. When the bucket
 // is empty, the session's next poll is refused until it refills: the
-// answer to this one has been written already.
+// answer to this one has been written already. So has it when the store
+// fails: the charge is then skipped, as there is nobody left to tell.
 func (s *Server) chargeIdlePoll(sess *Session) {
 	if s.limits.idle == nil {
 		return
 	}
 	now := s.cfg.Now()
-	if d := s.limits.idle.Allow(sess.ID, now); !d.Allowed {
+	d, err := s.limits.idle.AllowContext(context.Background(), sess.ID, now)
+	if err != nil {
+		return
+	}
+	if !d.Allowed {
 		sess.mu.Lock()
 		sess.idleUntil = now.Add(d.RetryAfter)
 		sess.idleRefusal = d

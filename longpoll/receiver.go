@@ -87,8 +87,3 @@ func (s *Server) Stats() ServerStats {
 
 // ShutdownRetryAfter is the reconnect delay a closing Server advises.
 const ShutdownRetryAfter = time.Second
-
-// UnavailableRetryAfter is the retry delay advised while a shared backend
-// is unavailable: long enough not to hammer it, short enough that clients
-// resume soon after it is back.
-const UnavailableRetryAfter = 2 * time.Second

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // WriteError answers the request with the problem response for err
@@ -68,10 +69,10 @@ func ProblemFor(err error) Problem {
 		return Problem{Status: http.StatusUnauthorized, Code: "unknown_token", Detail: "the session token is missing, unknown or expired: negotiate again"}
 	case errors.Is(err, ErrForbidden):
 		return Problem{Status: http.StatusForbidden, Code: "forbidden_topic", Detail: err.Error()}
-	case errors.Is(err, ErrUnavailable):
-		return Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the server's shared backend is unavailable: retry", RetryAfter: UnavailableRetryAfter}
 	case errors.Is(err, ErrClosed):
 		return Problem{Status: http.StatusServiceUnavailable, Code: "shutting_down", Detail: "the server is shutting down: reconnect", RetryAfter: ShutdownRetryAfter}
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ratelimit.ErrUnavailable):
+		return Problem{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "a store the server depends on is unavailable: retry", RetryAfter: ratelimit.UnavailableRetryAfter}
 	case errors.Is(err, ErrTooManySessions):
 		return Problem{Status: http.StatusServiceUnavailable, Code: "too_many_sessions", Detail: "the server holds its maximum number of sessions", RetryAfter: 5 * time.Second}
 	default:

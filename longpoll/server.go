@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // Server serves the long-poll transport and the send endpoint over a
@@ -40,8 +42,9 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, buf: cfg.Buffer, closing: make(chan struct{}), janitor: make(chan struct{})}
 	limits := SessionLimits{Max: cfg.MaxSessions, PerAddr: cfg.MaxSessionsPerAddr}
 	var presenceStore PresenceStore = newMemoryPresence()
+	var rateStore ratelimit.Store // nil: buckets in this process
 	if b := cfg.Backend; b != nil {
-		s.buf, s.store, presenceStore = b.Buffer(), b.Sessions(), b.Presence()
+		s.buf, s.store, presenceStore, rateStore = b.Buffer(), b.Sessions(), b.Presence(), b.RateLimits()
 		limits = SessionLimits{Max: math.MaxInt} // the store enforces them
 	}
 	if s.buf == nil {
@@ -56,7 +59,7 @@ func New(cfg Config) *Server {
 		s.store.Watch(s.notice)
 	}
 	s.dedup = newDedup(cfg.DedupWindow)
-	s.limits = newLimits(cfg)
+	s.limits = newLimits(cfg, rateStore)
 	go s.runJanitor(janitorInterval(cfg.SessionTTL))
 	return s
 }

@@ -84,6 +84,15 @@ type Config struct {
 	// 10 minutes.
 	FailureMemory time.Duration
 
+	// FailureStore keeps that memory. Set it to a shared store (for example
+	// llredis.NewFailureStore) when several instances serve the same
+	// clients, so that a transport that failed through one instance is
+	// offered last by all. Its errors never fail a negotiate: they are
+	// logged (longpoll.Config.Logger) and the transports offered in the
+	// default order. Default: the Backend's store when the Server has one
+	// that provides it (llredis does), else a memory in the process.
+	FailureStore FailureStore
+
 	// MaxBodyBytes bounds the negotiate request body; larger bodies get 413.
 	// Default: 16 KiB.
 	MaxBodyBytes int
@@ -141,6 +150,29 @@ func (c Config) withDefaults() Config {
 	}
 	if nl.KeyFunc == nil {
 		nl.KeyFunc = ratelimit.ClientAddr()
+	}
+	return c
+}
+
+// SharedFailures is what a longpoll.Backend provides when negotiate's
+// failure memory should be shared too (llredis.Backend does).
+type SharedFailures interface {
+	Failures() FailureStore
+}
+
+// shared fills, from the Server's Backend, the stores that several
+// instances must share and the app left unset: the failure memory and the
+// per-address negotiate limit.
+func (c Config) shared() Config {
+	b := c.LongPoll.Config().Backend
+	if b == nil {
+		return c
+	}
+	if f, ok := b.(SharedFailures); ok && c.FailureStore == nil {
+		c.FailureStore = f.Failures()
+	}
+	if c.NegotiateLimit.Store == nil && c.NegotiateLimit.Limiter == nil {
+		c.NegotiateLimit.Store = b.RateLimits()
 	}
 	return c
 }

@@ -56,8 +56,12 @@ func New(cfg Config) *Handler {
 	if cfg.LongPoll == nil {
 		panic(ErrNoServer.Error())
 	}
+	cfg = cfg.shared()
 	h := &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
-	h.failures = newFailures(h.cfg.FailureMemory)
+	h.failures = &failures{store: h.cfg.FailureStore, ttl: h.cfg.FailureMemory, log: h.lp.Config().Logger}
+	if h.failures.store == nil {
+		h.failures.store = newMemoryFailures()
+	}
 	h.wsUpgrader = h.upgrader()
 	return h
 }
@@ -177,10 +181,11 @@ func (h *Handler) transports(c *gin.Context, req Request, clientID string) []Tra
 	if err != nil {
 		addr = "" // unknown: remember nothing
 	}
-	order := h.failures.order(h.enabled, req.Transports, req.Failed, addr)
-	h.failures.record(addr, req.Failed)
-	out := make([]TransportInfo, len(order))
-	for i, name := range order {
+	ctx := c.Request.Context()
+	offered := order(h.enabled, req.Transports, req.Failed, h.failures.remembered(ctx, addr))
+	h.failures.record(ctx, addr, req.Failed)
+	out := make([]TransportInfo, len(offered))
+	for i, name := range offered {
 		out[i] = TransportInfo{Name: name, URL: h.transportURL(name, clientID)}
 	}
 	return out

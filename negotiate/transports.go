@@ -1,11 +1,10 @@
 package negotiate
 
 import (
+	"context"
+	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
-
-	"github.com/patrickmn/go-cache"
 )
 
 // Failure reasons a client may report (PROTOCOL.md §3).
@@ -20,21 +19,17 @@ const (
 // preference is every transport, best first.
 var preference = []string{WebSocket, SSE, LongPoll}
 
+// rememberable is every transport a failure may be remembered for:
+// long-poll is always offered, since it works through every proxy.
+var rememberable = []string{WebSocket, SSE}
+
 // failures remembers, per client address, which transports failed there
 // recently: clients behind the same proxy fail the same way, so the next
 // negotiate from that address offers those transports last.
 type failures struct {
-	seen  *cache.Cache // "<address>|<transport>" → reason
+	store FailureStore
 	ttl   time.Duration
-	calls atomic.Uint64
-}
-
-// sweepEvery makes expiry amortised over writes instead of needing a
-// janitor goroutine.
-const sweepEvery = 1024
-
-func newFailures(ttl time.Duration) *failures {
-	return &failures{seen: cache.New(ttl, 0), ttl: ttl}
+	log   *slog.Logger
 }
 
 // lasting says which reported reasons describe the network path rather
@@ -45,34 +40,47 @@ func lasting(reason string) bool {
 	return reason == ReasonNoUpgrade || reason == ReasonOpenTimeout || reason == ReasonNoFirstByte
 }
 
-func (f *failures) record(addr string, reported []Failure) {
+// record remembers the lasting failures a client at addr reported. A store
+// error is logged: the client has its answer already.
+func (f *failures) record(ctx context.Context, addr string, reported []Failure) {
 	if addr == "" {
 		return
 	}
+	var failed []string
 	for _, r := range reported {
-		if lasting(r.Reason) && slices.Contains(preference, r.Transport) && r.Transport != LongPoll {
-			f.seen.SetDefault(addr+"|"+r.Transport, r.Reason)
+		if lasting(r.Reason) && slices.Contains(rememberable, r.Transport) && !slices.Contains(failed, r.Transport) {
+			failed = append(failed, r.Transport)
 		}
 	}
-	if f.calls.Add(1)%sweepEvery == 0 {
-		f.seen.DeleteExpired()
+	if len(failed) == 0 {
+		return
+	}
+	if err := f.store.Record(ctx, addr, failed, f.ttl); err != nil {
+		f.log.Warn("lifeline: negotiate could not remember transport failures", "err", err)
 	}
 }
 
-func (f *failures) failed(addr, transport string) bool {
+// remembered returns the transports that failed at addr recently. When the
+// store fails it logs and returns none: the default order is a safe answer,
+// a failed negotiate is not.
+func (f *failures) remembered(ctx context.Context, addr string) []string {
 	if addr == "" {
-		return false
+		return nil
 	}
-	_, ok := f.seen.Get(addr + "|" + transport)
-	return ok
+	failed, err := f.store.Failed(ctx, addr, rememberable)
+	if err != nil {
+		f.log.Warn("lifeline: negotiate could not read transport failures; offering the default order", "err", err)
+		return nil
+	}
+	return failed
 }
 
 // order returns the transports to offer, best first: enabled ones the
-// client supports, with the ones that failed for it moved to the end.
-// Long-poll is always offered, since it works through every proxy.
-func (f *failures) order(enabled func(string) bool, supported []string, reported []Failure, addr string) []string {
+// client supports, with the ones that failed for it (remembered for its
+// address, or reported by it) moved to the end. Long-poll is always offered.
+func order(enabled func(string) bool, supported []string, reported []Failure, remembered []string) []string {
 	failed := func(t string) bool {
-		return f.failed(addr, t) || slices.ContainsFunc(reported, func(r Failure) bool { return r.Transport == t })
+		return slices.Contains(remembered, t) || slices.ContainsFunc(reported, func(r Failure) bool { return r.Transport == t })
 	}
 	var good, bad []string
 	for _, t := range preference {

@@ -104,7 +104,9 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		p := longpoll.ProblemFor(err)
 		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
-		ws.close(websocket.ClosePolicyViolation, "rate_limited")
+		// 1008 also when the limits' store is down (p.Code "unavailable"):
+		// clients retry after the error frame's retryAfterMs on 1008.
+		ws.close(websocket.ClosePolicyViolation, p.Code)
 		return
 	}
 	receiver := h.lp.Attach(sess)

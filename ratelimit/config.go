@@ -122,16 +122,25 @@ type Config struct {
 	// RFC 9457 problem with code "rate_limited" (see [WriteLimited]).
 	OnLimited func(c *gin.Context, d Decision)
 
-	// OnError handles an error from KeyFunc. If it aborts the context, the
-	// chain stops; if it does not, the request goes on without being limited
-	// (fail open). Default: abort with a 500 RFC 9457 problem with code
-	// "internal" (fail closed).
+	// OnError handles an error from KeyFunc, or from the Store (such errors
+	// wrap [ErrUnavailable]). If it aborts the context, the chain stops; if
+	// it does not, the request goes on without being limited (fail open).
+	// Default: abort (fail closed) with an RFC 9457 problem: for a Store
+	// error 503 with code "unavailable" and Retry-After
+	// [UnavailableRetryAfter], for any other error 500 with code "internal".
 	OnError func(c *gin.Context, err error)
+
+	// Store, if set, keeps the buckets outside the process (for example in
+	// Redis, see package llredis), so that every instance of the application
+	// shares them. Its buckets are named by Policy: give each limit on one
+	// Store its own Policy. MaxKeys and SweepInterval do not apply (the
+	// store expires buckets itself). Default: nil, buckets in the process.
+	Store Store
 
 	// Limiter, if set, is used instead of a store of the middleware's own,
 	// so that several routes, or a route and a WebSocket transport, draw on
 	// the same buckets. The caller owns it and closes it. When Limiter is set,
-	// Limit, Period, Burst, MaxKeys and SweepInterval must be zero.
+	// Limit, Period, Burst, MaxKeys, SweepInterval and Store must be zero.
 	// Default: nil, each New has its own store.
 	Limiter *Limiter
 
@@ -163,8 +172,8 @@ func (c Config) Validate() error {
 		return ErrNoKeyFunc
 	}
 	if c.Limiter != nil {
-		if c.Limit != 0 || c.Period != 0 || c.Burst != 0 || c.MaxKeys != 0 || c.SweepInterval != 0 {
-			return fmt.Errorf("%w: Limit, Period, Burst, MaxKeys and SweepInterval must be zero when Limiter is set", ErrInvalidConfig)
+		if c.Limit != 0 || c.Period != 0 || c.Burst != 0 || c.MaxKeys != 0 || c.SweepInterval != 0 || c.Store != nil {
+			return fmt.Errorf("%w: Limit, Period, Burst, MaxKeys, SweepInterval and Store must be zero when Limiter is set", ErrInvalidConfig)
 		}
 	} else if err := c.validateLimiter(); err != nil {
 		return err

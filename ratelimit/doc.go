@@ -28,7 +28,8 @@
 //	Policy         "default"           name in the RateLimit fields
 //	Headers        HeadersIETF
 //	OnLimited      WriteLimited        429 problem document
-//	OnError        500 problem         fail closed
+//	OnError        500 problem         fail closed (503 for a Store error)
+//	Store          none                buckets in the process
 //	Now            time.Now
 //	KeyFunc        none: required
 //
@@ -123,6 +124,18 @@
 // that creates a bucket once SweepInterval has passed, and needs no Close.
 // A [Limiter] from [NewLimiter] sweeps in a goroutine it owns; call
 // [Limiter.Close] to stop it.
+//
+// # Buckets shared by instances
+//
+// [Config.Store] keeps the buckets outside the process, so that every
+// instance of an application draws on one budget per client (package
+// llredis has a Redis store). A [Store] is one call per request that takes
+// a context and may fail: [Limiter.AllowContext] reports its failure as
+// [ErrUnavailable], and the middleware answers it with 503, Retry-After
+// ([UnavailableRetryAfter]) and a problem with code "unavailable", unless
+// OnError chooses otherwise. A store reports its outcome through
+// [Bucket.Decision], so the fields and bodies are those of the in-memory
+// buckets.
 //
 // # Beyond HTTP requests
 //

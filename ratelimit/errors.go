@@ -18,4 +18,10 @@ var (
 	// request's RemoteAddr is not an IP address (for example on a Unix socket
 	// listener), so the client cannot be told apart from others.
 	ErrNoClientAddr = errors.New("ratelimit: request has no client IP address")
+
+	// ErrUnavailable is wrapped by every error of [Limiter.AllowContext]: the
+	// [Store] holding the buckets failed or did not answer in time, so the
+	// request can be neither allowed nor refused. The middleware answers
+	// 503 with Retry-After ([UnavailableRetryAfter]).
+	ErrUnavailable = errors.New("ratelimit: bucket store unavailable")
 )

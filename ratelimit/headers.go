@@ -165,6 +165,13 @@ var keyErrorBody = mustJSON(problem{
 	Detail: "the server could not identify the client for rate limiting",
 })
 
+var unavailableBody = mustJSON(problem{
+	Status: 503,
+	Title:  "Service Unavailable",
+	Code:   "unavailable",
+	Detail: "the rate limit store is unavailable; retry after " + strconv.FormatInt(ceilSeconds(UnavailableRetryAfter), 10) + " seconds",
+})
+
 func mustJSON(p problem) []byte {
 	b, err := json.Marshal(p)
 	if err != nil {

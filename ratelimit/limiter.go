@@ -1,7 +1,10 @@
 package ratelimit
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -53,10 +56,12 @@ type Decision struct {
 // goroutine that sweeps fully refilled buckets every SweepInterval; [Limiter.Close]
 // stops it and waits for it to exit.
 type Limiter struct {
-	s     *store
-	limit rate.Limit
-	burst int
-	now   func() time.Time
+	s      *store // in-process buckets, when shared is nil
+	shared Store  // Config.Store
+	bucket Bucket // the family the Limiter's keys belong to in shared
+	limit  rate.Limit
+	burst  int
+	now    func() time.Time
 
 	done      chan struct{}
 	exited    chan struct{}
@@ -64,17 +69,19 @@ type Limiter struct {
 }
 
 // NewLimiter returns a Limiter configured by the Limit, Period, Burst,
-// MaxKeys, SweepInterval and Now fields of cfg (zero fields take their
-// defaults; the other fields are ignored). It starts the sweeping goroutine,
-// which runs until [Limiter.Close]. NewLimiter panics if one of those fields
-// is negative.
+// MaxKeys, SweepInterval, Store, Policy and Now fields of cfg (zero fields
+// take their defaults; the other fields are ignored). Unless cfg.Store is
+// set, it starts the sweeping goroutine, which runs until [Limiter.Close].
+// NewLimiter panics if one of those fields is negative.
 func NewLimiter(cfg Config) *Limiter {
 	if err := cfg.validateLimiter(); err != nil {
 		panic(err.Error())
 	}
 	cfg = cfg.withDefaults()
 	l := newLimiter(cfg)
-	l.start(cfg.SweepInterval, nil)
+	if l.shared == nil {
+		l.start(cfg.SweepInterval, nil)
+	}
 	return l
 }
 
@@ -93,12 +100,16 @@ func (l *Limiter) start(interval time.Duration, swept func(int)) {
 func newLimiter(cfg Config) *Limiter {
 	limit := rate.Limit(float64(cfg.Limit) / cfg.Period.Seconds())
 	l := &Limiter{
-		limit: limit,
-		burst: cfg.Burst,
-		now:   cfg.Now,
+		limit:  limit,
+		burst:  cfg.Burst,
+		now:    cfg.Now,
+		shared: cfg.Store,
+		bucket: Bucket{Name: cfg.Policy, Limit: cfg.Limit, Period: cfg.Period, Burst: cfg.Burst},
 	}
-	l.s = newStore(limit, cfg.Burst, cfg.MaxKeys, cfg.SweepInterval)
-	l.s.inline.Store(true)
+	if l.shared == nil {
+		l.s = newStore(limit, cfg.Burst, cfg.MaxKeys, cfg.SweepInterval)
+		l.s.inline.Store(true)
+	}
 	return l
 }
 
@@ -125,9 +136,20 @@ func (l *Limiter) run(interval time.Duration, swept func(int)) {
 // should not go back. Allow does not keep key; a key longer than [MaxKeyLen]
 // is stored as its SHA-256 digest. For a key that has a bucket and is at
 // most MaxKeyLen long, Allow does not allocate.
+//
+// On a Limiter with a [Store], Allow cannot report the store's failure: it
+// refuses the request then, with RetryAfter [UnavailableRetryAfter]. Use
+// [Limiter.AllowContext] to tell the two apart.
 func (l *Limiter) Allow(key string, now time.Time) Decision {
 	if len(key) > MaxKeyLen {
 		key = digestKey(key)
+	}
+	if l.shared != nil {
+		d, err := l.allowShared(context.Background(), key, now)
+		if err != nil {
+			return l.unavailable()
+		}
+		return d
 	}
 	allowed, tokens, full := l.s.take(key, now)
 	if full {
@@ -159,6 +181,41 @@ func (l *Limiter) Allow(key string, now time.Time) Decision {
 	return d
 }
 
+// AllowContext is Allow for a Limiter that may have a [Store]: it returns
+// an error wrapping [ErrUnavailable] when the store fails, and passes ctx to
+// the store, which bounds the call by its own timeout as well. Without a
+// Store it is Allow, never fails and, like Allow, does not allocate.
+func (l *Limiter) AllowContext(ctx context.Context, key string, now time.Time) (Decision, error) {
+	if l.shared == nil {
+		return l.Allow(key, now), nil
+	}
+	if len(key) > MaxKeyLen {
+		key = digestKey(key)
+	}
+	return l.allowShared(ctx, key, now)
+}
+
+func (l *Limiter) allowShared(ctx context.Context, key string, now time.Time) (Decision, error) {
+	d, err := l.shared.Take(ctx, l.bucket, key, now)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return Decision{}, err
+		}
+		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return d, nil
+}
+
+// unavailable is the refusal Allow returns when the Store failed.
+func (l *Limiter) unavailable() Decision {
+	return Decision{
+		Limit:      l.burst,
+		RetryAfter: UnavailableRetryAfter,
+		ResetAfter: UnavailableRetryAfter,
+		Window:     UnavailableRetryAfter,
+	}
+}
+
 // duration returns the time the bucket takes to gain tokens tokens.
 func (l *Limiter) duration(tokens float64) time.Duration {
 	if tokens <= 0 {
@@ -171,15 +228,23 @@ func (l *Limiter) duration(tokens float64) time.Duration {
 	return time.Duration(ns)
 }
 
-// Len returns the number of buckets in the store.
+// Len returns the number of buckets in the in-process store; 0 for a
+// Limiter with a [Store].
 func (l *Limiter) Len() int {
+	if l.s == nil {
+		return 0
+	}
 	return int(l.s.n.Load())
 }
 
 // Sweep evicts every bucket that is full at now and returns how many it
 // evicted. The Limiter sweeps by itself; Sweep is for callers that drive the
-// clock themselves, such as tests.
+// clock themselves, such as tests. A Limiter with a [Store] leaves expiry to
+// the store: Sweep does nothing and returns 0.
 func (l *Limiter) Sweep(now time.Time) int {
+	if l.s == nil {
+		return 0
+	}
 	return l.s.sweep(now)
 }
 

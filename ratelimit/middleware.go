@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,7 +48,7 @@ func New(cfg Config) gin.HandlerFunc {
 		m.onLimited = WriteLimited
 	}
 	if m.onError == nil {
-		m.onError = writeKeyError
+		m.onError = writeError
 	}
 	policy := cfg.Policy
 	m.policy = fieldValue(string(appendPolicy(nil, policy, int64(lim.burst), policyWindow(lim))))
@@ -85,7 +86,11 @@ func (m *middleware) handle(c *gin.Context) {
 		return // on to the next handler unless onError aborted
 	}
 	now := m.now()
-	d := m.lim.Allow(key, now)
+	d, err := m.lim.AllowContext(c.Request.Context(), key, now)
+	if err != nil {
+		m.onError(c, err)
+		return // on to the next handler unless onError aborted
+	}
 	h := c.Writer.Header()
 	if m.ietf {
 		h[fieldPolicy] = m.policy
@@ -116,10 +121,16 @@ func WriteLimited(c *gin.Context, d Decision) {
 	writeProblem(c, http.StatusTooManyRequests, limitedBodies.get(retryAfterSeconds(d), 0))
 }
 
-// writeKeyError is the default Config.OnError: it records err on c and
-// aborts with a 500 problem.
-func writeKeyError(c *gin.Context, err error) {
+// writeError is the default Config.OnError: it records err on c and aborts
+// with a 503 problem and Retry-After if the Store failed, a 500 problem
+// otherwise.
+func writeError(c *gin.Context, err error) {
 	_ = c.Error(err)
+	if errors.Is(err, ErrUnavailable) {
+		c.Writer.Header()[fieldRetryAfter] = intValues.get(ceilSeconds(UnavailableRetryAfter), 0)
+		writeProblem(c, http.StatusServiceUnavailable, unavailableBody)
+		return
+	}
 	writeProblem(c, http.StatusInternalServerError, keyErrorBody)
 }
 

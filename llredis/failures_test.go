@@ -1,0 +1,140 @@
+package llredis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/redistest"
+	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/negotiate"
+)
+
+func newFailureStore(t *testing.T, rdb redis.UniversalClient) *FailureStore {
+	t.Helper()
+	s, err := NewFailureStore(rdb, StoreConfig{Prefix: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A failure recorded through one client is seen through another, under
+// the prefix, for the memory's duration.
+func TestFailureStoreSharedAndExpiring(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	a, b := newFailureStore(t, redisSrv.Client()), newFailureStore(t, redisSrv.Client())
+	ctx := context.Background()
+	if err := a.Record(ctx, "2001:db8::/64", []string{negotiate.WebSocket}, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Failed(ctx, "2001:db8::/64", []string{negotiate.WebSocket, negotiate.SSE})
+	if err != nil || !slices.Equal(got, []string{negotiate.WebSocket}) {
+		t.Fatalf("Failed through the other client = %v, %v; want [websocket]", got, err)
+	}
+	if got, err := b.Failed(ctx, "192.0.2.1", []string{negotiate.WebSocket, negotiate.SSE}); err != nil || len(got) != 0 {
+		t.Errorf("another address: %v, %v; want none", got, err)
+	}
+	rdb := redisSrv.Client()
+	ttl, err := rdb.PTTL(ctx, "{test}:nf:websocket:2001:db8::/64").Result()
+	if err != nil || ttl <= 9*time.Minute || ttl > 10*time.Minute {
+		t.Errorf("PTTL of the failure = %v, %v; want the 10 minute memory", ttl, err)
+	}
+}
+
+// lockedBuffer is a log sink for the servers' goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// handlerOn is one app instance: negotiate and long-poll behind a Gin
+// server over real TCP, its failure memory in Redis.
+func handlerOn(t *testing.T, store negotiate.FailureStore, logs io.Writer) *httptest.Server {
+	t.Helper()
+	lp := longpoll.New(longpoll.Config{DisablePresence: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r := gin.New()
+	negotiate.New(negotiate.Config{LongPoll: lp, FailureStore: store, DisableNegotiateLimit: true}).Mount(r.Group("/rt"))
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() {
+		srv.Close()
+		lp.Close()
+	})
+	return srv
+}
+
+func negotiateOrder(t *testing.T, srv *httptest.Server, body string) []string {
+	t.Helper()
+	res, err := srv.Client().Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("negotiate = %d %s", res.StatusCode, b)
+	}
+	var out negotiate.Response
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(out.Transports))
+	for i, tr := range out.Transports {
+		names[i] = tr.Name
+	}
+	return names
+}
+
+// A client that failed WebSocket through instance A is not offered it
+// first by instance B; with Redis down, negotiate still answers, in the
+// default order; with Redis back, the memory works again.
+func TestNegotiateFailureMemoryAcrossInstances(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	var logs lockedBuffer
+	a := handlerOn(t, newFailureStore(t, redisSrv.Client()), io.Discard)
+	b := handlerOn(t, newFailureStore(t, redisSrv.Client()), &logs)
+	negotiateOrder(t, a, `{"failed":[{"transport":"websocket","reason":"no_upgrade"}]}`)
+	if got, want := negotiateOrder(t, b, `{}`), []string{negotiate.SSE, negotiate.LongPoll, negotiate.WebSocket}; !slices.Equal(got, want) {
+		t.Fatalf("instance B offered %v, want %v", got, want)
+	}
+	redisSrv.Stop()
+	start := time.Now()
+	if got, want := negotiateOrder(t, b, `{}`), []string{negotiate.WebSocket, negotiate.SSE, negotiate.LongPoll}; !slices.Equal(got, want) {
+		t.Errorf("Redis down: instance B offered %v, want the default %v", got, want)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Redis down: negotiate took %v", took)
+	}
+	if !strings.Contains(logs.String(), "could not read transport failures") {
+		t.Errorf("the store error was not logged; log:\n%s", logs.String())
+	}
+	redisSrv.Restart()
+	negotiateOrder(t, a, `{"failed":[{"transport":"sse","reason":"no_first_byte"}]}`)
+	if got, want := negotiateOrder(t, b, `{}`), []string{negotiate.WebSocket, negotiate.LongPoll, negotiate.SSE}; !slices.Equal(got, want) {
+		t.Errorf("Redis back: instance B offered %v, want %v", got, want)
+	}
+}
