@@ -27,18 +27,18 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     if (!options || typeof options.url !== 'string' || options.url === '') {
       throw new TypeError('LifelineClient: options.url is required (e.g. "/rt")');
     }
-    const ctx = contextFrom(options, this.#emitter as Emitter<ClientEvents>, (url, headers) => sup.sender.observe(url, headers));
+    const ctx = contextFrom(options, this.#emitter as Emitter<ClientEvents>, (url, headers) => sup.observe(url, headers));
     const sup = (this.#sup = new Supervisor(ctx, options.topics ?? [], options.maxQueue ?? DEFAULT_MAX_QUEUE));
     if (options.autoStart !== false) {
       queueMicrotask(() => {
-        if (sup.machine.phase === 'idle') sup.start();
+        if (sup.phase === 'idle') sup.start();
       });
     }
   }
 
   /** The current connection state (a new frozen object on every change). */
   get state(): ConnectionState {
-    return this.#sup.status.state;
+    return this.#sup.state;
   }
 
   /**
@@ -56,7 +56,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
 
   /** The topics followed (or about to be, while a `setTopics` is pending). */
   get topics(): readonly string[] {
-    return this.#sup.keeper.topics;
+    return this.#sup.topics;
   }
 
   /**
@@ -64,7 +64,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * RateLimit-Policy fields), by policy name, e.g. `limits.sends?.remaining`.
    */
   get limits(): Readonly<Record<string, RateLimitInfo>> {
-    return this.#sup.sender.limits;
+    return this.#sup.limits;
   }
 
   /** Subscribes to `event`, `state`, `reset`, `error` or `limits`. Returns the unsubscribe function. */
@@ -109,7 +109,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     }
     const msg: SendRequest = { topic, type, data, mid };
     if (options?.ttlMs !== undefined) msg.ttlMs = options.ttlMs;
-    return this.#sup.sender.send(msg, this.#sup.signal);
+    return this.#sup.send(msg);
   }
 
   /**
@@ -119,15 +119,14 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * refused them. Before `start()` it only records them.
    */
   setTopics(topics: readonly string[]): Promise<void> {
-    const sup = this.#sup;
-    if (sup.closed) return Promise.reject(closedError());
-    return sup.keeper.setTopics(topics, sup.running, () => sup.interrupt());
+    if (this.#sup.closed) return Promise.reject(closedError());
+    return this.#sup.setTopics(topics);
   }
 
   /** Lists the clients present in a followed topic (GET {base}/presence). */
   presence(topic: string): Promise<PresenceResponse> {
     if (this.#sup.closed) return Promise.reject(closedError());
-    return this.#sup.sender.presence(topic, this.#sup.signal);
+    return this.#sup.presence(topic);
   }
 
   /**

@@ -51,22 +51,19 @@ export type PhaseEvent =
   /** `close()`. */
   | 'close';
 
+/** Going on without waiting: another transport of the session, or a new session. */
+const ONWARD = { reconnect: 'connecting', renegotiate: 'negotiating' } as const;
+/** What can end any phase that is busy connecting or connected. */
+const TROUBLE = { backoff: 'waiting', fatal: 'failed', close: 'closed' } as const;
+
 /** Every legal move: TRANSITIONS[phase][event] is the next phase. */
 export const TRANSITIONS: Readonly<Record<Phase, Readonly<Partial<Record<PhaseEvent, Phase>>>>> = {
   idle: { start: 'negotiating', close: 'closed' },
-  negotiating: { session_ready: 'connecting', renegotiate: 'negotiating', backoff: 'waiting', fatal: 'failed', close: 'closed' },
-  connecting: {
-    opened: 'serving',
-    open_failed: 'connecting',
-    reconnect: 'connecting',
-    renegotiate: 'negotiating',
-    backoff: 'waiting',
-    fatal: 'failed',
-    close: 'closed',
-  },
-  serving: { probe_due: 'probing', reconnect: 'connecting', renegotiate: 'negotiating', backoff: 'waiting', fatal: 'failed', close: 'closed' },
-  probing: { probe_done: 'serving', reconnect: 'connecting', renegotiate: 'negotiating', backoff: 'waiting', fatal: 'failed', close: 'closed' },
-  waiting: { reconnect: 'connecting', renegotiate: 'negotiating', close: 'closed' },
+  negotiating: { session_ready: 'connecting', renegotiate: 'negotiating', ...TROUBLE },
+  connecting: { opened: 'serving', open_failed: 'connecting', ...ONWARD, ...TROUBLE },
+  serving: { probe_due: 'probing', ...ONWARD, ...TROUBLE },
+  probing: { probe_done: 'serving', ...ONWARD, ...TROUBLE },
+  waiting: { ...ONWARD, close: 'closed' },
   failed: { start: 'negotiating', close: 'closed' },
   closed: { start: 'negotiating', close: 'closed' },
 };
@@ -87,7 +84,7 @@ export class Machine {
   /** Moves on `event`. An illegal move is a bug in the supervisor: it throws rather than drift into a state no one drew. */
   fire(event: PhaseEvent): Phase {
     const next = transition(this.#phase, event);
-    if (!next) throw new Error(`lifeline: no transition from ${this.#phase} on ${event}`);
+    if (!next) throw new Error(`lifeline: ${event} in ${this.#phase}`);
     return (this.#phase = next);
   }
 }

@@ -3,32 +3,37 @@
  * per start() negotiates, opens a transport from the home one down, serves
  * it until it ends, and decides (policy.ts) whether to go on at once,
  * negotiate again, wait, or stop; every move goes through `Machine.fire`.
- * It owns the session keeper, the link, failback and the send path.
+ * It owns the session keeper, the link, failback, the send path and the
+ * status, and is what the facade (client.ts) talks to.
  */
 import { endSession, type Session } from './api.js';
 import { backoffDelay } from './backoff.js';
 import { sleep } from './clock.js';
 import { END_SESSION_TIMEOUT_MS, type ClientContext } from './context.js';
 import { clientError, closedError, type LifelineError } from './errors.js';
-import { Failback } from './failback.js';
+import { Failback, type FailbackHost } from './failback.js';
 import type { Failure } from './failures.js';
 import { AbortedError } from './http.js';
-import { Link } from './link.js';
-import { Machine, type PhaseEvent } from './machine.js';
+import { Link, type LinkHooks } from './link.js';
+import { Machine, type Phase, type PhaseEvent } from './machine.js';
 import { AGAIN, EARLY_DROPS, CLOSED_EARLY_MS, candidates, closeForThrown, dropKind, meaning, worseThan, type Ended, type Trouble } from './policy.js';
-import type { ClientTransport, Envelope } from './protocol.js';
-import { SendPath } from './sender.js';
+import type { Ack, ClientTransport, Envelope, PresenceResponse, SendRequest } from './protocol.js';
+import type { RateLimitInfo } from './ratelimit.js';
+import { SendPath, type SendHost } from './sender.js';
 import { SessionKeeper } from './session.js';
 import { StatusBoard, onOnline } from './status.js';
 import type { FailureReason, Transport } from './transport.js';
-import type { LifelineEvent } from './types.js';
+import type { ConnectionState, LifelineEvent } from './types.js';
 
-export class Supervisor {
+/** No trouble: the counters after the connection worked. */
+const CALM: Trouble = { failures: 0, renegotiated: false };
+
+export class Supervisor implements LinkHooks, FailbackHost, SendHost {
   readonly #ctx: ClientContext;
-  readonly machine = new Machine();
-  readonly status: StatusBoard;
-  readonly keeper: SessionKeeper;
-  readonly sender: SendPath;
+  readonly #machine = new Machine();
+  readonly #status: StatusBoard;
+  readonly #keeper: SessionKeeper;
+  readonly #sender: SendPath;
   readonly #link: Link;
   readonly #failback: Failback;
   /** Aborted by close(); a new one on start() after close(). */
@@ -37,7 +42,7 @@ export class Supervisor {
   closed = false;
   #closing: Promise<void> | null = null;
   #fatal: LifelineError | null = null;
-  #trouble: Trouble = { failures: 0, renegotiated: false };
+  #trouble: Trouble = CALM;
   /** The transport the loop reconnects to first; null: the server's order. */
   #home: ClientTransport | null = null;
   /** Early drops of `home` in a row. */
@@ -49,24 +54,46 @@ export class Supervisor {
 
   constructor(ctx: ClientContext, topics: readonly string[], maxQueue: number) {
     this.#ctx = ctx;
-    this.status = new StatusBoard(ctx);
-    this.keeper = new SessionKeeper(ctx, topics);
-    this.sender = new SendPath(ctx, this, maxQueue);
-    this.#link = new Link(ctx, {
-      opened: (t, switched) => this.#opened(t, switched),
-      ended: () => this.#failback.cancel(),
-      event: (t, ev) => this.#event(ev),
-      reset: (t, cursor) => this.#reset(t, cursor),
-      alive: () => {
-        this.#trouble = { failures: 0, renegotiated: false };
-        if (this.status.behind(this.sender.held)) this.showConnected();
-      },
-    });
-    this.#failback = new Failback(ctx, this.#link, this.machine, this);
+    this.#status = new StatusBoard(ctx);
+    this.#keeper = new SessionKeeper(ctx, topics);
+    this.#sender = new SendPath(ctx, this, maxQueue);
+    this.#link = new Link(ctx, this);
+    this.#failback = new Failback(ctx, this.#link, this.#machine, this);
   }
 
-  get signal(): AbortSignal {
-    return this.#life.signal;
+  // ---- for the facade ----------------------------------------------------------
+
+  get phase(): Phase {
+    return this.#machine.phase;
+  }
+
+  get state(): ConnectionState {
+    return this.#status.state;
+  }
+
+  get topics(): readonly string[] {
+    return this.#keeper.topics;
+  }
+
+  get limits(): Readonly<Record<string, RateLimitInfo>> {
+    return this.#sender.limits;
+  }
+
+  /** Reads the rate-limit fields of any response. */
+  observe(url: string, headers: Headers): void {
+    this.#sender.observe(url, headers);
+  }
+
+  send(msg: SendRequest): Promise<Ack> {
+    return this.#sender.send(msg, this.#life.signal);
+  }
+
+  presence(topic: string): Promise<PresenceResponse> {
+    return this.#sender.presence(topic, this.#life.signal);
+  }
+
+  setTopics(topics: readonly string[]): Promise<void> {
+    return this.#keeper.setTopics(topics, this.running, () => this.interrupt());
   }
 
   /** The cursor after the last event delivered (or where the session started). */
@@ -75,7 +102,7 @@ export class Supervisor {
   }
 
   get session(): Session | null {
-    return this.keeper.current;
+    return this.#keeper.current;
   }
 
   get openTransport(): Transport | null {
@@ -92,25 +119,25 @@ export class Supervisor {
     this.#fatal = null;
     this.running = true;
     this.#unlistenOnline ??= onOnline(() => this.#wakeAll());
-    this.machine.fire('start');
-    this.status.set({ status: this.keeper.everConnected ? 'reconnecting' : 'connecting', transport: null, attempt: 0 });
+    this.#machine.fire('start');
+    this.#status.set({ status: this.#keeper.everConnected ? 'reconnecting' : 'connecting', transport: null, attempt: 0 });
     void this.#run(this.#life.signal);
   }
 
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     const err = closedError();
-    const session = this.keeper.drop();
+    const session = this.#keeper.drop();
     this.closed = true;
     this.running = false;
     this.#life.abort();
     this.interrupt();
-    this.sender.rejectAll(err);
-    this.keeper.rejectAll(err);
+    this.#sender.rejectAll(err);
+    this.#keeper.rejectAll(err);
     this.#unlistenOnline?.();
     this.#unlistenOnline = null;
-    this.machine.fire('close');
-    this.status.set({ status: 'disconnected', transport: null, attempt: 0 });
+    this.#machine.fire('close');
+    this.#status.set({ status: 'disconnected', transport: null, attempt: 0 });
     this.#closing = session ? endSession(this.#ctx.api, session, END_SESSION_TIMEOUT_MS) : Promise.resolve();
     return this.#closing;
   }
@@ -124,26 +151,27 @@ export class Supervisor {
   waitSession(signal: AbortSignal): Promise<Session> {
     if (signal.aborted || this.closed) return Promise.reject(closedError());
     if (this.#fatal) return Promise.reject(this.#fatal);
-    return this.keeper.wait();
+    return this.#keeper.wait();
   }
 
   invalidate(s: Session): void {
-    if (this.keeper.current !== s) return;
-    this.keeper.drop();
+    if (this.#keeper.current !== s) return;
+    this.#keeper.drop();
     this.interrupt();
   }
 
   showConnected(): void {
-    const s = this.keeper.current;
+    const s = this.#keeper.current;
     const t = this.#link.openTransport;
-    if (s && t) this.status.connected(s, t.name, this.sender.held);
+    if (s && t) this.#status.connected(s, t.name, this.#sender.held);
   }
 
   // ---- the loop --------------------------------------------------------------
 
   async #run(signal: AbortSignal): Promise<void> {
-    const { machine, keeper } = this;
-    this.#trouble = { failures: 0, renegotiated: false };
+    const machine = this.#machine;
+    const keeper = this.#keeper;
+    this.#trouble = CALM;
     while (!signal.aborted) {
       let out: Ended | null;
       try {
@@ -183,8 +211,8 @@ export class Supervisor {
 
   /** Where to go on from here without waiting: negotiate if the session is stale, else open a transport. */
   #onward(): PhaseEvent {
-    if (this.keeper.stale) return 'renegotiate';
-    return this.machine.phase === 'negotiating' ? 'session_ready' : 'reconnect';
+    if (this.#keeper.stale) return 'renegotiate';
+    return this.#machine.phase === 'negotiating' ? 'session_ready' : 'reconnect';
   }
 
   /** Shows the failure and waits: full-jitter backoff, at least what the server advised. */
@@ -194,8 +222,8 @@ export class Supervisor {
     const failures = this.#trouble.failures;
     const delay = backoffDelay(failures, backoff, random, out.retryAfterMs);
     this.#trouble = { ...this.#trouble, failures: failures + 1 };
-    this.machine.fire('backoff');
-    this.status.waiting(e, failures + 1, delay, this.keeper.current?.clientId, this.keeper.everConnected);
+    this.#machine.fire('backoff');
+    this.#status.waiting(e, failures + 1, delay, this.#keeper.current?.clientId, this.#keeper.everConnected);
     emitter.emit('error', e);
     await sleep(clock, delay, signal, wakers);
   }
@@ -218,7 +246,7 @@ export class Supervisor {
       if (signal.aborted) return null;
       if (r === 'open') return this.#serve(); // the failures were recorded when it opened
       if (r.kind !== 'failed') return r;
-      this.machine.fire('open_failed');
+      this.#machine.fire('open_failed');
       failed.push({ transport: offer.name, reason: r.reason ?? 'error' });
       if (r.error) this.#ctx.emitter.emit('error', r.error);
       last = { ...r, kind: 'retry' };
@@ -257,7 +285,7 @@ export class Supervisor {
     this.#early = 0;
     this.#ctx.book.record(t, reason);
     if (e) this.#ctx.emitter.emit('error', e);
-    const worse = worseThan(this.keeper.current?.offers ?? [], t);
+    const worse = worseThan(this.#keeper.current?.offers ?? [], t);
     if (worse) this.#home = worse;
   }
 
@@ -265,16 +293,16 @@ export class Supervisor {
   #fail(e: LifelineError): void {
     this.running = false;
     this.#fatal = e;
-    const session = this.keeper.drop();
+    const session = this.#keeper.drop();
     this.#failback.cancel();
     this.#link.stop();
     if (session) void endSession(this.#ctx.api, session, END_SESSION_TIMEOUT_MS);
-    this.keeper.rejectAll(e);
+    this.#keeper.rejectAll(e);
     this.#wakeAll();
     this.#unlistenOnline?.();
     this.#unlistenOnline = null;
-    this.machine.fire('fatal');
-    this.status.set({ status: 'disconnected', transport: null, attempt: 0, error: e });
+    this.#machine.fire('fatal');
+    this.#status.set({ status: 'disconnected', transport: null, attempt: 0, error: e });
     this.#ctx.emitter.emit('error', e);
   }
 
@@ -283,37 +311,45 @@ export class Supervisor {
     for (const wake of [...this.#ctx.wakers]) wake();
   }
 
-  // ---- what the link reports ---------------------------------------------------
+  // ---- what the link reports (LinkHooks) -----------------------------------------
 
   /** A new session: transports start over from the server's order, with a fresh send budget. */
   #adopted(_s: Session): void {
-    this.sender.newSession();
+    this.#sender.newSession();
     this.#home = null;
     this.#early = 0;
   }
 
-  /** `t` became the open, active transport. */
-  #opened(t: Transport, switched: boolean): void {
+  opened(t: Transport, switched: boolean): void {
     const { book, clock } = this.#ctx;
-    if (!switched) this.machine.fire('opened');
+    if (!switched) this.#machine.fire('opened');
     for (const f of this.#roundFailed.splice(0)) book.record(f.transport, f.reason);
     this.#openedAt = clock.now();
     if (this.#home !== t.name) this.#early = 0;
     this.#home = t.name;
     book.clear(t.name);
-    if (t.name !== 'longpoll') this.#trouble = { failures: 0, renegotiated: false };
+    if (t.name !== 'longpoll') this.#trouble = CALM;
     this.showConnected();
     this.#failback.schedule();
   }
 
-  #event(ev: Envelope): void {
+  ended(): void {
+    this.#failback.cancel();
+  }
+
+  alive(): void {
+    this.#trouble = CALM;
+    if (this.#status.behind(this.#sender.held)) this.showConnected();
+  }
+
+  event(_t: Transport, ev: Envelope): void {
     const { tracker, emitter } = this.#ctx;
     if (!this.running || tracker.isDuplicate(ev.id)) return;
     tracker.advance(ev.id);
     emitter.emit('event', ev as LifelineEvent);
   }
 
-  #reset(t: Transport, cursor: string): void {
+  reset(t: Transport, cursor: string): void {
     const { tracker, emitter } = this.#ctx;
     if (!this.running) return;
     const previousCursor = tracker.cursor;
