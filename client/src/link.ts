@@ -2,15 +2,17 @@
  * The transports in use: the active one (being opened, or open and
  * delivering) and at most one probe of a better one. It makes them, routes
  * what they report (ignoring anything from one that is no longer in use),
- * and hands the supervisor their outcomes one at a time.
+ * delivers the active one's events and resets, and hands the supervisor
+ * their outcomes one at a time.
  */
 import type { Offer, Session } from './api.js';
 import type { ClientContext } from './context.js';
 import { LongPollTransport } from './longpoll.js';
-import type { Envelope } from './protocol.js';
+import type { Envelope, TransportName } from './protocol.js';
 import { AGAIN, type Ended } from './policy.js';
 import { SseTransport } from './sse.js';
 import type { Transport, TransportClose, TransportContext } from './transport.js';
+import type { LifelineEvent } from './types.js';
 import { WebSocketTransport } from './websocket.js';
 
 /** What the supervisor waits for: the active transport opening or ending, or `again`. */
@@ -22,8 +24,8 @@ export interface LinkHooks {
   opened(t: Transport, switched: boolean): void;
   /** The active transport ended (the outcome follows through `next`). */
   ended(): void;
-  event(t: Transport, ev: Envelope): void;
-  reset(t: Transport, cursor: string): void;
+  /** Events and resets are delivered only while running. */
+  readonly running: boolean;
   /** The server answered on the active transport: the connection works. */
   alive(): void;
 }
@@ -125,10 +127,10 @@ export class Link {
       handlers: {
         open: () => this.#onOpen(t!),
         event: (ev) => {
-          if (t === this.#active) this.#hooks.event(t, ev);
+          if (t === this.#active) this.#event(ev);
         },
         reset: (cursor) => {
-          if (t === this.#active) this.#hooks.reset(t, cursor);
+          if (t === this.#active) this.#reset(t.name, cursor);
         },
         cursor: (cursor) => {
           if (t === this.#active) tracker.adopt(cursor);
@@ -177,5 +179,22 @@ export class Link {
     this.#open = false;
     this.#hooks.ended();
     this.#wake(c);
+  }
+
+  /** An event of the active transport: delivered once, advancing the cursor. */
+  #event(ev: Envelope): void {
+    const { tracker, emitter } = this.#ctx;
+    if (!this.#hooks.running || tracker.isDuplicate(ev.id)) return;
+    tracker.advance(ev.id);
+    emitter.emit('event', ev as LifelineEvent);
+  }
+
+  /** The active transport could not resume from the cursor: delivery goes on from `cursor`, and the application is told. */
+  #reset(name: TransportName, cursor: string): void {
+    const { tracker, emitter } = this.#ctx;
+    if (!this.#hooks.running) return;
+    const previousCursor = tracker.cursor;
+    tracker.adopt(cursor);
+    emitter.emit('reset', { reason: name === 'longpoll' ? 'poll' : 'stream', cursor, ...(previousCursor ? { previousCursor } : {}) });
   }
 }

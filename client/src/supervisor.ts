@@ -17,13 +17,13 @@ import { AbortedError } from './http.js';
 import { Link, type LinkHooks } from './link.js';
 import { Machine, type Phase, type PhaseEvent } from './machine.js';
 import { AGAIN, EARLY_DROPS, CLOSED_EARLY_MS, candidates, closeForThrown, dropKind, meaning, worseThan, type Ended, type Trouble } from './policy.js';
-import type { Ack, ClientTransport, Envelope, PresenceResponse, SendRequest } from './protocol.js';
+import type { Ack, ClientTransport, PresenceResponse, SendRequest } from './protocol.js';
 import type { RateLimitInfo } from './ratelimit.js';
 import { SendPath, type SendHost } from './sender.js';
 import { SessionKeeper } from './session.js';
 import { StatusBoard, onOnline } from './status.js';
 import type { FailureReason, Transport } from './transport.js';
-import type { ConnectionState, LifelineEvent } from './types.js';
+import type { ConnectionState } from './types.js';
 
 /** No trouble: the counters after the connection worked. */
 const CALM: Trouble = { failures: 0, renegotiated: false };
@@ -176,7 +176,7 @@ export class Supervisor implements LinkHooks, FailbackHost, SendHost {
       let out: Ended | null;
       try {
         if (machine.phase === 'negotiating') {
-          await keeper.negotiate(signal, (s) => this.#adopted(s));
+          await keeper.negotiate(signal, () => this.#adopted());
           if (signal.aborted) return;
           machine.fire(this.#onward());
           continue;
@@ -314,7 +314,7 @@ export class Supervisor implements LinkHooks, FailbackHost, SendHost {
   // ---- what the link reports (LinkHooks) -----------------------------------------
 
   /** A new session: transports start over from the server's order, with a fresh send budget. */
-  #adopted(_s: Session): void {
+  #adopted(): void {
     this.#sender.newSession();
     this.#home = null;
     this.#early = 0;
@@ -341,20 +341,4 @@ export class Supervisor implements LinkHooks, FailbackHost, SendHost {
     this.#trouble = CALM;
     if (this.#status.behind(this.#sender.held)) this.showConnected();
   }
-
-  event(_t: Transport, ev: Envelope): void {
-    const { tracker, emitter } = this.#ctx;
-    if (!this.running || tracker.isDuplicate(ev.id)) return;
-    tracker.advance(ev.id);
-    emitter.emit('event', ev as LifelineEvent);
-  }
-
-  reset(t: Transport, cursor: string): void {
-    const { tracker, emitter } = this.#ctx;
-    if (!this.running) return;
-    const previousCursor = tracker.cursor;
-    tracker.adopt(cursor);
-    emitter.emit('reset', { reason: t.name === 'longpoll' ? 'poll' : 'stream', cursor, ...(previousCursor ? { previousCursor } : {}) });
-  }
-
 }
