@@ -19,7 +19,7 @@ before(async () => {
   if (skipBrowser) return;
   if (IN_CI) requireBrowser();
   ws = await workspace();
-  testserverBin = await ws.build('./internal/testserver');
+  testserverBin = await ws.build('./internal/testkit/testserver');
 });
 
 after(async () => {

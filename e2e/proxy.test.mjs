@@ -1,5 +1,5 @@
-// Browser tests of the example chat behind a REAL nginx (internal/nginxproxy)
-// in the three modes of internal/nginxtest:
+// Browser tests of the example chat behind a REAL nginx (internal/testkit/nginxproxy)
+// in the three modes of internal/testkit/nginxtest:
 //   default    stock proxy_pass: strips Upgrade, buffers unless the response
 //              says X-Accel-Buffering: no (SSE does)        → SSE
 //   buffering  buffers even X-Accel-Buffering: no            → long-poll
@@ -26,7 +26,7 @@ before(async () => {
   if (skipBrowser) return;
   if (IN_CI) requireBrowser();
   ws = await workspace();
-  [exampleBin, proxyBin] = await Promise.all([ws.build('./example'), ws.build('./internal/nginxproxy')]);
+  [exampleBin, proxyBin] = await Promise.all([ws.build('./example'), ws.build('./internal/testkit/nginxproxy')]);
 });
 
 after(async () => {

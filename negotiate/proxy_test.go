@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/lifeline-go/lifeline/internal/nginxtest"
+	"github.com/lifeline-go/lifeline/internal/testkit/nginxtest"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 

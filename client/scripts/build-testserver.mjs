@@ -1,5 +1,5 @@
-// Builds the Go test server (../internal/testserver) and the nginx helper
-// (../internal/nginxproxy) once for the integration tests, into .cache/.
+// Builds the Go test server (../internal/testkit/testserver) and the nginx helper
+// (../internal/testkit/nginxproxy) once for the integration tests, into .cache/.
 // Skips, with a note, when the packages or the Go toolchain are missing; the
 // integration tests then skip too. LIFELINE_TESTSERVER=/path/to/binary and
 // LIFELINE_NGINXPROXY=/path/to/binary use prebuilt ones instead.
@@ -17,14 +17,14 @@ function build(name, env) {
     console.log(`${name}: using ${process.env[env]}`);
     return;
   }
-  if (!existsSync(resolve(repo, `internal/${name}/main.go`))) {
-    console.log(`${name}: ../internal/${name}/main.go not found; the tests that need it will be skipped`);
+  if (!existsSync(resolve(repo, `internal/testkit/${name}/main.go`))) {
+    console.log(`${name}: ../internal/testkit/${name}/main.go not found; the tests that need it will be skipped`);
     return;
   }
   mkdirSync(dirname(out), { recursive: true });
   const started = Date.now();
   try {
-    execFileSync('go', ['build', '-o', out, `./internal/${name}`], { cwd: repo, stdio: 'inherit' });
+    execFileSync('go', ['build', '-o', out, `./internal/testkit/${name}`], { cwd: repo, stdio: 'inherit' });
   } catch (err) {
     console.error(`${name}: go build failed: ${err.message}`);
     process.exit(1);

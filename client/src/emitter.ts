@@ -17,24 +17,24 @@ interface Entry<T> {
  * caller's loop.
  */
 export class Emitter<E> {
-  private readonly lists = new Map<keyof E, Entry<never>[]>();
+  readonly #lists = new Map<keyof E, Entry<never>[]>();
 
   on<K extends keyof E>(name: K, fn: Listener<E[K]>): Unsubscribe {
     const entry: Entry<E[K]> = { fn };
-    const list = (this.lists.get(name) ?? []) as Entry<E[K]>[];
+    const list = (this.#lists.get(name) ?? []) as Entry<E[K]>[];
     // Copy on write, so an emit in progress keeps iterating its snapshot.
-    this.lists.set(name, [...list, entry] as Entry<never>[]);
+    this.#lists.set(name, [...list, entry] as Entry<never>[]);
     return () => {
-      const cur = this.lists.get(name);
+      const cur = this.#lists.get(name);
       if (!cur) return;
       const next = cur.filter((e) => e !== (entry as Entry<unknown>));
-      if (next.length) this.lists.set(name, next);
-      else this.lists.delete(name);
+      if (next.length) this.#lists.set(name, next);
+      else this.#lists.delete(name);
     };
   }
 
   emit<K extends keyof E>(name: K, value: E[K]): void {
-    const list = this.lists.get(name) as Entry<E[K]>[] | undefined;
+    const list = this.#lists.get(name) as Entry<E[K]>[] | undefined;
     if (!list) return;
     for (const { fn } of list) {
       try {
@@ -46,11 +46,11 @@ export class Emitter<E> {
   }
 
   listenerCount(name: keyof E): number {
-    return this.lists.get(name)?.length ?? 0;
+    return this.#lists.get(name)?.length ?? 0;
   }
 
   clear(): void {
-    this.lists.clear();
+    this.#lists.clear();
   }
 }
 

@@ -84,3 +84,8 @@ export function toLifelineError(err: unknown): LifelineError {
   const detail = err instanceof Error ? err.message : String(err);
   return clientError('network', detail, err);
 }
+
+/** What every call gets once the client is closed. */
+export function closedError(): LifelineError {
+  return clientError('closed', 'the client was closed');
+}

@@ -22,22 +22,25 @@ export interface Failure {
 }
 
 export class FailureBook {
-  private readonly seen = new Map<ClientTransport, { reason: FailureReason; at: number }>();
+  readonly #seen = new Map<ClientTransport, { reason: FailureReason; at: number }>();
+  readonly #clock: Clock;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   record(transport: ClientTransport, reason: FailureReason): void {
-    if (transport !== 'longpoll') this.seen.set(transport, { reason, at: this.clock.now() });
+    if (transport !== 'longpoll') this.#seen.set(transport, { reason, at: this.#clock.now() });
   }
 
   clear(transport: ClientTransport): void {
-    this.seen.delete(transport);
+    this.#seen.delete(transport);
   }
 
   reason(transport: ClientTransport): FailureReason | undefined {
-    const f = this.seen.get(transport);
-    if (f && this.clock.now() - f.at > FAILURE_MEMORY_MS) this.seen.delete(transport);
-    return this.seen.get(transport)?.reason;
+    const f = this.#seen.get(transport);
+    if (f && this.#clock.now() - f.at > FAILURE_MEMORY_MS) this.#seen.delete(transport);
+    return this.#seen.get(transport)?.reason;
   }
 
   list(): Failure[] {

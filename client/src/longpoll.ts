@@ -56,51 +56,54 @@ export async function poll(ctx: ApiContext, s: Session, url: string, cursor: str
  */
 export class LongPollTransport implements Transport {
   readonly name = 'longpoll';
-  private readonly ctl = new AbortController();
-  private opened = false;
-  private paused: (() => void) | null = null;
-  private pausing = false;
+  readonly #ctl = new AbortController();
+  #opened = false;
+  #paused: (() => void) | null = null;
+  #pausing = false;
+  readonly #ctx: TransportContext;
 
-  constructor(private readonly ctx: TransportContext) {}
+  constructor(ctx: TransportContext) {
+    this.#ctx = ctx;
+  }
 
   start(): void {
-    void this.loop();
+    void this.#loop();
   }
 
   close(): void {
-    this.ctl.abort();
-    this.paused?.();
+    this.#ctl.abort();
+    this.#paused?.();
   }
 
   pause(): void {
-    this.pausing = true;
+    this.#pausing = true;
   }
 
   resume(): void {
-    this.pausing = false;
-    this.paused?.();
+    this.#pausing = false;
+    this.#paused?.();
   }
 
-  private open(): void {
-    if (this.opened || this.ctl.signal.aborted) return;
-    this.opened = true;
-    this.ctx.handlers.open();
+  #open(): void {
+    if (this.#opened || this.#ctl.signal.aborted) return;
+    this.#opened = true;
+    this.#ctx.handlers.open();
   }
 
-  private async loop(): Promise<void> {
-    const { api, session, url, handlers: h } = this.ctx;
-    const signal = this.ctl.signal;
-    const timer = api.clock.setTimeout(() => this.open(), POLL_OPEN_MS);
+  async #loop(): Promise<void> {
+    const { api, session, url, handlers: h } = this.#ctx;
+    const signal = this.#ctl.signal;
+    const timer = api.clock.setTimeout(() => this.#open(), POLL_OPEN_MS);
     try {
       while (!signal.aborted) {
-        if (this.pausing) {
-          await new Promise<void>((r) => (this.paused = r));
-          this.paused = null;
+        if (this.#pausing) {
+          await new Promise<void>((r) => (this.#paused = r));
+          this.#paused = null;
           continue;
         }
-        const res = await poll(api, session, url, this.ctx.cursor(), signal);
+        const res = await poll(api, session, url, this.#ctx.cursor(), signal);
         if (signal.aborted) return;
-        this.open();
+        this.#open();
         h.alive();
         if (res.superseded || signal.aborted) continue;
         if (res.reset) h.reset(res.cursor);
@@ -112,7 +115,7 @@ export class LongPollTransport implements Transport {
       }
     } catch (err) {
       if (signal.aborted || err instanceof AbortedError) return;
-      this.ctl.abort();
+      this.#ctl.abort();
       h.close(closeFor(toLifelineError(err)));
     } finally {
       api.clock.clearTimeout(timer);

@@ -12,27 +12,29 @@ interface Job<T> {
  * beyond it rejects at once with `queue_full`.
  */
 export class SerialQueue<T> {
-  private readonly jobs: Job<T>[] = [];
-  private running = false;
+  readonly #jobs: Job<T>[] = [];
+  #running = false;
+  readonly #max: number;
 
-  constructor(private readonly max: number) {
+  constructor(max: number) {
+    this.#max = max;
     if (!(Number.isInteger(max) && max >= 1)) throw new RangeError(`maxQueue must be a positive integer, got ${max}`);
   }
 
   /** Jobs waiting or running. */
   get size(): number {
-    return this.jobs.length;
+    return this.#jobs.length;
   }
 
   push(run: () => Promise<T>): Promise<T> {
-    if (this.jobs.length >= this.max) {
+    if (this.#jobs.length >= this.#max) {
       return Promise.reject(
-        clientError('queue_full', `${this.jobs.length} messages are already waiting to be sent (maxQueue ${this.max})`),
+        clientError('queue_full', `${this.#jobs.length} messages are already waiting to be sent (maxQueue ${this.#max})`),
       );
     }
     return new Promise<T>((resolve, reject) => {
-      this.jobs.push({ run, resolve, reject });
-      void this.drain();
+      this.#jobs.push({ run, resolve, reject });
+      void this.#drain();
     });
   }
 
@@ -41,25 +43,25 @@ export class SerialQueue<T> {
    * `run` must stop on its own (the caller aborts it).
    */
   rejectAll(err: LifelineError): void {
-    const jobs = this.jobs.splice(0);
+    const jobs = this.#jobs.splice(0);
     for (const job of jobs) job.reject(err);
   }
 
-  private async drain(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+  async #drain(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
     try {
-      for (let job = this.jobs[0]; job; job = this.jobs[0]) {
+      for (let job = this.#jobs[0]; job; job = this.#jobs[0]) {
         try {
           job.resolve(await job.run());
         } catch (err) {
           job.reject(err);
         }
         // rejectAll may have emptied the queue meanwhile; drop the job only if it is still first.
-        if (this.jobs[0] === job) this.jobs.shift();
+        if (this.#jobs[0] === job) this.#jobs.shift();
       }
     } finally {
-      this.running = false;
+      this.#running = false;
     }
   }
 }

@@ -19,26 +19,29 @@ export class SseParser {
   lastEventId = '';
   /** The reconnection time the stream advised, in ms. */
   retry: number | undefined;
-  private rest = '';
-  private data: string[] = [];
-  private event = '';
-  private started = false;
-  private skipLF = false;
+  #rest = '';
+  #data: string[] = [];
+  #event = '';
+  #started = false;
+  #skipLF = false;
+  readonly #onMessage: (m: SseMessage) => void;
 
-  constructor(private readonly onMessage: (m: SseMessage) => void) {}
+  constructor(onMessage: (m: SseMessage) => void) {
+    this.#onMessage = onMessage;
+  }
 
   /** Feeds the next decoded chunk of the stream. */
   feed(chunk: string): void {
     let s = chunk;
-    if (!this.started && s.length) {
-      this.started = true;
+    if (!this.#started && s.length) {
+      this.#started = true;
       if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
     }
-    if (this.skipLF && s.length) {
-      this.skipLF = false;
+    if (this.#skipLF && s.length) {
+      this.#skipLF = false;
       if (s[0] === '\n') s = s.slice(1);
     }
-    s = this.rest + s;
+    s = this.#rest + s;
     let i = 0;
     let cr = -2;
     let lf = -2;
@@ -47,21 +50,21 @@ export class SseParser {
       if (lf !== -1 && lf < i) lf = s.indexOf('\n', i);
       const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) break;
-      this.line(s.slice(i, end));
+      this.#line(s.slice(i, end));
       i = end + 1;
       if (end === cr) {
-        if (i === s.length) this.skipLF = true;
+        if (i === s.length) this.#skipLF = true;
         else if (s[i] === '\n') i++;
       }
     }
-    this.rest = s.slice(i);
+    this.#rest = s.slice(i);
   }
 
-  private line(l: string): void {
+  #line(l: string): void {
     if (l === '') {
-      if (this.data.length) this.onMessage({ event: this.event || 'message', data: this.data.join('\n'), id: this.lastEventId });
-      this.data = [];
-      this.event = '';
+      if (this.#data.length) this.#onMessage({ event: this.#event || 'message', data: this.#data.join('\n'), id: this.lastEventId });
+      this.#data = [];
+      this.#event = '';
       return;
     }
     const colon = l.indexOf(':');
@@ -71,10 +74,10 @@ export class SseParser {
     if (value[0] === ' ') value = value.slice(1);
     switch (field) {
       case 'event':
-        this.event = value;
+        this.#event = value;
         break;
       case 'data':
-        this.data.push(value);
+        this.#data.push(value);
         break;
       case 'id':
         if (!value.includes('\0')) this.lastEventId = value;

@@ -36,124 +36,127 @@ function parse(data: string): unknown {
 
 export class SseTransport implements Transport {
   readonly name = 'sse';
-  private readonly ctl = new AbortController();
-  private opened = false;
-  private done = false;
-  private timer: unknown;
-  private dog: Watchdog | undefined;
-  private requestedAt = 0;
-  private openedAt = 0;
+  readonly #ctl = new AbortController();
+  #opened = false;
+  #done = false;
+  #timer: unknown;
+  #dog: Watchdog | undefined;
+  #requestedAt = 0;
+  #openedAt = 0;
   /** The least (arrival − ts) seen: clock skew plus the quickest delivery. */
-  private skew = Infinity;
+  #skew = Infinity;
   /** The `ts` of the events of the current read, while watching for buffering. */
-  private stamps: number[] = [];
+  #stamps: number[] = [];
+  readonly #ctx: TransportContext;
 
-  constructor(private readonly ctx: TransportContext) {}
+  constructor(ctx: TransportContext) {
+    this.#ctx = ctx;
+  }
 
   start(): void {
-    const { api } = this.ctx;
-    this.requestedAt = api.clock.now();
-    this.timer = api.clock.setTimeout(
-      () => this.end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: no open event within ${SSE_FIRST_BYTE_MS} ms (a buffering proxy?)`) }),
+    const { api } = this.#ctx;
+    this.#requestedAt = api.clock.now();
+    this.#timer = api.clock.setTimeout(
+      () => this.#end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: no open event within ${SSE_FIRST_BYTE_MS} ms (a buffering proxy?)`) }),
       SSE_FIRST_BYTE_MS,
     );
-    void this.run();
+    void this.#run();
   }
 
   close(): void {
-    this.done = true;
-    this.stop();
+    this.#done = true;
+    this.#stop();
   }
 
-  private stop(): void {
-    this.ctx.api.clock.clearTimeout(this.timer);
-    this.dog?.stop();
-    this.ctl.abort();
+  #stop(): void {
+    this.#ctx.api.clock.clearTimeout(this.#timer);
+    this.#dog?.stop();
+    this.#ctl.abort();
   }
 
-  private end(c: TransportClose): void {
-    if (this.done) return;
-    this.done = true;
-    this.stop();
-    this.ctx.handlers.close(c);
+  #end(c: TransportClose): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stop();
+    this.#ctx.handlers.close(c);
   }
 
   /** A failure before the open event is the transport's; after it, a drop to recover from. */
-  private fail(reason: FailureReason, e: LifelineError): void {
-    this.end(this.opened ? { kind: 'retry', error: e } : { kind: 'failed', reason, error: e });
+  #fail(reason: FailureReason, e: LifelineError): void {
+    this.#end(this.#opened ? { kind: 'retry', error: e } : { kind: 'failed', reason, error: e });
   }
 
-  private async run(): Promise<void> {
-    const { api, session, url } = this.ctx;
+  async #run(): Promise<void> {
+    const { api, session, url } = this.#ctx;
     let res: Response;
     try {
       const headers = { ...(await api.headers()), Accept: 'text/event-stream', [TOKEN_HEADER]: session.token };
-      if (this.done) return;
+      if (this.#done) return;
       // request() decodes error statuses into problems; a 2xx comes back unread.
-      res = await api.fetch(withQuery(url, { cursor: this.ctx.cursor() }), { headers, signal: this.ctl.signal, cache: 'no-store' });
+      res = await api.fetch(withQuery(url, { cursor: this.#ctx.cursor() }), { headers, signal: this.#ctl.signal, cache: 'no-store' });
     } catch (err) {
-      if (!this.done) this.fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
+      if (!this.#done) this.#fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
       return;
     }
-    if (this.done) return;
+    if (this.#done) return;
     if (res.status < 200 || res.status > 299) {
       // Reuse the problem decoding of request(): re-issue nothing, just decode.
       const e = await problemOf(res, api);
       const c = closeFor(e);
-      this.end(c.kind === 'fatal' || (c.kind === 'retry' && e.status !== 429 && e.status !== 503) ? { kind: 'failed', reason: 'error', error: e } : c);
+      this.#end(c.kind === 'fatal' || (c.kind === 'retry' && e.status !== 429 && e.status !== 503) ? { kind: 'failed', reason: 'error', error: e } : c);
       return;
     }
     const type = res.headers.get('Content-Type') ?? '';
     if (!type.startsWith('text/event-stream') || !res.body) {
-      this.fail('error', clientError('error', `SSE: the response is ${type || 'untyped'}, not text/event-stream`));
+      this.#fail('error', clientError('error', `SSE: the response is ${type || 'untyped'}, not text/event-stream`));
       return;
     }
-    const parser = new SseParser((m) => this.message(m, parser));
+    const parser = new SseParser((m) => this.#message(m, parser));
     const reader = res.body.getReader();
     const text = new TextDecoder();
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (this.done) return;
+        if (this.#done) return;
         if (done) break;
-        this.dog?.kick();
+        this.#dog?.kick();
         parser.feed(text.decode(value, { stream: true }));
-        if (this.done) return;
-        this.checkLag();
+        if (this.#done) return;
+        this.#checkLag();
       }
-      this.fail('error', clientError('network', 'SSE: the stream ended'));
+      this.#fail('error', clientError('network', 'SSE: the stream ended'));
     } catch (err) {
-      if (!this.done) this.fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
+      if (!this.#done) this.#fail('error', clientError('network', `SSE: ${err instanceof Error ? err.message : String(err)}`, err));
     } finally {
-      if (this.done) reader.cancel().catch(() => {});
+      if (this.#done) reader.cancel().catch(() => {});
     }
   }
 
   /** Ends the stream if events of the last read came in late together: a buffering proxy. */
-  private checkLag(): void {
-    const stamps = this.stamps.splice(0);
+  #checkLag(): void {
+    const stamps = this.#stamps.splice(0);
     if (!stamps.length) return;
-    const now = this.ctx.api.clock.now();
-    for (const ts of stamps) this.skew = Math.min(this.skew, now - ts);
+    const now = this.#ctx.api.clock.now();
+    for (const ts of stamps) this.#skew = Math.min(this.#skew, now - ts);
     // Published (in local time, at the latest) after the request: not backlog.
-    const late = stamps.some((ts) => ts + this.skew >= this.requestedAt && now - (ts + this.skew) > SSE_LAG_MS);
+    const late = stamps.some((ts) => ts + this.#skew >= this.#requestedAt && now - (ts + this.#skew) > SSE_LAG_MS);
     if (late) {
-      this.end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: events arrive in late bursts (a buffering proxy?)`) });
+      this.#end({ kind: 'failed', reason: 'no_first_byte', error: clientError('no_first_byte', `SSE: events arrive in late bursts (a buffering proxy?)`) });
     }
   }
 
-  private message(m: SseMessage, parser: SseParser): void {
-    if (this.done) return;
-    const h = this.ctx.handlers;
+  #message(m: SseMessage, parser: SseParser): void {
+    if (this.#done) return;
+    const h = this.#ctx.handlers;
     const body = parse(m.data) as Record<string, unknown> | undefined;
     switch (m.event) {
       case 'open': {
-        if (this.opened) return;
-        this.opened = true;
-        this.openedAt = this.ctx.api.clock.now();
-        this.ctx.api.clock.clearTimeout(this.timer);
-        this.dog = new Watchdog(this.ctx.api.clock, 2 * this.ctx.session.heartbeatMs, () =>
-          this.end({ kind: 'retry', error: clientError('timeout', `SSE: nothing for ${2 * this.ctx.session.heartbeatMs} ms`) }),
+        if (this.#opened) return;
+        this.#opened = true;
+        this.#openedAt = this.#ctx.api.clock.now();
+        this.#ctx.api.clock.clearTimeout(this.#timer);
+        this.#dog = new Watchdog(this.#ctx.api.clock, 2 * this.#ctx.session.heartbeatMs, () =>
+          this.#end({ kind: 'retry', error: clientError('timeout', `SSE: nothing for ${2 * this.#ctx.session.heartbeatMs} ms`) }),
         );
         h.open();
         return;
@@ -161,7 +164,7 @@ export class SseTransport implements Transport {
       case 'message': {
         const ev = body as Envelope | undefined;
         if (!ev || typeof ev.id !== 'string' || !ev.id || typeof ev.type !== 'string' || typeof ev.topic !== 'string') return;
-        if (typeof ev.ts === 'number' && this.openedAt && this.ctx.api.clock.now() - this.openedAt < SSE_LAG_WINDOW_MS) this.stamps.push(ev.ts);
+        if (typeof ev.ts === 'number' && this.#openedAt && this.#ctx.api.clock.now() - this.#openedAt < SSE_LAG_WINDOW_MS) this.#stamps.push(ev.ts);
         h.event(ev);
         return;
       }
@@ -171,14 +174,14 @@ export class SseTransport implements Transport {
         return;
       }
       case 'recycle':
-        this.end({ kind: 'retry', immediate: true });
+        this.#end({ kind: 'retry', immediate: true });
         return;
       case 'problem': {
         const p = (body ?? {}) as Problem;
         const status = typeof p.status === 'number' ? p.status : 503;
         const code = typeof p.code === 'string' && p.code ? p.code : `http_${status}`;
         const e = new LifelineError({ status, code, detail: typeof p.detail === 'string' ? p.detail : code, problem: p, ...(parser.retry !== undefined ? { retryAfterMs: parser.retry } : {}) });
-        this.end(code === 'superseded' ? { kind: 'superseded', error: e } : closeFor(e));
+        this.#end(code === 'superseded' ? { kind: 'superseded', error: e } : closeFor(e));
         return;
       }
     }

@@ -7,33 +7,35 @@ import type { Clock } from './clock.js';
  * costs nothing per event; the timer re-arms itself for what is left.
  */
 export class Watchdog {
-  private handle: unknown;
-  private last: number;
+  #handle: unknown;
+  #last: number;
+  readonly #clock: Clock;
+  readonly #ms: number;
+  readonly #onExpire: () => void;
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly ms: number,
-    private readonly onExpire: () => void,
-  ) {
-    this.last = clock.now();
-    this.arm(ms);
+  constructor(clock: Clock, ms: number, onExpire: () => void) {
+    this.#clock = clock;
+    this.#ms = ms;
+    this.#onExpire = onExpire;
+    this.#last = clock.now();
+    this.#arm(ms);
   }
 
   kick(): void {
-    this.last = this.clock.now();
+    this.#last = this.#clock.now();
   }
 
   stop(): void {
-    this.clock.clearTimeout(this.handle);
-    this.handle = undefined;
+    this.#clock.clearTimeout(this.#handle);
+    this.#handle = undefined;
   }
 
-  private arm(ms: number): void {
-    this.handle = this.clock.setTimeout(() => {
-      if (this.handle === undefined) return;
-      const left = this.last + this.ms - this.clock.now();
-      if (left > 0) this.arm(left);
-      else this.onExpire();
+  #arm(ms: number): void {
+    this.#handle = this.#clock.setTimeout(() => {
+      if (this.#handle === undefined) return;
+      const left = this.#last + this.#ms - this.#clock.now();
+      if (left > 0) this.#arm(left);
+      else this.#onExpire();
     }, ms);
   }
 }

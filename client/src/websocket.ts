@@ -46,73 +46,75 @@ const noop = (): void => {};
 
 export class WebSocketTransport implements Transport {
   readonly name = 'websocket';
-  private ws: WebSocketLike | undefined;
-  private socketOpen = false;
-  private opened = false;
-  private done = false;
-  private timer: unknown;
-  private dog: Watchdog | undefined;
-  private readonly pending = new Map<string, Pending>();
+  #ws: WebSocketLike | undefined;
+  #socketOpen = false;
+  #opened = false;
+  #done = false;
+  #timer: unknown;
+  #dog: Watchdog | undefined;
+  readonly #pending = new Map<string, Pending>();
   /** The retry delay of the last error frame that had one (a refused stream open or send). */
-  private floorMs: number | undefined;
+  #floorMs: number | undefined;
+  readonly #ctx: TransportContext;
+  readonly #Ctor: WebSocketConstructor;
 
-  constructor(
-    private readonly ctx: TransportContext,
-    private readonly Ctor: WebSocketConstructor,
-  ) {}
+  constructor(ctx: TransportContext, Ctor: WebSocketConstructor) {
+    this.#ctx = ctx;
+    this.#Ctor = Ctor;
+  }
 
   start(): void {
-    const { api, session } = this.ctx;
-    this.timer = api.clock.setTimeout(
-      () => this.end({ kind: 'failed', reason: 'open_timeout', error: clientError('open_timeout', `WebSocket: not open within ${WS_OPEN_TIMEOUT_MS} ms`) }),
+    const { api, session } = this.#ctx;
+    this.#timer = api.clock.setTimeout(
+      () => this.#end({ kind: 'failed', reason: 'open_timeout', error: clientError('open_timeout', `WebSocket: not open within ${WS_OPEN_TIMEOUT_MS} ms`) }),
       WS_OPEN_TIMEOUT_MS,
     );
     let ws: WebSocketLike;
     try {
-      ws = new this.Ctor(wsUrl(this.ctx.url)) as WebSocketLike;
+      ws = new this.#Ctor(wsUrl(this.#ctx.url)) as WebSocketLike;
     } catch (err) {
-      queueMicrotask(() => this.end({ kind: 'failed', reason: 'error', error: clientError('error', `WebSocket: ${String(err)}`, err) }));
+      queueMicrotask(() => this.#end({ kind: 'failed', reason: 'error', error: clientError('error', `WebSocket: ${String(err)}`, err) }));
       return;
     }
-    this.ws = ws;
+    this.#ws = ws;
     ws.onerror = noop; // a close event follows
     ws.onopen = () => {
-      this.socketOpen = true;
-      this.write({ op: 'auth', token: session.token, cursor: this.ctx.cursor() });
+      this.#socketOpen = true;
+      this.#write({ op: 'auth', token: session.token, cursor: this.#ctx.cursor() });
     };
-    ws.onmessage = (ev) => this.frame(typeof ev.data === 'string' ? ev.data : String(ev.data));
-    ws.onclose = (ev) => this.closed(ev.code, ev.reason);
+    ws.onmessage = (ev) => this.#frame(typeof ev.data === 'string' ? ev.data : String(ev.data));
+    ws.onclose = (ev) => this.#closed(ev.code, ev.reason);
   }
 
   close(): void {
-    if (this.done) return;
-    this.done = true;
-    this.stop();
+    if (this.#done) return;
+    this.#done = true;
+    this.#stop();
   }
 
   send(msg: SendRequest): Promise<Ack> {
-    if (!this.opened || this.done) return Promise.reject(clientError('network', 'WebSocket: not open'));
+    if (!this.#opened || this.#done) return Promise.reject(clientError('network', 'WebSocket: not open'));
     return new Promise<Ack>((resolve, reject) => {
-      const timer = this.ctx.api.clock.setTimeout(() => {
-        this.pending.delete(msg.mid);
-        reject(clientError('timeout', `WebSocket: no acknowledgement of ${msg.mid} within ${this.ctx.api.timeoutMs} ms`));
-      }, this.ctx.api.timeoutMs);
-      this.pending.set(msg.mid, { resolve, reject, timer });
-      this.write({ op: 'send', ...msg });
+      const timer = this.#ctx.api.clock.setTimeout(() => {
+        this.#pending.delete(msg.mid);
+        reject(clientError('timeout', `WebSocket: no acknowledgement of ${msg.mid} within ${this.#ctx.api.timeoutMs} ms`));
+      }, this.#ctx.api.timeoutMs);
+      this.#pending.set(msg.mid, { resolve, reject, timer });
+      this.#write({ op: 'send', ...msg });
     });
   }
 
-  private write(frame: object): void {
+  #write(frame: object): void {
     try {
-      this.ws?.send(JSON.stringify(frame));
+      this.#ws?.send(JSON.stringify(frame));
     } catch {
       // closing: the close event settles everything
     }
   }
 
-  private frame(text: string): void {
-    if (this.done) return;
-    this.dog?.kick();
+  #frame(text: string): void {
+    if (this.#done) return;
+    this.#dog?.kick();
     let f: Record<string, unknown>;
     try {
       f = JSON.parse(text) as Record<string, unknown>;
@@ -120,27 +122,27 @@ export class WebSocketTransport implements Transport {
       return;
     }
     if (typeof f !== 'object' || f === null) return;
-    const h = this.ctx.handlers;
+    const h = this.#ctx.handlers;
     switch (f.op) {
       case 'open':
-        if (this.opened) return;
-        this.opened = true;
-        this.ctx.api.clock.clearTimeout(this.timer);
-        this.dog = new Watchdog(this.ctx.api.clock, 2 * this.ctx.session.heartbeatMs, () =>
-          this.end({ kind: 'retry', error: clientError('timeout', `WebSocket: no frame for ${2 * this.ctx.session.heartbeatMs} ms`) }),
+        if (this.#opened) return;
+        this.#opened = true;
+        this.#ctx.api.clock.clearTimeout(this.#timer);
+        this.#dog = new Watchdog(this.#ctx.api.clock, 2 * this.#ctx.session.heartbeatMs, () =>
+          this.#end({ kind: 'retry', error: clientError('timeout', `WebSocket: no frame for ${2 * this.#ctx.session.heartbeatMs} ms`) }),
         );
         h.open();
         return;
       case 'event': {
         const ev = f.event as Envelope | undefined;
-        if (this.opened && ev && typeof ev.id === 'string' && ev.id && typeof ev.type === 'string' && typeof ev.topic === 'string') h.event(ev);
+        if (this.#opened && ev && typeof ev.id === 'string' && ev.id && typeof ev.type === 'string' && typeof ev.topic === 'string') h.event(ev);
         return;
       }
       case 'reset':
-        if (this.opened && typeof f.cursor === 'string' && f.cursor) h.reset(f.cursor);
+        if (this.#opened && typeof f.cursor === 'string' && f.cursor) h.reset(f.cursor);
         return;
       case 'ack': {
-        const p = this.settle(f.mid);
+        const p = this.#settle(f.mid);
         if (p) p.resolve(typeof f.id === 'string' && f.id ? { mid: f.mid as string, id: f.id } : { mid: f.mid as string });
         return;
       }
@@ -150,56 +152,56 @@ export class WebSocketTransport implements Transport {
         const code = typeof f.code === 'string' && f.code ? f.code : `http_${status}`;
         const e = new LifelineError({ status, code, detail: typeof f.detail === 'string' ? f.detail : code, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
         // A refused stream open (no mid) or send: a close 1008 that follows waits at least this long.
-        if (retryAfterMs !== undefined) this.floorMs = retryAfterMs;
-        this.settle(f.mid)?.reject(e);
+        if (retryAfterMs !== undefined) this.#floorMs = retryAfterMs;
+        this.#settle(f.mid)?.reject(e);
         return;
       }
     }
   }
 
-  private settle(mid: unknown): Pending | undefined {
+  #settle(mid: unknown): Pending | undefined {
     if (typeof mid !== 'string') return undefined;
-    const p = this.pending.get(mid);
+    const p = this.#pending.get(mid);
     if (!p) return undefined;
-    this.pending.delete(mid);
-    this.ctx.api.clock.clearTimeout(p.timer);
+    this.#pending.delete(mid);
+    this.#ctx.api.clock.clearTimeout(p.timer);
     return p;
   }
 
-  private closed(code: number, reason: string): void {
-    if (this.done) return;
+  #closed(code: number, reason: string): void {
+    if (this.#done) return;
     const why = `WebSocket closed: ${code}${reason ? ` ${reason}` : ''}`;
     const e = (c: string, status = 0) => new LifelineError({ status, code: c, detail: why });
     if (code === 1009) {
       // The frame in flight was too large: fail that send, do not resend it.
-      for (const mid of [...this.pending.keys()]) this.settle(mid)!.reject(e('too_large', 413));
+      for (const mid of [...this.#pending.keys()]) this.#settle(mid)!.reject(e('too_large', 413));
     }
     let c: TransportClose;
     if (code === 4001) c = { kind: 'unknown_token', error: e('unknown_token', 401) };
     else if (code === 4004) c = { kind: 'bad_cursor', error: e('bad_cursor', 400) };
     else if (code === 4005) c = { kind: 'superseded', error: e('superseded') };
     else if (code === 1001) c = { kind: 'retry', error: e('shutting_down', 503), retryAfterMs: 1000 };
-    else if (code === 1008) c = { kind: 'retry', error: e('rate_limited', 429), ...(this.floorMs ? { retryAfterMs: this.floorMs } : {}) };
-    else if (this.opened) c = { kind: 'retry', error: e('network') };
+    else if (code === 1008) c = { kind: 'retry', error: e('rate_limited', 429), ...(this.#floorMs ? { retryAfterMs: this.#floorMs } : {}) };
+    else if (this.#opened) c = { kind: 'retry', error: e('network') };
     else if (code === 4002) c = { kind: 'failed', reason: 'open_timeout', error: e('open_timeout') };
-    else c = this.socketOpen ? { kind: 'failed', reason: 'error', error: e('error') } : { kind: 'failed', reason: 'no_upgrade', error: e('no_upgrade') };
-    this.end(c);
+    else c = this.#socketOpen ? { kind: 'failed', reason: 'error', error: e('error') } : { kind: 'failed', reason: 'no_upgrade', error: e('no_upgrade') };
+    this.#end(c);
   }
 
-  private end(c: TransportClose): void {
-    if (this.done) return;
-    this.done = true;
-    this.stop();
-    this.ctx.handlers.close(c);
+  #end(c: TransportClose): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stop();
+    this.#ctx.handlers.close(c);
   }
 
-  private stop(): void {
-    this.ctx.api.clock.clearTimeout(this.timer);
-    this.dog?.stop();
-    for (const mid of [...this.pending.keys()]) {
-      this.settle(mid)!.reject(clientError('network', 'WebSocket: closed before the send was acknowledged'));
+  #stop(): void {
+    this.#ctx.api.clock.clearTimeout(this.#timer);
+    this.#dog?.stop();
+    for (const mid of [...this.#pending.keys()]) {
+      this.#settle(mid)!.reject(clientError('network', 'WebSocket: closed before the send was acknowledged'));
     }
-    const ws = this.ws;
+    const ws = this.#ws;
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = null;
     try {

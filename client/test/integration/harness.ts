@@ -1,6 +1,6 @@
 /**
- * Runs the real Go test server (../internal/testserver) for integration
- * tests, and a real nginx in front of it (../internal/nginxproxy). `npm
+ * Runs the real Go test server (../internal/testkit/testserver) for integration
+ * tests, and a real nginx in front of it (../internal/testkit/nginxproxy). `npm
  * test` builds both into .cache/ first (scripts/build-testserver.mjs);
  * LIFELINE_TESTSERVER and LIFELINE_NGINXPROXY override the paths. Without
  * the test server the integration suites are skipped.
@@ -184,7 +184,7 @@ export class TestServer {
 /** Why nginx tests cannot run, or false. Under CI=true they must run: the caller fails instead of skipping. */
 export const nginxSkip: string | false = existsSync(NGINX_BIN) ? false : `no nginx proxy at ${NGINX_BIN} (npm test builds it)`;
 
-/** A real nginx in front of a test server (../internal/nginxproxy). */
+/** A real nginx in front of a test server (../internal/testkit/nginxproxy). */
 export class NginxProxy {
   private constructor(
     readonly proc: ChildProcess,

@@ -2,7 +2,7 @@
 // client's and the browser's tests: it prints "LISTENING http://ADDR" once
 // nginx accepts connections and stops nginx on SIGINT or SIGTERM.
 //
-//	go run ./internal/nginxproxy -upstream 127.0.0.1:8080 -mode default
+//	go run ./internal/testkit/nginxproxy -upstream 127.0.0.1:8080 -mode default
 //
 // Modes: default (nginx's stock proxy_pass), buffering (buffers even
 // X-Accel-Buffering: no responses), websocket (forwards Upgrade). It exits
@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/lifeline-go/lifeline/internal/nginxtest"
+	"github.com/lifeline-go/lifeline/internal/testkit/nginxtest"
 )
 
 func main() {
