@@ -23,6 +23,9 @@ type options struct {
 	// AllowOrigins are the other origins whose pages may use the app (CORS
 	// and WebSocket). Default: defaultOrigins.
 	AllowOrigins []string
+	// Backend, when set, shares Lifeline's state with the app's other
+	// instances (-redis). Default: everything in this process.
+	Backend longpoll.Backend
 }
 
 // newApp builds the chat: the page at /, its assets at /static/, Lifeline
@@ -35,6 +38,7 @@ func newApp(opts options) (*gin.Engine, *longpoll.Server) {
 		Authorize:   authorize,
 		OnMessage:   onMessage,
 		Logger:      opts.Logger,
+		Backend:     opts.Backend,
 	})
 
 	r := gin.New()

@@ -3,6 +3,7 @@
 //
 //	go run ./example              # http://127.0.0.1:8080
 //	go run ./example -addr :9000
+//	go run ./example -redis redis://127.0.0.1:6379/0   # any number of instances
 //
 // Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
 // and tests; -addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it
@@ -39,12 +40,22 @@ const shutdownTimeout = 5 * time.Second
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
 	origins := flag.String("allow-origin", strings.Join(defaultOrigins, ","), "comma-separated origins whose pages may use the app besides its own (CORS and WebSocket)")
+	redisURL := flag.String("redis", "", "share Lifeline's state through the Redis at this URL (redis://host:port/db), so that several instances serve the same clients; default: in memory")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, splitList(*origins), os.Stdout, slog.Default()); err != nil {
+	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins)}
+	if *redisURL != "" {
+		backend, closeRedis, err := connectRedis(*redisURL, opts.Logger)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer closeRedis() // after run has closed Lifeline's Server
+		opts.Backend = backend
+	}
+	if err := run(ctx, *addr, opts, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -52,8 +63,9 @@ func main() {
 // run serves the chat on addr until ctx is done, then shuts down: Lifeline
 // first, so that held polls end at once with a reconnect hint, then the
 // HTTP server, which waits for the requests in flight.
-func run(ctx context.Context, addr string, origins []string, stdout io.Writer, logger *slog.Logger) error {
-	handler, lp := newApp(options{Logger: logger, AllowOrigins: origins})
+func run(ctx context.Context, addr string, opts options, stdout io.Writer) error {
+	logger := opts.Logger
+	handler, lp := newApp(opts)
 	if serverStarted != nil {
 		serverStarted(lp)
 	}
