@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeline-go/lifeline/internal/problem"
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // lastEventIDHeader is what EventSource sends when it reconnects by itself.
@@ -23,7 +24,8 @@ func (h *Handler) SSE(c *gin.Context) {
 		token = sessionCookie(c, c.Query("client"))
 	}
 	sess, err := h.lp.Authenticate(token)
-	if err != nil && !errors.Is(err, longpoll.ErrClosed) {
+	retryable := errors.Is(err, longpoll.ErrClosed) || errors.Is(err, longpoll.ErrUnavailable)
+	if err != nil && !retryable {
 		longpoll.WriteError(c, err) // a retry cannot fix it: a plain status
 		return
 	}
@@ -49,8 +51,9 @@ func (h *Handler) SSE(c *gin.Context) {
 	out.WriteHeader(http.StatusOK)
 	w := &sseWriter{out: newResponseOut(out), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes}
 	ctx := c.Request.Context()
-	if err != nil { // closing: a retry fixes it, so keep EventSource alive
-		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
+	if err != nil { // closing or unavailable: a retry fixes it, so keep EventSource alive
+		p := longpoll.ProblemFor(err)
+		w.problem(max(h.cfg.SSERetry, p.RetryAfter), p)
 		return
 	}
 	if err := h.lp.AllowStream(sess, nil); err != nil {
@@ -75,6 +78,8 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrClosed):
 		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
+	case errors.Is(err, longpoll.ErrUnavailable):
+		w.problem(ratelimit.UnavailableRetryAfter, longpoll.ProblemFor(err))
 	}
 }
 

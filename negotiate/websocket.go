@@ -24,6 +24,9 @@ const (
 	CloseSlowConsumer = 4003
 	CloseBadCursor    = 4004
 	CloseSuperseded   = 4005
+	// CloseTryAgainLater (RFC 6455's 1013) ends a stream whose shared
+	// backend became unavailable: the client reconnects after a backoff.
+	CloseTryAgainLater = 1013
 )
 
 // inboxSize bounds the client frames read ahead of processing. When it is
@@ -123,6 +126,8 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(CloseUnknownToken, "unknown_token")
 	case errors.Is(err, longpoll.ErrClosed):
 		ws.close(websocket.CloseGoingAway, "shutting down")
+	case errors.Is(err, longpoll.ErrUnavailable):
+		ws.close(CloseTryAgainLater, "unavailable")
 	case errors.Is(err, errSlow):
 		ws.close(CloseSlowConsumer, "slow consumer")
 	case errors.Is(err, errFlood):
@@ -189,6 +194,9 @@ func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte) (*longpoll.Session
 	sess, err := h.lp.Authenticate(auth.Token)
 	if errors.Is(err, longpoll.ErrClosed) {
 		return nil, longpoll.Cursor{}, websocket.CloseGoingAway, err
+	}
+	if errors.Is(err, longpoll.ErrUnavailable) {
+		return nil, longpoll.Cursor{}, CloseTryAgainLater, errors.New("unavailable")
 	}
 	if err != nil {
 		return nil, longpoll.Cursor{}, CloseUnknownToken, errors.New("unknown_token")
