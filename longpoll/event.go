@@ -196,8 +196,8 @@ func validateDraft(d *Draft, maxEventBytes int) error {
 	if !ValidTopic(d.Topic) {
 		return fmt.Errorf("%w: %q", ErrBadTopic, d.Topic)
 	}
-	if d.Type == "" || len(d.Type) > maxTypeLen {
-		return fmt.Errorf("%w: type must be 1 to %d bytes", ErrBadEvent, maxTypeLen)
+	if d.Type == "" || len(d.Type) > maxTypeLen || !utf8.ValidString(d.Type) || !utf8.ValidString(d.From) {
+		return fmt.Errorf("%w: type must be 1 to %d bytes of UTF-8", ErrBadEvent, maxTypeLen)
 	}
 	if len(d.Data) > 0 && (!json.Valid(d.Data) || !utf8.Valid(d.Data)) {
 		// encoding/json tolerates invalid UTF-8 in strings; WebSocket text

@@ -57,9 +57,17 @@ type client struct {
 	switches      map[string]int
 }
 
+// negotiate opens a session, trying each instance in turn: one that is
+// down refuses the connection, and the next one serves.
 func (c *client) negotiate() error {
 	body, _ := json.Marshal(map[string]any{"topics": c.topics, "cursor": c.cursor})
-	res, err := c.hc.Post(c.in.pick()+"/rt/negotiate", "application/json", strings.NewReader(string(body)))
+	var res *http.Response
+	var err error
+	for range c.in.urls {
+		if res, err = c.hc.Post(c.in.pick()+"/rt/negotiate", "application/json", strings.NewReader(string(body))); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
