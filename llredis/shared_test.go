@@ -1,0 +1,50 @@
+package llredis
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/negotiate"
+)
+
+// With the Backend alone in the config, negotiate's failure memory and the
+// per-session limits are shared: a transport that failed through one
+// instance is offered last by another, and a session's send budget is one
+// budget whichever instances its sends reach.
+func TestBackendSharesLimitsAndFailureMemory(t *testing.T) {
+	cluster := newCluster(t, sharedRedis(t), 3, Config{},
+		longpoll.Config{DisablePresence: true, SendLimit: longpoll.Limit{Limit: 1, Period: time.Hour, Burst: 2}},
+		negotiate.Config{})
+	a, b, c := cluster[0], cluster[1], cluster[2]
+
+	body := map[string]any{"topics": []string{"room:1"}, "failed": []map[string]string{{"transport": "websocket", "reason": "no_upgrade"}}}
+	if status, data, _ := call(t, context.Background(), http.MethodPost, a.srv.URL+"/rt/negotiate", "", body); status != http.StatusOK {
+		t.Fatalf("negotiate reporting a failure = %d %s", status, data)
+	}
+	status, data, _ := call(t, context.Background(), http.MethodPost, b.srv.URL+"/rt/negotiate", "", map[string]any{"topics": []string{"room:1"}})
+	var res negotiate.Response
+	if err := json.Unmarshal(data, &res); err != nil || status != http.StatusOK {
+		t.Fatalf("negotiate on B = %d %s", status, data)
+	}
+	if last := res.Transports[len(res.Transports)-1].Name; last != negotiate.WebSocket {
+		t.Fatalf("B offers %v after WebSocket failed through A, want WebSocket last", res.Transports)
+	}
+
+	s := session{Token: res.Token}
+	for i, in := range []*appInstance{a, b, c} {
+		status, data, h := call(t, context.Background(), http.MethodPost, in.srv.URL+"/rt/send", s.Token,
+			map[string]any{"topic": "room:1", "type": "message", "data": i, "mid": "m_shared0" + itoa(int64(i))})
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if status != want {
+			t.Fatalf("send %d through instance %d = %d %s (RateLimit %q), want %d: the budget is per session, not per instance",
+				i+1, i, status, data, h.Get("RateLimit"), want)
+		}
+	}
+}
