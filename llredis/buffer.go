@@ -116,8 +116,10 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 			return longpoll.Batch{Cursor: head, Reset: true}, nil
 		}
 	}
-	limit := max
-	if limit <= 0 {
+	// One more than asked per topic: when a topic alone holds more than
+	// max, the batch must be cut (More) rather than end at the head.
+	limit := max + 1
+	if max <= 0 {
 		limit = -1 // ZRANGE's "no limit"
 	}
 	key := after.String() + "|" + strconv.Itoa(limit) + "|" + strings.Join(topics, ",")

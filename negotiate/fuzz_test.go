@@ -159,6 +159,13 @@ func FuzzSSEFraming(f *testing.F) {
 		}
 		data, _ := json.Marshal(text) // invalid UTF-8 becomes U+FFFD
 		e, err := mem.Append(ctx, longpoll.Draft{Topic: "fuzz", Type: typ, Data: data})
+		if !utf8.ValidString(typ) {
+			// A type goes into every frame as is: it must be UTF-8.
+			if !errors.Is(err, longpoll.ErrBadEvent) {
+				t.Fatalf("Append with a type that is not UTF-8 (%q) = %v, want ErrBadEvent", typ, err)
+			}
+			return
+		}
 		if err != nil {
 			if errors.Is(err, longpoll.ErrEventTooLarge) {
 				return
