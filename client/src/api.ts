@@ -168,17 +168,20 @@ export async function getPresence(
   };
 }
 
+/** How long endSession waits for its answer: close() resolves by then. */
+const END_SESSION_TIMEOUT_MS = 2_000;
+
 /**
- * DELETE {base}/session (§7), best effort: never rejects. `keepalive` lets
- * it outlive a closing page.
+ * DELETE {base}/session (§7), best effort: never rejects, and gives up after
+ * END_SESSION_TIMEOUT_MS. `keepalive` lets it outlive a closing page.
  */
-export async function endSession(ctx: ApiContext, s: Session, timeoutMs: number): Promise<void> {
+export async function endSession(ctx: ApiContext, s: Session): Promise<void> {
   try {
     await request(ctx.fetch, ctx.clock, {
       method: 'DELETE',
       url: `${ctx.base}/session`,
       headers: await authHeaders(ctx, s.token),
-      timeoutMs,
+      timeoutMs: END_SESSION_TIMEOUT_MS,
       keepalive: true,
     });
   } catch {

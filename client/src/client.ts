@@ -1,10 +1,10 @@
-import { contextFrom } from './context.js';
+import { contextFrom, type ClientContext } from './context.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { closedError } from './errors.js';
 import { newMid } from './mid.js';
 import type { Ack, PresenceResponse, SendRequest } from './protocol.js';
 import type { RateLimitInfo } from './ratelimit.js';
-import { Supervisor } from './supervisor.js';
+import { supervise, type Supervisor } from './supervisor.js';
 import type { ClientEvents, ConnectionState, DefaultEvents, EventMap, LifelineOptions, SendOptions } from './types.js';
 
 const DEFAULT_MAX_QUEUE = 100;
@@ -20,6 +20,8 @@ const DEFAULT_MAX_QUEUE = 100;
  */
 export class LifelineClient<M extends EventMap = DefaultEvents> {
   readonly #emitter = new Emitter<ClientEvents<M>>();
+  /** What the parts share: the cursor is read from its tracker. */
+  readonly #ctx: ClientContext;
   /** Everything else: the connection, the session, the send path (supervisor.ts). */
   readonly #sup: Supervisor;
 
@@ -27,8 +29,8 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     if (!options || typeof options.url !== 'string' || options.url === '') {
       throw new TypeError('LifelineClient: options.url is required (e.g. "/rt")');
     }
-    const ctx = contextFrom(options, this.#emitter as Emitter<ClientEvents>, (url, headers) => sup.observe(url, headers));
-    const sup = (this.#sup = new Supervisor(ctx, options.topics ?? [], options.maxQueue ?? DEFAULT_MAX_QUEUE));
+    const ctx = (this.#ctx = contextFrom(options, this.#emitter as Emitter<ClientEvents>, (url, headers) => sup.sender.observe(url, headers)));
+    const sup = (this.#sup = supervise(ctx, options.topics ?? [], options.maxQueue ?? DEFAULT_MAX_QUEUE));
     if (options.autoStart !== false) {
       queueMicrotask(() => {
         if (sup.phase === 'idle') sup.start();
@@ -38,7 +40,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
 
   /** The current connection state (a new frozen object on every change). */
   get state(): ConnectionState {
-    return this.#sup.state;
+    return this.#sup.status.state;
   }
 
   /**
@@ -46,17 +48,17 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * started). Store it to resume later with the `cursor` option.
    */
   get cursor(): string | undefined {
-    return this.#sup.cursor;
+    return this.#ctx.tracker.cursor;
   }
 
   /** The session's public id; undefined while there is no session. */
   get clientId(): string | undefined {
-    return this.#sup.session?.clientId;
+    return this.#sup.keeper.current?.clientId;
   }
 
   /** The topics followed (or about to be, while a `setTopics` is pending). */
   get topics(): readonly string[] {
-    return this.#sup.topics;
+    return this.#sup.keeper.topics;
   }
 
   /**
@@ -64,7 +66,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * RateLimit-Policy fields), by policy name, e.g. `limits.sends?.remaining`.
    */
   get limits(): Readonly<Record<string, RateLimitInfo>> {
-    return this.#sup.limits;
+    return this.#sup.sender.limits;
   }
 
   /** Subscribes to `event`, `state`, `reset`, `error` or `limits`. Returns the unsubscribe function. */
@@ -109,7 +111,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     }
     const msg: SendRequest = { topic, type, data, mid };
     if (options?.ttlMs !== undefined) msg.ttlMs = options.ttlMs;
-    return this.#sup.send(msg);
+    return this.#sup.sender.send(msg);
   }
 
   /**
@@ -126,7 +128,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   /** Lists the clients present in a followed topic (GET {base}/presence). */
   presence(topic: string): Promise<PresenceResponse> {
     if (this.#sup.closed) return Promise.reject(closedError());
-    return this.#sup.presence(topic);
+    return this.#sup.sender.presence(topic);
   }
 
   /**

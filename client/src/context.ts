@@ -16,9 +16,6 @@ import type { WebSocketConstructor } from './websocket.js';
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_FAILBACK_MS = 60_000;
 
-/** How long close() waits for DELETE {base}/session. */
-export const END_SESSION_TIMEOUT_MS = 2_000;
-
 export interface ClientContext {
   readonly api: ApiContext;
   readonly clock: Clock;

@@ -38,8 +38,9 @@ export class Failback {
     this.cancel();
     const open = this.#link.openTransport;
     const s = this.#host.session;
-    if (!(this.#ctx.failbackMs > 0) || !this.#host.running || !open || this.probing || !s || !betterOffers(s.offers, open.name).length) return;
-    const ms = probeDelay(this.#ctx.failbackMs, this.#ctx.random)!;
+    if (!this.#host.running || !open || this.probing || !s || !betterOffers(s.offers, open.name).length) return;
+    const ms = probeDelay(this.#ctx.failbackMs, this.#ctx.random);
+    if (ms === undefined) return; // failback is off
     this.#timer = this.#ctx.clock.setTimeout(() => {
       this.#timer = undefined;
       const session = this.#host.session;

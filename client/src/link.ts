@@ -117,27 +117,21 @@ export class Link {
   }
 
   #create(offer: Offer, s: Session): Transport {
-    const { tracker, wsCtor } = this.#ctx;
+    const { api, tracker, wsCtor } = this.#ctx;
     let t: Transport | undefined;
+    /** Whether `t` is still the active transport: what it reports otherwise is ignored. */
+    const active = (): boolean => t === this.#active;
     const ctx: TransportContext = {
-      api: this.#ctx.api,
+      api,
       session: s,
       url: offer.url,
       cursor: () => tracker.cursor ?? s.cursor,
       handlers: {
         open: () => this.#onOpen(t!),
-        event: (ev) => {
-          if (t === this.#active) this.#event(ev);
-        },
-        reset: (cursor) => {
-          if (t === this.#active) this.#reset(t.name, cursor);
-        },
-        cursor: (cursor) => {
-          if (t === this.#active) tracker.adopt(cursor);
-        },
-        alive: () => {
-          if (t === this.#active) this.#hooks.alive();
-        },
+        event: (ev) => active() && this.#event(ev),
+        reset: (cursor) => active() && this.#reset(t!.name, cursor),
+        cursor: (cursor) => active() && tracker.adopt(cursor),
+        alive: () => active() && this.#hooks.alive(),
         close: (c) => this.#onClose(t!, c),
       },
     };

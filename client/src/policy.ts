@@ -8,7 +8,7 @@ import type { Offer } from './api.js';
 import { toLifelineError, type LifelineError } from './errors.js';
 import { rank } from './failures.js';
 import type { ClientTransport } from './protocol.js';
-import type { FailureReason, TransportClose } from './transport.js';
+import { closeFor, type FailureReason, type TransportClose } from './transport.js';
 import type { SkippedTransport } from './types.js';
 
 /** A transport that drops this soon after opening, EARLY_DROPS times in a row, is `closed_early`. */
@@ -53,17 +53,19 @@ export function dropKind(c: TransportClose, home: ClientTransport | null, opened
   return now - openedAt < CLOSED_EARLY_MS ? 'early' : 'late';
 }
 
-/** How a failed negotiate or transport request ends the attempt. */
+/**
+ * How a failed negotiate (or anything else thrown in the loop) ends the
+ * attempt: as a transport request's error would, except that a 401 cannot
+ * mean a lost session here (negotiate sends none), so it is fatal.
+ */
 export function closeForThrown(err: unknown): TransportClose {
   const e = toLifelineError(err);
-  const c: TransportClose = { kind: e.status === 400 && e.code === 'bad_cursor' ? 'bad_cursor' : e.retryable ? 'retry' : 'fatal', error: e };
-  if (e.retryAfterMs !== undefined) c.retryAfterMs = e.retryAfterMs;
-  return c;
+  return e.status === 401 ? { kind: 'fatal', error: e } : closeFor(e);
 }
 
 /** Whether a negotiate error refuses the topics asked for (rather than the network or the cursor failing). */
 export function refusesTopics(e: LifelineError): boolean {
-  return !e.retryable && !(e.status === 400 && e.code === 'bad_cursor') && e.code !== 'no_transport';
+  return closeForThrown(e).kind === 'fatal' && e.code !== 'no_transport';
 }
 
 /** The loop's counters of trouble since the connection last worked. */
@@ -73,6 +75,9 @@ export interface Trouble {
   /** A lost session was answered by negotiating; nothing worked since. */
   renegotiated: boolean;
 }
+
+/** No trouble: the counters once the connection worked. */
+export const CALM: Trouble = { failures: 0, renegotiated: false };
 
 /**
  * What an ended transport (or a failed negotiate) means:

@@ -25,6 +25,8 @@ export interface Hold {
 /** What the send path asks of the supervisor. */
 export interface SendHost {
   readonly running: boolean;
+  /** Aborted once the client is closed: a call stops on the signal of the time it was made. */
+  readonly signal: AbortSignal;
   readonly session: Session | null;
   /** The open transport, if any: WebSocket sends in-band. */
   readonly openTransport: Transport | null;
@@ -62,7 +64,8 @@ export class SendPath {
   }
 
   /** Queues one message; it is tried until acknowledged or refused. */
-  send(msg: SendRequest, signal: AbortSignal): Promise<Ack> {
+  send(msg: SendRequest): Promise<Ack> {
+    const { signal } = this.#host;
     return this.#queue.push(() =>
       this.#withSession(async (s) => {
         await this.#pace(signal);
@@ -71,7 +74,8 @@ export class SendPath {
     );
   }
 
-  presence(topic: string, signal: AbortSignal): Promise<PresenceResponse> {
+  presence(topic: string): Promise<PresenceResponse> {
+    const { signal } = this.#host;
     return this.#withSession((s) => getPresence(this.#ctx.api, s, topic, signal), signal);
   }
 

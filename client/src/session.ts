@@ -5,7 +5,7 @@
  * what is asked and what the answer changes.
  */
 import { endSession, negotiate, type Session } from './api.js';
-import { END_SESSION_TIMEOUT_MS, type ClientContext } from './context.js';
+import type { ClientContext } from './context.js';
 import { toLifelineError, type LifelineError } from './errors.js';
 import { AbortedError } from './http.js';
 import { refusesTopics } from './policy.js';
@@ -107,13 +107,13 @@ export class SessionKeeper {
       throw e;
     }
     if (signal.aborted) {
-      void endSession(api, s, END_SESSION_TIMEOUT_MS);
+      void endSession(api, s);
       return;
     }
     const old = this.#session;
     this.#session = s;
     adopted(s);
-    if (old && old.token !== s.token) void endSession(api, old, END_SESSION_TIMEOUT_MS);
+    if (old && old.token !== s.token) void endSession(api, old);
     if (change) {
       this.#topics = [...topics];
       if (this.#change === change && change.topics === topics) {
@@ -144,6 +144,12 @@ export class SessionKeeper {
     const s = this.#session;
     this.#session = null;
     return s;
+  }
+
+  /** Forgets the session and ends it on the server (best effort, bounded: see endSession), so that others see the `leave` at once. */
+  end(): Promise<void> {
+    const s = this.drop();
+    return s ? endSession(this.#ctx.api, s) : Promise.resolve();
   }
 
   /** Our cursor is garbage (e.g. a corrupted stored one): start over from now at the next negotiate, and say so. */

@@ -10,9 +10,11 @@ import type { ClientTransport } from './protocol.js';
 import type { Hold } from './sender.js';
 import type { ConnectionState } from './types.js';
 
+const STOPPED: ConnectionState = Object.freeze({ status: 'disconnected', transport: null, attempt: 0 });
+
 export class StatusBoard {
   readonly #ctx: ClientContext;
-  #snapshot: ConnectionState = Object.freeze({ status: 'disconnected', transport: null, attempt: 0 });
+  #snapshot: ConnectionState = STOPPED;
 
   constructor(ctx: ClientContext) {
     this.#ctx = ctx;
@@ -25,6 +27,11 @@ export class StatusBoard {
   set(next: ConnectionState): void {
     this.#snapshot = Object.freeze(next);
     this.#ctx.emitter.emit('state', this.#snapshot);
+  }
+
+  /** Stopped: by close(), or by `error` that retrying cannot fix. */
+  stopped(error?: LifelineError): void {
+    this.set({ ...STOPPED, ...(error && { error }) });
   }
 
   /** Connected on `transport`, or `rate-limited` while a send or presence call waits out `held`. */
