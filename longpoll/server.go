@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -220,7 +221,7 @@ func contains(list []string, s string) bool {
 }
 
 // errBadMeta reports negotiate metadata that is not a small JSON object.
-var errBadMeta = errors.New("longpoll: meta must be a JSON object of at most 1 KiB")
+var errBadMeta = errors.New("longpoll: meta must be a UTF-8 JSON object of at most 1 KiB")
 
 func checkMeta(meta json.RawMessage) (json.RawMessage, error) {
 	if len(meta) == 0 || string(meta) == "null" {
@@ -230,7 +231,9 @@ func checkMeta(meta json.RawMessage) (json.RawMessage, error) {
 		return nil, errBadMeta
 	}
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(meta, &obj) != nil {
+	// encoding/json accepts invalid UTF-8 in strings; presence events and
+	// the presence endpoint, which carry meta, must not.
+	if !utf8.Valid(meta) || json.Unmarshal(meta, &obj) != nil {
 		return nil, errBadMeta
 	}
 	return meta, nil
