@@ -75,6 +75,13 @@ type Config struct {
 	StreamMaxAge   time.Duration
 	StreamMaxBytes int
 
+	// SecureCookie marks the SSE session cookie Secure on every response.
+	// Set it when browsers reach the app over HTTPS through a proxy that
+	// terminates TLS: the request Go sees is then plain HTTP, and
+	// X-Forwarded-Proto, which any client can send, is not trusted.
+	// Default: Secure only when the request itself came over TLS.
+	SecureCookie bool
+
 	// SSERetry is the reconnection delay an SSE stream advises with its
 	// "retry:" field. Default: 1 s.
 	SSERetry time.Duration

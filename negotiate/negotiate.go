@@ -48,6 +48,8 @@ type Handler struct {
 	lp         *longpoll.Server
 	failures   *failures
 	wsUpgrader *websocket.Upgrader
+	// endSessionHandler is the longpoll handler that ends a session.
+	endSessionHandler gin.HandlerFunc
 }
 
 // New returns a Handler for cfg. It panics if cfg.LongPoll is nil, a
@@ -59,6 +61,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
 	h.failures = newFailures(h.cfg.FailureMemory)
 	h.wsUpgrader = h.upgrader()
+	h.endSessionHandler = h.lp.EndSessionHandler()
 	return h
 }
 
@@ -94,7 +97,7 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	r.GET(routePoll, h.lp.PollHandler())
 	r.POST(routeSend, h.lp.SendHandler())
 	r.GET(routePresence, h.lp.PresenceHandler())
-	r.DELETE(routeSession, h.lp.EndSessionHandler())
+	r.DELETE(routeSession, h.endSession)
 }
 
 // Request is the optional JSON body of negotiate (PROTOCOL.md §3).

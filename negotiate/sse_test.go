@@ -542,3 +542,56 @@ func TestSSEBehindGzipHTTP2(t *testing.T) {
 	}
 	mustEvent(t, c, publish(t, lp, "room:a", 1))
 }
+
+// sessionCookieOf returns the ll_<clientID> cookie a response set, or nil.
+func sessionCookieOf(res *http.Response, clientID string) *http.Cookie {
+	for _, ck := range res.Cookies() {
+		if ck.Name == "ll_"+clientID {
+			return ck
+		}
+	}
+	return nil
+}
+
+// The cookie is Secure behind a TLS-terminating proxy when told so, lives
+// no longer than the session can without a refresh, and is cleared when
+// the session ends.
+func TestSSECookieLifetimeAndSecure(t *testing.T) {
+	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, SessionTTL: time.Minute},
+		Config{SecureCookie: true, StreamMaxAge: 2 * time.Minute})
+	res, err := srv.Client().Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var neg Response
+	err = json.NewDecoder(res.Body).Decode(&neg)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := sessionCookieOf(res, neg.ClientID)
+	if ck == nil || !ck.Secure || ck.MaxAge != 180 {
+		t.Fatalf("session cookie = %+v, want Secure (SecureCookie) and Max-Age 180 (StreamMaxAge + SessionTTL)", ck)
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/rt/session", nil)
+	req.Header.Set(longpoll.TokenHeader, neg.Token)
+	del, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	cleared := sessionCookieOf(del, neg.ClientID)
+	if del.StatusCode != http.StatusNoContent || cleared == nil || cleared.MaxAge >= 0 || cleared.Value != "" {
+		t.Fatalf("DELETE session = %d, cookie %+v, want 204 clearing ll_%s", del.StatusCode, cleared, neg.ClientID)
+	}
+	// Ending is idempotent: an unknown token still gets 204.
+	del2, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del2.Body.Close()
+	if del2.StatusCode != http.StatusNoContent {
+		t.Fatalf("second DELETE = %d, want 204", del2.StatusCode)
+	}
+}
