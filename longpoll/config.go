@@ -18,6 +18,7 @@ const (
 	DefaultDedupWindow        = 2 * time.Minute
 	DefaultMaxMessageTTL      = time.Minute
 	DefaultMaxSessions        = 100_000
+	DefaultBodyTimeout        = 10 * time.Second
 	maxMetaBytes              = 1 << 10
 )
 
@@ -96,6 +97,14 @@ type Config struct {
 	// change nothing. Default: 64 KiB.
 	MaxMessageBytes int
 
+	// BodyTimeout bounds how long a client may take to send a request body
+	// the library reads: a send here, a negotiate in the negotiate package.
+	// A body that has not arrived by then is answered 408 body_timeout and
+	// its connection closed, so a client trickling a body byte by byte
+	// cannot hold a connection and a goroutine for long. Held polls and
+	// streams have no body and are not affected. Default: 10 s.
+	BodyTimeout time.Duration
+
 	// MaxMessageTTL caps the ephemeral TTL a client may ask for in a send.
 	// Default: 1 minute.
 	MaxMessageTTL time.Duration
@@ -153,6 +162,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxTopicsPerClient, DefaultMaxTopicsPerClient)
 	orDefault(&c.MaxMessageBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxMessageTTL, DefaultMaxMessageTTL)
+	orDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	c.SendLimit = c.SendLimit.withDefaults(DefaultSendLimit)
 	c.IdleLimit = c.IdleLimit.withDefaults(DefaultIdleLimit)

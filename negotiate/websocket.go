@@ -81,11 +81,26 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		problem.Write(c, http.StatusBadRequest, "bad_upgrade", "a WebSocket handshake needs HTTP/1.1")
 		return
 	}
+	key, held := h.hold(c)
+	if held {
+		defer h.release(key)
+	}
 	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
 	if err != nil {
 		return // the upgrader answered with a problem response
 	}
 	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes))
+	if !held {
+		// Refused after the upgrade: a refused handshake would look to the
+		// client like a proxy stripping Upgrade, and it would give up on
+		// WebSocket for this address.
+		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
+		p := h.tooManyHeld()
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
+		ws.close(websocket.ClosePolicyViolation, p.Code)
+		conn.Close()
+		return
+	}
 
 	inbox := make(chan []byte, inboxSize)
 	stop := make(chan struct{})
