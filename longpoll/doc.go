@@ -9,9 +9,10 @@
 // global to the buffer, so a client that follows "room:general" and
 // "notifications" holds a single position. [Memory] is the in-memory
 // implementation: per topic a ring of at most 1 000 events kept at most 10
-// minutes, seeks by binary search, appends that take one topic lock and
-// never wait for readers, and waiters woken per topic, with no global lock
-// and no manager goroutine.
+// minutes, all of them within a byte budget (64 MiB) that evicts the oldest
+// events of any topic first; seeks by binary search, appends that take one
+// topic lock and never wait for readers, and waiters woken per topic, with
+// no manager goroutine.
 //
 // When the events a cursor needs are gone (evicted, expired, or from another
 // epoch, as after a restart of an in-memory buffer) a read says so with

@@ -19,6 +19,7 @@ const (
 	DefaultMaxAge            = 10 * time.Minute
 	DefaultMaxEventBytes     = 64 << 10
 	DefaultMaxTopics         = 100_000
+	DefaultMaxBytes          = 64 << 20
 	DefaultSweepInterval     = time.Minute
 )
 
@@ -38,6 +39,15 @@ type MemoryConfig struct {
 	// sender together). Larger events are refused with ErrEventTooLarge.
 	// Default: 64 KiB.
 	MaxEventBytes int
+	// MaxBytes bounds the memory of all retained events together: each
+	// costs its encoded envelope (which holds its payload, once) plus about
+	// 256 bytes. Beyond it the oldest events of any topic are evicted
+	// first; a reader whose cursor needed one gets a reset, never a silent
+	// gap. Keep it well above MaxEventBytes. Not counted: the framings that
+	// the WebSocket and SSE transports cache per event, each about the
+	// envelope's size, built only for events delivered over them.
+	// Default: 64 MiB.
+	MaxBytes int64
 	// MaxTopics bounds the number of topics held at once. Appending to or
 	// subscribing to a new topic beyond it fails with ErrTooManyTopics.
 	// Default: 100 000.
@@ -54,6 +64,9 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 	orDefault(&c.MaxAge, DefaultMaxAge)
 	orDefault(&c.MaxEventBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxTopics, DefaultMaxTopics)
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
 	orDefault(&c.SweepInterval, DefaultSweepInterval)
 	if c.Now == nil {
 		c.Now = time.Now
@@ -68,8 +81,10 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 // Sequence numbers come from one atomic counter, taken under the topic's
 // lock together with the insertion, so that a reader that loads the counter
 // and then locks a topic sees every event of that topic up to the counter.
-// There is no global lock and no manager goroutine: appends to different
-// topics proceed in parallel and wake only that topic's waiters.
+// There is no manager goroutine, and no lock shared by readers: appends to
+// different topics proceed in parallel and wake only that topic's waiters.
+// The one lock all appends share is the byte budget's age queue, held to
+// add one entry, after the topic's lock is released.
 //
 // A Memory runs one sweep goroutine; Close stops it. Memory is safe for
 // concurrent use.
@@ -82,6 +97,8 @@ type Memory struct {
 	// a stale cursor still gets a reset rather than a silent gap.
 	dropped atomic.Uint64
 	ntopics atomic.Int64
+	use     usage
+	budget  byteBudget
 	seed    maphash.Seed
 	shards  [shardCount]shard
 
@@ -107,6 +124,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	m.budget.max = m.cfg.MaxBytes
 	for i := range m.shards {
 		m.shards[i].topics = make(map[string]*topic)
 	}
@@ -160,7 +178,7 @@ func (m *Memory) topicFor(name string) (*topic, error) {
 		m.ntopics.Add(-1)
 		return nil, ErrTooManyTopics
 	}
-	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load())
+	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load(), &m.use)
 	s.topics[name] = t
 	return t, nil
 }
@@ -197,11 +215,12 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 		return nil, err
 	}
 	now := m.cfg.Now()
-	e := &Event{Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, body: encodeBody(&d, now)}
+	e := newEvent(&d, now)
 	t, err := m.lockTopic(d.Topic, false)
 	if err != nil {
 		return nil, err
 	}
+	e.Topic = t.name // one copy of the name for all of the topic's events
 	if now.Before(t.lastAt) {
 		now = t.lastAt // keep storage times monotonic within the topic
 	}
@@ -211,7 +230,25 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 	t.push(e)
 	t.mu.Unlock()
 	t.notify()
+	m.budget.push(t, e.ID.Seq, m.use.events.Load())
+	m.keepBudget()
 	return e, nil
+}
+
+// keepBudget evicts the oldest events of any topic until the retained
+// bytes are within MaxBytes. Eviction goes through the topic's ring like
+// eviction by count, so it raises the topic's loss mark: readers that
+// needed an evicted durable event get a reset.
+func (m *Memory) keepBudget() {
+	for m.use.bytes.Load() > m.cfg.MaxBytes {
+		a, ok := m.budget.pop()
+		if !ok {
+			return
+		}
+		a.t.mu.Lock()
+		a.t.evictThrough(a.seq)
+		a.t.mu.Unlock()
+	}
 }
 
 // Read implements Buffer. It seeks each topic by binary search and merges
@@ -353,11 +390,13 @@ func (m *Memory) Sweep() {
 type Stats struct {
 	Topics int
 	Events int
+	// Bytes is what the retained events cost the MaxBytes budget.
+	Bytes int64
 }
 
 // Stats counts topics and retained events.
 func (m *Memory) Stats() Stats {
-	var st Stats
+	st := Stats{Bytes: m.use.bytes.Load()}
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.RLock()
