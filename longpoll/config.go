@@ -127,6 +127,14 @@ type Config struct {
 	// Default: 30 per minute with bursts of 10.
 	IdleLimit Limit
 
+	// TopicLimit limits, per session, the sends to topics the buffer does
+	// not hold yet, each of which creates a topic: a client cannot fill the
+	// buffer's topic table (MemoryConfig.MaxTopics) by sending to endless
+	// new names. A refused send gets 429 rate_limited with Retry-After and
+	// changes nothing. It applies when the Buffer implements TopicCounter,
+	// as Memory does. Default: 10 per minute with bursts of 10.
+	TopicLimit Limit
+
 	// DisablePresence turns off presence events and the presence endpoint.
 	// Default: false (presence on).
 	DisablePresence bool
@@ -166,6 +174,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	c.SendLimit = c.SendLimit.withDefaults(DefaultSendLimit)
 	c.IdleLimit = c.IdleLimit.withDefaults(DefaultIdleLimit)
+	c.TopicLimit = c.TopicLimit.withDefaults(DefaultTopicLimit)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -201,8 +210,9 @@ func orDefault[T int | time.Duration](v *T, def T) {
 
 // Default limits.
 var (
-	DefaultSendLimit = Limit{Limit: 30, Period: 10 * time.Second, Burst: 20}
-	DefaultIdleLimit = Limit{Limit: 30, Period: time.Minute, Burst: 10}
+	DefaultSendLimit  = Limit{Limit: 30, Period: 10 * time.Second, Burst: 20}
+	DefaultIdleLimit  = Limit{Limit: 30, Period: time.Minute, Burst: 10}
+	DefaultTopicLimit = Limit{Limit: 10, Period: time.Minute, Burst: 10}
 )
 
 // A Rejection is an error with an HTTP status and a stable code, for

@@ -10,8 +10,9 @@ import (
 
 // Policy names in the RateLimit fields of Lifeline's responses.
 const (
-	PolicySends = "sends"
-	PolicyIdle  = "idle"
+	PolicySends  = "sends"
+	PolicyIdle   = "idle"
+	PolicyTopics = "topics"
 )
 
 // A RateLimitError reports a request refused by one of the Server's rate
@@ -28,7 +29,7 @@ func (e *RateLimitError) Error() string {
 
 // limits holds the Server's per-session limiters; a nil limiter is off.
 type limits struct {
-	sends, idle *ratelimit.Limiter
+	sends, idle, topics *ratelimit.Limiter
 }
 
 func newLimits(cfg Config) limits {
@@ -38,11 +39,11 @@ func newLimits(cfg Config) limits {
 		}
 		return ratelimit.NewLimiter(ratelimit.Config{Limit: l.Limit, Period: l.Period, Burst: l.Burst, MaxKeys: cfg.MaxSessions, Now: cfg.Now})
 	}
-	return limits{sends: build(cfg.SendLimit), idle: build(cfg.IdleLimit)}
+	return limits{sends: build(cfg.SendLimit), idle: build(cfg.IdleLimit), topics: build(cfg.TopicLimit)}
 }
 
 func (l limits) close() {
-	for _, lim := range []*ratelimit.Limiter{l.sends, l.idle} {
+	for _, lim := range []*ratelimit.Limiter{l.sends, l.idle, l.topics} {
 		if lim != nil {
 			lim.Close()
 		}

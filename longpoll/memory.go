@@ -97,10 +97,12 @@ type Memory struct {
 	// a stale cursor still gets a reset rather than a silent gap.
 	dropped atomic.Uint64
 	ntopics atomic.Int64
-	use     usage
-	budget  byteBudget
-	seed    maphash.Seed
-	shards  [shardCount]shard
+	// lastReclaim is when a full table was last searched (unix nanoseconds).
+	lastReclaim atomic.Int64
+	use         usage
+	budget      byteBudget
+	seed        maphash.Seed
+	shards      [shardCount]shard
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -163,11 +165,21 @@ func (m *Memory) lookup(name string) *topic {
 	return t
 }
 
-// topicFor returns the topic, creating it if needed.
+// topicFor returns the topic, creating it if needed. When the table is
+// full, topics that hold nothing a reader needs are reclaimed first.
 func (m *Memory) topicFor(name string) (*topic, error) {
 	if t := m.lookup(name); t != nil {
 		return t, nil
 	}
+	t, err := m.create(name)
+	if err == ErrTooManyTopics && m.reclaim() > 0 {
+		t, err = m.create(name)
+	}
+	return t, err
+}
+
+// create returns the topic, creating it unless the table is full.
+func (m *Memory) create(name string) (*topic, error) {
 	s := m.shardFor(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -335,6 +347,18 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 	return s, nil
 }
 
+// NewTopics implements TopicCounter: it counts the topics the buffer
+// holds no state for, which an append or a subscription would create.
+func (m *Memory) NewTopics(topics ...string) int {
+	n := 0
+	for _, name := range topics {
+		if m.lookup(name) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops the sweep goroutine and waits for it. Later calls return nil.
 func (m *Memory) Close() error {
 	if m.closed.Swap(true) {
@@ -370,20 +394,63 @@ func (m *Memory) Sweep() {
 			t.mu.Lock()
 			t.dropExpired(cutoff)
 			if t.idle() {
-				for {
-					old := m.dropped.Load()
-					if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
-						break
-					}
-				}
-				t.dropped = true
-				delete(s.topics, name)
-				m.ntopics.Add(-1)
+				m.drop(s, name, t)
 			}
 			t.mu.Unlock()
 		}
 		s.mu.Unlock()
 	}
+}
+
+// reclaimEvery bounds how often a full topic table is searched for topics
+// to reclaim: the search visits every topic, and a table that stays full
+// must not turn each refused request into one.
+const reclaimEvery = time.Second
+
+// reclaim drops the topics that nobody follows and that hold nothing but
+// presence events or expired ones: the topics an attacker, or a crowd of
+// clients that left, fills the table with. Their presence history is
+// lost, and a reader that resumes from before it gets a reset. It runs at
+// most once per reclaimEvery and returns how many topics it dropped.
+func (m *Memory) reclaim() int {
+	now := m.cfg.Now()
+	last := m.lastReclaim.Load()
+	if now.UnixNano()-last < int64(reclaimEvery) || !m.lastReclaim.CompareAndSwap(last, now.UnixNano()) {
+		return 0
+	}
+	cutoff := now.Add(-m.cfg.MaxAge)
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for name, t := range s.topics {
+			t.mu.Lock()
+			if t.disposable(now, cutoff) {
+				for t.n > 0 {
+					t.dropOldest()
+				}
+				m.drop(s, name, t)
+				n++
+			}
+			t.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// drop removes an empty topic from its shard, carrying its loss mark over
+// to topics created later. The caller holds s.mu and t.mu for writing.
+func (m *Memory) drop(s *shard, name string, t *topic) {
+	for {
+		old := m.dropped.Load()
+		if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
+			break
+		}
+	}
+	t.dropped = true
+	delete(s.topics, name)
+	m.ntopics.Add(-1)
 }
 
 // Stats describes a Memory buffer's contents.

@@ -131,6 +131,10 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 				return Ack{}, &Rejection{Status: http.StatusUnprocessableEntity, Code: "rejected", Detail: err.Error()}
 			}
 		}
+		// After OnMessage, which may change the topic.
+		if err := s.allowNewTopic(sess, d.Topic); err != nil {
+			return Ack{}, err
+		}
 		e, err := s.buf.Append(c.Request.Context(), d)
 		if err != nil {
 			return Ack{}, err

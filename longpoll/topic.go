@@ -187,3 +187,18 @@ func (t *topic) idle() bool {
 	w := t.waiters.Load()
 	return t.n == 0 && (w == nil || w.count.Load() == 0)
 }
+
+// disposable reports whether the topic may be reclaimed when the topic
+// table is full: nobody is subscribed, and every retained event is a
+// presence event or past its TTL or age. The caller holds t.mu.
+func (t *topic) disposable(now, cutoff time.Time) bool {
+	if w := t.waiters.Load(); w != nil && w.count.Load() > 0 {
+		return false
+	}
+	for i := range t.n {
+		if e := t.at(i); e.Type != TypePresence && !e.Expired(now) && !e.Time.Before(cutoff) {
+			return false
+		}
+	}
+	return true
+}
