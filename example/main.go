@@ -3,6 +3,7 @@
 //
 //	go run ./example              # http://127.0.0.1:8080
 //	go run ./example -addr :9000
+//	LIFELINE_NOTIFY_TOKEN=s3cret go run ./example   # also mounts POST /api/notify
 //
 // Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
 // and tests; -addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it
@@ -34,17 +35,20 @@ import (
 var serverStarted func(*longpoll.Server)
 
 // shutdownTimeout bounds how long shutdown waits for requests in flight.
-const shutdownTimeout = 5 * time.Second
+// A variable so that tests can shorten it.
+var shutdownTimeout = 5 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
 	origins := flag.String("allow-origin", strings.Join(defaultOrigins, ","), "comma-separated origins whose pages may use the app besides its own (CORS and WebSocket)")
+	notifyToken := flag.String("notify-token", os.Getenv("LIFELINE_NOTIFY_TOKEN"), "bearer token that POST /api/notify requires; empty leaves the route unmounted (default $LIFELINE_NOTIFY_TOKEN, which keeps it out of ps)")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, splitList(*origins), os.Stdout, slog.Default()); err != nil {
+	opts := options{AllowOrigins: splitList(*origins), NotifyToken: *notifyToken}
+	if err := run(ctx, *addr, opts, os.Stdout, slog.Default()); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -52,8 +56,9 @@ func main() {
 // run serves the chat on addr until ctx is done, then shuts down: Lifeline
 // first, so that held polls end at once with a reconnect hint, then the
 // HTTP server, which waits for the requests in flight.
-func run(ctx context.Context, addr string, origins []string, stdout io.Writer, logger *slog.Logger) error {
-	handler, lp := newApp(options{Logger: logger, AllowOrigins: origins})
+func run(ctx context.Context, addr string, opts options, stdout io.Writer, logger *slog.Logger) error {
+	opts.Logger = logger
+	handler, lp := newApp(opts)
 	if serverStarted != nil {
 		serverStarted(lp)
 	}
@@ -63,11 +68,7 @@ func run(ctx context.Context, addr string, origins []string, stdout io.Writer, l
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newHTTPServer(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -86,13 +87,37 @@ func run(ctx context.Context, addr string, origins []string, stdout io.Writer, l
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+		// Requests still running (a client trickling a body, say) are cut:
+		// the shutdown is still the one that was asked for.
+		logger.Warn("shutdown: cut the requests still in flight", "after", shutdownTimeout)
+		_ = srv.Close()
+	} else if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer returns the http.Server settings a Lifeline app needs:
+//
+//   - ReadHeaderTimeout bounds a request's headers, which Lifeline cannot
+//     (its handlers run after them);
+//   - IdleTimeout closes kept-alive connections that carry nothing;
+//   - MaxHeaderBytes keeps headers small: Lifeline needs a few hundred bytes;
+//   - ReadTimeout and WriteTimeout stay zero: they cover the whole request,
+//     so they would cut held polls (25 s) and streams (5 minutes) short.
+//     Lifeline bounds what they would: request bodies (BodyTimeout) and
+//     every write to a stream (WriteTimeout).
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // splitList splits a comma-separated flag, dropping empty items.

@@ -25,7 +25,7 @@ func TestRunListensAndShutsDown(t *testing.T) {
 	defer func() { serverStarted = nil }()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, "127.0.0.1:0", nil, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- run(ctx, "127.0.0.1:0", options{}, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		w.Close()
 	}()
 
