@@ -97,12 +97,14 @@ type Memory struct {
 	// a stale cursor still gets a reset rather than a silent gap.
 	dropped atomic.Uint64
 	ntopics atomic.Int64
-	// lastReclaim is when a full table was last searched (unix nanoseconds).
-	lastReclaim atomic.Int64
-	use         usage
-	budget      byteBudget
-	seed        maphash.Seed
-	shards      [shardCount]shard
+	// lastReclaim is when a full table was last searched (unix nanoseconds),
+	// and lastReclaimed how many topics that search dropped.
+	lastReclaim   atomic.Int64
+	lastReclaimed atomic.Int64
+	use           usage
+	budget        byteBudget
+	seed          maphash.Seed
+	shards        [shardCount]shard
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -403,19 +405,22 @@ func (m *Memory) Sweep() {
 }
 
 // reclaimEvery bounds how often a full topic table is searched for topics
-// to reclaim: the search visits every topic, and a table that stays full
-// must not turn each refused request into one.
+// to reclaim when searching does not pay: the search visits every topic,
+// and a table that stays full must not turn each refused request into one.
 const reclaimEvery = time.Second
 
 // reclaim drops the topics that nobody follows and that hold nothing but
 // presence events or expired ones: the topics an attacker, or a crowd of
 // clients that left, fills the table with. Their presence history is
-// lost, and a reader that resumes from before it gets a reset. It runs at
-// most once per reclaimEvery and returns how many topics it dropped.
+// lost, and a reader that resumes from before it gets a reset. A search
+// that freed at least 1% of the table may be repeated at once, as each
+// then pays for itself; otherwise it waits reclaimEvery. It returns how
+// many topics it dropped.
 func (m *Memory) reclaim() int {
 	now := m.cfg.Now()
 	last := m.lastReclaim.Load()
-	if now.UnixNano()-last < int64(reclaimEvery) || !m.lastReclaim.CompareAndSwap(last, now.UnixNano()) {
+	paid := m.lastReclaimed.Load() >= int64(max(1, m.cfg.MaxTopics/100))
+	if !paid && now.UnixNano()-last < int64(reclaimEvery) || !m.lastReclaim.CompareAndSwap(last, now.UnixNano()) {
 		return 0
 	}
 	cutoff := now.Add(-m.cfg.MaxAge)
@@ -436,6 +441,7 @@ func (m *Memory) reclaim() int {
 		}
 		s.mu.Unlock()
 	}
+	m.lastReclaimed.Store(int64(n))
 	return n
 }
 

@@ -1,0 +1,90 @@
+package attack
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/negotiate"
+)
+
+// Slow bodies: hundreds of sends whose headers arrive at once and whose
+// body never does. Before BodyTimeout each held a connection and a
+// goroutine for as long as the attacker liked (issue 8, item 1: 20 000 of
+// them took every file descriptor). Now each is answered 408 within the
+// timeout and its goroutine is gone, and a client elsewhere is served
+// throughout.
+func TestAttackSlowBodies(t *testing.T) {
+	const (
+		conns       = 300
+		bodyTimeout = time.Second
+	)
+	tg := startTarget(t, longpoll.MemoryConfig{}, longpoll.Config{BodyTimeout: bodyTimeout}, negotiate.Config{})
+	dialer := attackerDialer(t, tg)
+	var s negotiated
+	hc := attackerClient(t, tg)
+	status, data, err := call(context.Background(), hc, http.MethodPost, tg.url+"/rt/negotiate", "", map[string]any{"topics": []string{"room:a"}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("attacker negotiate: %d %s %v", status, data, err)
+	}
+	mustJSON(t, data, &s)
+	baseline := runtime.NumGoroutine()
+
+	began := time.Now()
+	answers := make(chan string, conns)
+	var attackers sync.WaitGroup
+	for i := range conns {
+		attackers.Add(1)
+		go func() {
+			defer attackers.Done()
+			answers <- slowSend(dialer, tg, s.Token, i)
+		}()
+	}
+	// While the bodies trickle, a client elsewhere is served as usual.
+	for i := range 3 {
+		wellBehaved(t, tg, "room:good", i)
+	}
+	attackers.Wait()
+	close(answers)
+	took := time.Since(began)
+	counts := map[string]int{}
+	for a := range answers {
+		counts[a]++
+	}
+	t.Logf("%d slow bodies answered within %v: %v", conns, took, counts)
+	if counts["408"] < conns*9/10 {
+		t.Fatalf("slow bodies answered %v, want (nearly) all 408 body_timeout", counts)
+	}
+	if took > bodyTimeout+10*time.Second {
+		t.Fatalf("the slow bodies were held %v, BodyTimeout is %v", took, bodyTimeout)
+	}
+	// Their goroutines are gone: nothing is held for the attacker.
+	eventually(t, 10*time.Second, "the server to let go of the slow bodies' goroutines", func() bool {
+		return runtime.NumGoroutine() <= baseline+10
+	})
+}
+
+// slowSend sends a send's headers and one byte of its body, then waits for
+// the answer; it returns the status or why there was none.
+func slowSend(d *net.Dialer, tg *target, token string, i int) string {
+	conn, err := d.Dial("tcp", tg.url[len("http://"):])
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "POST /rt/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: 1000\r\n\r\n{", longpoll.TokenHeader, token)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "no answer"
+	}
+	res.Body.Close()
+	return fmt.Sprint(res.StatusCode)
+}
