@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // slowBody sends a request's headers and the first byte of a body that
@@ -53,6 +54,32 @@ func TestSlowBodyTimesOut(t *testing.T) {
 		}
 	}
 	_ = lp
+}
+
+// A body trickled to a request that is answered without reading it — an
+// unknown token, the negotiate limit — is bounded as well: net/http reads
+// such a body before it answers.
+func TestSlowBodyOfRefusedRequest(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, BodyTimeout: timeout},
+		Config{NegotiateLimit: ratelimit.Config{Limit: 1, Period: time.Hour, Burst: 1}})
+	negotiateOK(t, srv, `{}`) // spends the negotiate allowance
+	for _, tt := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/rt/send", "t_unknown", http.StatusUnauthorized},
+		{"/rt/negotiate", "", http.StatusTooManyRequests},
+	} {
+		res, err := slowBody(t, srv, tt.path, tt.token)
+		if err != nil {
+			t.Fatalf("%s refused with a slow body: %v (no answer within %v)", tt.path, err, waitTimeout)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Fatalf("%s with a slow body = %d, want %d", tt.path, res.StatusCode, tt.status)
+		}
+	}
 }
 
 // The body's deadline never outlives the body: a negotiate whose

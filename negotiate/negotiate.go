@@ -88,9 +88,9 @@ func (h *Handler) Mount(r gin.IRoutes) {
 		}
 	}
 	if h.cfg.DisableNegotiateLimit {
-		r.POST(routeNegotiate, h.Negotiate)
+		r.POST(routeNegotiate, h.boundBody, h.Negotiate)
 	} else {
-		r.POST(routeNegotiate, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
+		r.POST(routeNegotiate, h.boundBody, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
 	}
 	if !h.cfg.DisableWebSocket {
 		r.GET(routeWebSocket, h.WebSocket)
@@ -99,7 +99,7 @@ func (h *Handler) Mount(r gin.IRoutes) {
 		r.GET(routeSSE, h.SSE)
 	}
 	r.GET(routePoll, h.capPolls, h.lp.PollHandler())
-	r.POST(routeSend, h.lp.SendHandler())
+	r.POST(routeSend, h.boundBody, h.lp.SendHandler())
 	r.GET(routePresence, h.lp.PresenceHandler())
 	r.DELETE(routeSession, h.endSession)
 }
