@@ -110,16 +110,18 @@ type Config struct {
 
 	// MaxHeldPerAddress caps the connections one client address may hold
 	// open in this process at once: long-polls, SSE streams and WebSockets
-	// (from before authentication to the end). One over it is refused —
-	// a poll with 429 too_many_connections and Retry-After, an SSE stream
-	// with that problem inside a 200 and a retry: delay, a WebSocket with an
-	// error frame and close 1008 — so that one address cannot take every
-	// file descriptor and goroutine. Addresses are keyed as NegotiateLimit
-	// keys them (by default the TCP peer, IPv6 by /64). The cap is per
-	// process on purpose: connections are a per-process resource, so several
-	// instances behind a load balancer each apply it. Each receiving client
-	// holds one connection; many users behind one NAT share an address, so
-	// raise it for such audiences. Default: 128.
+	// (from before authentication to the end); and, counted apart, the
+	// negotiate and send requests still receiving their bodies. One over
+	// the cap is refused at once — a poll or a request with a body with
+	// 429 too_many_connections and Retry-After, an SSE stream with that
+	// problem inside a 200 and a retry: delay, a WebSocket with an error
+	// frame and close 1008 — so that one address cannot take every file
+	// descriptor and goroutine. Addresses are keyed as NegotiateLimit keys
+	// them (by default the TCP peer, IPv6 by /64). The cap is per process
+	// on purpose: connections are a per-process resource, so each instance
+	// behind a load balancer applies its own. A receiving client holds one
+	// connection; users behind one NAT share an address, so raise it for
+	// such audiences. Default: 128.
 	MaxHeldPerAddress int
 
 	// DisableHeldLimit turns MaxHeldPerAddress off.

@@ -57,10 +57,10 @@ func TestSlowBodyTimesOut(t *testing.T) {
 }
 
 // A body trickled to a request that is answered without reading it — an
-// unknown token, the negotiate limit — is bounded as well: net/http reads
-// such a body before it answers.
+// unknown token, the negotiate limit — is given up at once: net/http would
+// otherwise read it before answering, for as long as it trickles.
 func TestSlowBodyOfRefusedRequest(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const timeout = time.Minute
 	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, BodyTimeout: timeout},
 		Config{NegotiateLimit: ratelimit.Config{Limit: 1, Period: time.Hour, Burst: 1}})
 	negotiateOK(t, srv, `{}`) // spends the negotiate allowance
@@ -71,9 +71,13 @@ func TestSlowBodyOfRefusedRequest(t *testing.T) {
 		{"/rt/send", "t_unknown", http.StatusUnauthorized},
 		{"/rt/negotiate", "", http.StatusTooManyRequests},
 	} {
+		began := time.Now()
 		res, err := slowBody(t, srv, tt.path, tt.token)
 		if err != nil {
 			t.Fatalf("%s refused with a slow body: %v (no answer within %v)", tt.path, err, waitTimeout)
+		}
+		if took := time.Since(began); took > waitTimeout/2 {
+			t.Fatalf("%s refused with a slow body answered after %v: the unread body was waited for", tt.path, took)
 		}
 		res.Body.Close()
 		if res.StatusCode != tt.status {
@@ -210,5 +214,40 @@ func TestHeldCountsRelease(t *testing.T) {
 		if n := len(h.shards[i].n); n != 0 {
 			t.Fatalf("shard %d keeps %d keys after every release", i, n)
 		}
+	}
+}
+
+// Requests receiving a body count against MaxHeldPerAddress, apart from
+// polls: one more is refused at once.
+func TestSlowBodiesCappedPerAddress(t *testing.T) {
+	const max = 2
+	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, BodyTimeout: time.Minute}, Config{MaxHeldPerAddress: max})
+	neg := negotiateOK(t, srv, `{"topics":["room:a"]}`)
+	conns := make([]net.Conn, max)
+	for i := range conns {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /rt/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", longpoll.TokenHeader, neg.Token)
+		_ = conn.SetReadDeadline(time.Now().Add(waitTimeout))
+		if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("slow send %d: %q %v, want 100 Continue (the handler reading)", i, line, err)
+		}
+		conns[i] = conn
+	}
+	res, err := slowBody(t, srv, "/rt/send", neg.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusTooManyRequests || !isProblem(res.Header, body, "too_many_connections") {
+		t.Fatalf("a third slow send = %d %s, want 429 too_many_connections", res.StatusCode, body)
+	}
+	// Polls are counted apart.
+	status, body, _ := get(t, srv.Client(), srv.URL+"/rt/poll?timeout=0&cursor="+neg.Cursor, tokenHeader(neg.Token))
+	if status != http.StatusOK {
+		t.Fatalf("poll while the address holds its slow bodies = %d %s, want 200", status, body)
 	}
 }

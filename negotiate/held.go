@@ -101,6 +101,23 @@ func (h *Handler) release(key string) {
 	}
 }
 
+// holdBody and releaseBody are hold and release for requests receiving
+// their body, counted apart from polls and streams so that an address
+// whose clients hold many polls (users behind one NAT) can still send.
+func (h *Handler) holdBody(c *gin.Context) (key string, ok bool) {
+	if h.bodies == nil {
+		return "", true
+	}
+	key = h.holdKey(c)
+	return key, h.bodies.acquire(key)
+}
+
+func (h *Handler) releaseBody(key string) {
+	if h.bodies != nil {
+		h.bodies.release(key)
+	}
+}
+
 // tooManyHeld is the refusal of a connection over the cap.
 func (h *Handler) tooManyHeld() longpoll.Problem {
 	return longpoll.Problem{

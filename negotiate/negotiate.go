@@ -47,7 +47,8 @@ type Handler struct {
 	cfg        Config
 	lp         *longpoll.Server
 	failures   *failures
-	held       *heldConns // nil when Config.DisableHeldLimit
+	held       *heldConns // polls and streams; nil when Config.DisableHeldLimit
+	bodies     *heldConns // requests receiving a body; nil likewise
 	wsUpgrader *websocket.Upgrader
 	// endSessionHandler is the longpoll handler that ends a session.
 	endSessionHandler gin.HandlerFunc
@@ -63,6 +64,7 @@ func New(cfg Config) *Handler {
 	h.failures = newFailures(h.cfg.FailureMemory)
 	if !h.cfg.DisableHeldLimit {
 		h.held = newHeldConns(h.cfg.MaxHeldPerAddress)
+		h.bodies = newHeldConns(h.cfg.MaxHeldPerAddress)
 	}
 	h.wsUpgrader = h.upgrader()
 	h.endSessionHandler = h.lp.EndSessionHandler()
