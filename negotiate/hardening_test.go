@@ -251,3 +251,29 @@ func TestSlowBodiesCappedPerAddress(t *testing.T) {
 		t.Fatalf("poll while the address holds its slow bodies = %d %s, want 200", status, body)
 	}
 }
+
+// A stream whose topic the buffer has no room for ends with a reason to
+// retry later: a problem event inside the 200, or an error frame and 1013.
+func TestStreamsOnFullTopicTable(t *testing.T) {
+	buf := longpoll.NewMemory(longpoll.MemoryConfig{MaxTopics: 1})
+	t.Cleanup(func() { buf.Close() })
+	lp, srv := newServerWith(t, longpoll.Config{DisablePresence: true, Buffer: buf}, Config{})
+	publish(t, lp, "room:full", "the one topic there is room for")
+	neg := negotiateOK(t, srv, `{"topics":["room:a"]}`)
+
+	c := openSSE(t, srv, srv.URL+sseURL(neg, neg.Cursor), tokenHeader(neg.Token))
+	mustOpenEvent(t, c, neg.ClientID, neg.Cursor)
+	m := c.mustNext(t)
+	if m.event != "problem" || m.problem(t).Code != "too_many_topics" || m.retry != "5000" {
+		t.Fatalf("SSE on a full topic table = %+v, want a problem event too_many_topics with retry 5000", m)
+	}
+	c.mustEnd(t)
+
+	ws := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
+	mustOpenFrame(t, ws, neg.ClientID, neg.Cursor)
+	f := ws.mustOp(t, "error")
+	if f.Code != "too_many_topics" || f.Status != http.StatusServiceUnavailable || f.RetryAfterMs != 5000 {
+		t.Fatalf("WebSocket on a full topic table: %s, want error 503 too_many_topics with retryAfterMs", f.Raw)
+	}
+	ws.mustClose(t, websocket.CloseTryAgainLater)
+}

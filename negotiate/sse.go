@@ -82,6 +82,9 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrClosed):
 		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
+	case errors.Is(err, longpoll.ErrTooManyTopics):
+		p := longpoll.ProblemFor(err)
+		w.problem(p.RetryAfter, p)
 	}
 }
 

@@ -148,6 +148,10 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(CloseUnknownToken, "unknown_token")
 	case errors.Is(err, longpoll.ErrClosed):
 		ws.close(websocket.CloseGoingAway, "shutting down")
+	case errors.Is(err, longpoll.ErrTooManyTopics):
+		p := longpoll.ProblemFor(err)
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
+		ws.close(websocket.CloseTryAgainLater, p.Code)
 	case errors.Is(err, errSlow):
 		// The write that missed its deadline may have left half a frame on
 		// the wire, and gorilla/websocket refuses every write after it: no
