@@ -37,9 +37,13 @@
 //
 // # Limits
 //
-// Per session, sends (Config.SendLimit) and polls that bring nothing new
-// (Config.IdleLimit) are rate-limited with token buckets from the ratelimit
-// package; refusals are 429 with Retry-After and the IETF RateLimit fields.
+// Per session, sends (Config.SendLimit), sends that create a topic
+// (Config.TopicLimit) and polls that bring nothing new (Config.IdleLimit)
+// are rate-limited with token buckets from the ratelimit package; refusals
+// are 429 with Retry-After and the IETF RateLimit fields. A send's body has
+// Config.BodyTimeout to arrive. A full topic table is 503 with Retry-After,
+// after Memory has reclaimed the topics that hold only presence or expired
+// events.
 //
 // # Concurrency and shutdown
 //
