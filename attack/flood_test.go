@@ -36,12 +36,7 @@ func TestAttackByteFlood(t *testing.T) {
 	var sent, failed atomic.Int64
 	var attackers sync.WaitGroup
 	for w := range senders {
-		status, data, err := call(context.Background(), hc, http.MethodPost, tg.url+"/rt/negotiate", "", map[string]any{"topics": []string{fmt.Sprintf("room:flood-%d", w)}})
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("attacker negotiate: %d %s %v", status, data, err)
-		}
-		var s negotiated
-		mustJSON(t, data, &s)
+		s := mustNegotiate(t, hc, tg, fmt.Sprintf("room:flood-%d", w))
 		attackers.Add(1)
 		go func() {
 			defer attackers.Done()

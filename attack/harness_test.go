@@ -195,3 +195,14 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // decodeJSON decodes data into v.
 func decodeJSON(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// mustNegotiate negotiates a session on topics through hc.
+func mustNegotiate(t *testing.T, hc *http.Client, tg *target, topics ...string) negotiated {
+	t.Helper()
+	status, data, err := call(context.Background(), hc, http.MethodPost, tg.url+"/rt/negotiate", "", map[string]any{"topics": topics})
+	var s negotiated
+	if err != nil || status != http.StatusOK || decodeJSON(data, &s) != nil {
+		t.Fatalf("negotiate %v: %d %s %v", topics, status, data, err)
+	}
+	return s
+}

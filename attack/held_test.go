@@ -2,7 +2,6 @@ package attack
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,13 +13,6 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/negotiate"
 )
-
-func mustJSON(t *testing.T, data []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", data, err)
-	}
-}
 
 // Held connections: one address opens far more polls and unauthenticated
 // WebSockets than any client needs. It holds at most MaxHeldPerAddress;
@@ -42,12 +34,7 @@ func TestAttackHeldConnections(t *testing.T) {
 	polls := make(chan int, sessions)
 	var attackers sync.WaitGroup
 	for range sessions {
-		status, data, err := call(ctx, hc, http.MethodPost, tg.url+"/rt/negotiate", "", map[string]any{"topics": []string{"room:a"}})
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("attacker negotiate: %d %s %v", status, data, err)
-		}
-		var s negotiated
-		mustJSON(t, data, &s)
+		s := mustNegotiate(t, hc, tg, "room:a")
 		attackers.Add(1)
 		go func() {
 			defer attackers.Done()

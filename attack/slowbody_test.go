@@ -2,7 +2,6 @@ package attack
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,13 +28,7 @@ func TestAttackSlowBodies(t *testing.T) {
 	)
 	tg := startTarget(t, longpoll.MemoryConfig{}, longpoll.Config{BodyTimeout: bodyTimeout}, negotiate.Config{})
 	dialer := attackerDialer(t, tg)
-	var s negotiated
-	hc := attackerClient(t, tg)
-	status, data, err := call(context.Background(), hc, http.MethodPost, tg.url+"/rt/negotiate", "", map[string]any{"topics": []string{"room:a"}})
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("attacker negotiate: %d %s %v", status, data, err)
-	}
-	mustJSON(t, data, &s)
+	s := mustNegotiate(t, attackerClient(t, tg), tg, "room:a")
 	baseline := runtime.NumGoroutine()
 
 	began := time.Now()

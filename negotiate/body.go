@@ -31,14 +31,14 @@ func (h *Handler) boundBody(c *gin.Context) {
 		return
 	}
 	rc := http.NewResponseController(c.Writer)
-	key, ok := h.holdBody(c)
+	release, ok := h.hold(c, h.bodies)
 	if !ok {
 		_ = rc.SetReadDeadline(time.Now()) // the body is not wanted
 		p := h.tooManyHeld()
 		problem.WriteRetry(c, p.Status, p.Code, p.Detail, p.RetryAfter)
 		return
 	}
-	defer h.releaseBody(key)
+	defer release()
 	_ = rc.SetReadDeadline(time.Now().Add(h.lp.Config().BodyTimeout))
 	body := &eofBody{ReadCloser: r.Body}
 	r.Body = body

@@ -84,38 +84,21 @@ func (h *Handler) holdKey(c *gin.Context) string {
 	return key
 }
 
-// hold counts the request as a held connection of its client, or returns
-// false when the client already holds Config.MaxHeldPerAddress. The caller
-// calls release with the key when the connection ends.
-func (h *Handler) hold(c *gin.Context) (key string, ok bool) {
-	if h.held == nil {
-		return "", true
+// hold counts the request in counts (h.held for polls and streams,
+// h.bodies for requests receiving their body, counted apart so that an
+// address whose clients hold many polls — users behind one NAT — can still
+// send), or returns false when its client already holds
+// Config.MaxHeldPerAddress. When ok, the caller calls release with the
+// returned function when the connection ends.
+func (h *Handler) hold(c *gin.Context, counts *heldConns) (release func(), ok bool) {
+	if counts == nil {
+		return func() {}, true
 	}
-	key = h.holdKey(c)
-	return key, h.held.acquire(key)
-}
-
-func (h *Handler) release(key string) {
-	if h.held != nil {
-		h.held.release(key)
+	key := h.holdKey(c)
+	if !counts.acquire(key) {
+		return nil, false
 	}
-}
-
-// holdBody and releaseBody are hold and release for requests receiving
-// their body, counted apart from polls and streams so that an address
-// whose clients hold many polls (users behind one NAT) can still send.
-func (h *Handler) holdBody(c *gin.Context) (key string, ok bool) {
-	if h.bodies == nil {
-		return "", true
-	}
-	key = h.holdKey(c)
-	return key, h.bodies.acquire(key)
-}
-
-func (h *Handler) releaseBody(key string) {
-	if h.bodies != nil {
-		h.bodies.release(key)
-	}
+	return func() { counts.release(key) }, true
 }
 
 // tooManyHeld is the refusal of a connection over the cap.
@@ -132,12 +115,12 @@ func (h *Handler) tooManyHeld() longpoll.Problem {
 // each poll as a held connection, and refuses one over the cap with 429
 // too_many_connections and Retry-After.
 func (h *Handler) capPolls(c *gin.Context) {
-	key, ok := h.hold(c)
+	release, ok := h.hold(c, h.held)
 	if !ok {
 		p := h.tooManyHeld()
 		problem.WriteRetry(c, p.Status, p.Code, p.Detail, p.RetryAfter)
 		return
 	}
-	defer h.release(key)
+	defer release()
 	c.Next()
 }

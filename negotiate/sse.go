@@ -53,13 +53,13 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
 		return
 	}
-	key, held := h.hold(c)
+	release, held := h.hold(c, h.held)
 	if !held {
 		p := h.tooManyHeld()
 		w.problem(p.RetryAfter, p)
 		return
 	}
-	defer h.release(key)
+	defer release()
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		// Slow the client down with retry: rather than refuse it, which
 		// would end a native EventSource for good.

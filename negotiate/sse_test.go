@@ -252,22 +252,8 @@ func TestSSECookieAuth(t *testing.T) {
 	browser := &http.Client{Jar: jar, Transport: srv.Client().Transport}
 
 	// Negotiate as a page would; the response sets the session cookie.
-	res, err := browser.Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var neg Response
-	err = json.NewDecoder(res.Body).Decode(&neg)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cookie *http.Cookie
-	for _, ck := range res.Cookies() {
-		if ck.Name == "ll_"+neg.ClientID {
-			cookie = ck
-		}
-	}
+	neg, res := negotiateWith(t, browser, srv)
+	cookie := sessionCookieOf(res, neg.ClientID)
 	if cookie == nil {
 		t.Fatalf("negotiate set cookies %v, want ll_%s", res.Cookies(), neg.ClientID)
 	}
@@ -543,6 +529,22 @@ func TestSSEBehindGzipHTTP2(t *testing.T) {
 	mustEvent(t, c, publish(t, lp, "room:a", 1))
 }
 
+// negotiateWith negotiates room:a through hc and returns the response,
+// whose body it has read, for its cookies.
+func negotiateWith(t *testing.T, hc *http.Client, srv *httptest.Server) (Response, *http.Response) {
+	t.Helper()
+	res, err := hc.Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var neg Response
+	if err := json.NewDecoder(res.Body).Decode(&neg); err != nil {
+		t.Fatal(err)
+	}
+	return neg, res
+}
+
 // sessionCookieOf returns the ll_<clientID> cookie a response set, or nil.
 func sessionCookieOf(res *http.Response, clientID string) *http.Cookie {
 	for _, ck := range res.Cookies() {
@@ -559,16 +561,7 @@ func sessionCookieOf(res *http.Response, clientID string) *http.Cookie {
 func TestSSECookieLifetimeAndSecure(t *testing.T) {
 	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, SessionTTL: time.Minute},
 		Config{SecureCookie: true, StreamMaxAge: 2 * time.Minute})
-	res, err := srv.Client().Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var neg Response
-	err = json.NewDecoder(res.Body).Decode(&neg)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	neg, res := negotiateWith(t, srv.Client(), srv)
 	ck := sessionCookieOf(res, neg.ClientID)
 	if ck == nil || !ck.Secure || ck.MaxAge != 180 {
 		t.Fatalf("session cookie = %+v, want Secure (SecureCookie) and Max-Age 180 (StreamMaxAge + SessionTTL)", ck)

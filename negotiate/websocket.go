@@ -81,9 +81,9 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		problem.Write(c, http.StatusBadRequest, "bad_upgrade", "a WebSocket handshake needs HTTP/1.1")
 		return
 	}
-	key, held := h.hold(c)
+	release, held := h.hold(c, h.held)
 	if held {
-		defer h.release(key)
+		defer release()
 	}
 	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
 	if err != nil {
