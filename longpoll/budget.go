@@ -19,8 +19,6 @@ import (
 // The queue's lock is never held while a topic lock is taken, and appends
 // push after releasing their topic's lock.
 type byteBudget struct {
-	max int64
-
 	mu    sync.Mutex
 	queue []ageEntry // queue[head:] are the entries, oldest first
 	head  int

@@ -128,7 +128,6 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	m.budget.max = m.cfg.MaxBytes
 	for i := range m.shards {
 		m.shards[i].topics = make(map[string]*topic)
 	}
