@@ -48,6 +48,7 @@ func newLifeline(presence bool) (http.Handler, func()) {
 	negotiate.New(negotiate.Config{
 		LongPoll:              lp,
 		DisableNegotiateLimit: true, // one address for every client
+		DisableHeldLimit:      true, // likewise: N connections from 127.0.0.1
 		Heartbeat:             lifelineHeartbeat,
 		PongTimeout:           lifelinePongTimeout,
 		StreamMaxAge:          lifelineStreamAge,
