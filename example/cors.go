@@ -29,7 +29,7 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 	grant := cors.New(cors.Config{
 		AllowOrigins:     origins,
 		AllowMethods:     []string{"GET", "POST", "DELETE"},
-		AllowHeaders:     []string{"Content-Type", longpoll.TokenHeader, "Last-Event-ID"},
+		AllowHeaders:     []string{"Content-Type", longpoll.TokenHeader, "Last-Event-ID", "Authorization"},
 		ExposeHeaders:    ratelimit.ExposedHeaders(ratelimit.HeadersIETF),
 		AllowCredentials: true, // the SSE session cookie
 		MaxAge:           12 * time.Hour,
