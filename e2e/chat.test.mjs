@@ -23,8 +23,11 @@ after(async () => {
   await ws?.cleanup();
 });
 
+/** The token the example's POST /api/notify requires in these tests. */
+const NOTIFY_TOKEN = 'e2e-notify-token';
+
 /** A fresh example server (its own rate limits and failure memory). */
-const startExample = (addr = '127.0.0.1:0') => ws.start(exampleBin, ['-addr', addr], 'example');
+const startExample = (addr = '127.0.0.1:0') => ws.start(exampleBin, ['-addr', addr, '-notify-token', NOTIFY_TOKEN], 'example');
 
 test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
   let server = await startExample();
@@ -66,6 +69,7 @@ test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
   await b.page.getByTestId('message-input').fill('hi ada, grace here');
   await b.page.getByTestId('send-button').click();
   await waitForText(a.page, 'message', 'grace here');
+  await b.page.getByTestId('notify-token').fill(NOTIFY_TOKEN);
   await b.page.getByTestId('notify-input').fill('Deploy at 17:00');
   await b.page.getByTestId('notify-button').click();
   await waitForText(a.page, 'notification', 'Deploy at 17:00');

@@ -23,13 +23,16 @@ type options struct {
 	// AllowOrigins are the other origins whose pages may use the app (CORS
 	// and WebSocket). Default: defaultOrigins.
 	AllowOrigins []string
+	// NotifyToken is the bearer token POST /api/notify requires. Empty:
+	// the route is not mounted, so nobody can broadcast.
+	NotifyToken string
 	// Backend, when set, shares Lifeline's state with the app's other
 	// instances (-redis). Default: everything in this process.
 	Backend longpoll.Backend
 }
 
 // newApp builds the chat: the page at /, its assets at /static/, Lifeline
-// at /rt and POST /api/notify. The caller owns the returned Server and
+// at /rt and, with a NotifyToken, POST /api/notify. The caller owns the returned Server and
 // must Close it, before shutting the HTTP server down so that held polls
 // are released at once.
 func newApp(opts options) (*gin.Engine, *longpoll.Server) {
@@ -57,7 +60,11 @@ func newApp(opts options) (*gin.Engine, *longpoll.Server) {
 	// Lifeline's limits are on by default: sends and idle polls per
 	// session, negotiate per address.
 	negotiate.New(negotiate.Config{LongPoll: lp, AllowedOrigins: origins}).Mount(r.Group(rtBase))
-	notifyLimit := ratelimit.New(ratelimit.Config{Limit: 10, Period: time.Minute, Policy: "notify", KeyFunc: ratelimit.ClientAddr()})
-	r.POST("/api/notify", notifyLimit, notifyHandler(lp))
+	if opts.NotifyToken != "" {
+		// Only the server publishes to notifications: the route is for
+		// the team's own tools, which hold the token.
+		notifyLimit := ratelimit.New(ratelimit.Config{Limit: 10, Period: time.Minute, Policy: "notify", KeyFunc: ratelimit.ClientAddr()})
+		r.POST("/api/notify", notifyLimit, requireBearer(opts.NotifyToken), notifyHandler(lp))
+	}
 	return r, lp
 }

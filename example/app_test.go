@@ -145,7 +145,7 @@ func TestNotifyReachesLongPollClient(t *testing.T) {
 			got <- e
 		}
 	}()
-	status, body, _ := h.do(http.MethodPost, "/api/notify", nil, map[string]string{"text": "  deploy at 5  "})
+	status, body, _ := h.do(http.MethodPost, "/api/notify", notifyAuth(nil), map[string]string{"text": "  deploy at 5  "})
 	if status != http.StatusOK {
 		t.Fatalf("notify: %d %s", status, body)
 	}
@@ -175,7 +175,7 @@ func TestNotifyValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body, _ := h.do(http.MethodPost, "/api/notify", http.Header{"Content-Type": {tt.contentType}}, tt.body)
+			status, body, _ := h.do(http.MethodPost, "/api/notify", notifyAuth(http.Header{"Content-Type": {tt.contentType}}), tt.body)
 			if status != tt.status || problemCode(t, body) != tt.code {
 				t.Fatalf("%d %s, want %d %s", status, body, tt.status, tt.code)
 			}

@@ -17,6 +17,18 @@ import (
 // testPollTimeout keeps held polls short so a failing test ends quickly.
 const testPollTimeout = 2 * time.Second
 
+// testNotifyToken is the token the test app's POST /api/notify requires.
+const testNotifyToken = "test-notify-token"
+
+// notifyAuth is the header that proves the notify token, plus extra.
+func notifyAuth(extra http.Header) http.Header {
+	h := http.Header{"Authorization": {"Bearer " + testNotifyToken}}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return h
+}
+
 // harness is the chat app over a real TCP server.
 type harness struct {
 	t      *testing.T
@@ -27,7 +39,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	engine, lp := newApp(options{PollTimeout: testPollTimeout})
+	engine, lp := newApp(options{PollTimeout: testPollTimeout, NotifyToken: testNotifyToken})
 	ts := httptest.NewServer(engine)
 	h := &harness{t: t, url: ts.URL, lp: lp, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}}
 	t.Cleanup(func() {

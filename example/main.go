@@ -4,6 +4,7 @@
 //	go run ./example              # http://127.0.0.1:8080
 //	go run ./example -addr :9000
 //	go run ./example -redis redis://127.0.0.1:6379/0   # any number of instances
+//	LIFELINE_NOTIFY_TOKEN=s3cret go run ./example   # also mounts POST /api/notify
 //
 // Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
 // and tests; -addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it
@@ -35,18 +36,20 @@ import (
 var serverStarted func(*longpoll.Server)
 
 // shutdownTimeout bounds how long shutdown waits for requests in flight.
-const shutdownTimeout = 5 * time.Second
+// A variable so that tests can shorten it.
+var shutdownTimeout = 5 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
 	origins := flag.String("allow-origin", strings.Join(defaultOrigins, ","), "comma-separated origins whose pages may use the app besides its own (CORS and WebSocket)")
 	redisURL := flag.String("redis", "", "share Lifeline's state through the Redis at this URL (redis://host:port/db), so that several instances serve the same clients; default: in memory")
+	notifyToken := flag.String("notify-token", os.Getenv("LIFELINE_NOTIFY_TOKEN"), "bearer token that POST /api/notify requires; empty leaves the route unmounted (default $LIFELINE_NOTIFY_TOKEN, which keeps it out of ps)")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins)}
+	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins), NotifyToken: *notifyToken}
 	if *redisURL != "" {
 		backend, closeRedis, err := connectRedis(*redisURL, opts.Logger)
 		if err != nil {
@@ -75,11 +78,7 @@ func run(ctx context.Context, addr string, opts options, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newHTTPServer(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -98,13 +97,37 @@ func run(ctx context.Context, addr string, opts options, stdout io.Writer) error
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+		// Requests still running (a client trickling a body, say) are cut:
+		// the shutdown is still the one that was asked for.
+		logger.Warn("shutdown: cut the requests still in flight", "after", shutdownTimeout)
+		_ = srv.Close()
+	} else if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer returns the http.Server settings a Lifeline app needs:
+//
+//   - ReadHeaderTimeout bounds a request's headers, which Lifeline cannot
+//     (its handlers run after them);
+//   - IdleTimeout closes kept-alive connections that carry nothing;
+//   - MaxHeaderBytes keeps headers small: Lifeline needs a few hundred bytes;
+//   - ReadTimeout and WriteTimeout stay zero: they cover the whole request,
+//     so they would cut held polls (25 s) and streams (5 minutes) short.
+//     Lifeline bounds what they would: request bodies (BodyTimeout) and
+//     every write to a stream (WriteTimeout).
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // splitList splits a comma-separated flag, dropping empty items.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -44,5 +47,23 @@ func notifyHandler(lp *longpoll.Server) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"id": e.ID.String()})
+	}
+}
+
+// requireBearer refuses requests without "Authorization: Bearer <token>"
+// with 401 and a problem document. Both sides are hashed before the
+// constant-time comparison, so that neither the token's bytes nor its
+// length leak through timing.
+func requireBearer(token string) gin.HandlerFunc {
+	want := sha256.Sum256([]byte(token))
+	return func(c *gin.Context) {
+		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="notify"`)
+			longpoll.WriteError(c, &longpoll.Rejection{Status: http.StatusUnauthorized, Code: "unauthorized", Detail: "send Authorization: Bearer <the notify token>"})
+			return
+		}
+		c.Next()
 	}
 }

@@ -20,6 +20,7 @@ const (
 	DefaultMaxMessageTTL      = time.Minute
 	DefaultMaxSessions        = 100_000
 	DefaultMaxSessionsPerAddr = 100
+	DefaultBodyTimeout        = 10 * time.Second
 	maxMetaBytes              = 1 << 10
 )
 
@@ -119,6 +120,14 @@ type Config struct {
 	// change nothing. Default: 64 KiB.
 	MaxMessageBytes int
 
+	// BodyTimeout bounds how long a client may take to send a request body
+	// the library reads: a send here, a negotiate in the negotiate package.
+	// A body that has not arrived by then is answered 408 body_timeout and
+	// its connection closed, so a client trickling a body byte by byte
+	// cannot hold a connection and a goroutine for long. Held polls and
+	// streams have no body and are not affected. Default: 10 s.
+	BodyTimeout time.Duration
+
 	// MaxMessageTTL caps the ephemeral TTL a client may ask for in a send.
 	// Default: 1 minute.
 	MaxMessageTTL time.Duration
@@ -140,6 +149,14 @@ type Config struct {
 	// limited; one that polls in a tight loop gets 429 with Retry-After.
 	// Default: 30 per minute with bursts of 10.
 	IdleLimit Limit
+
+	// TopicLimit limits, per session, the sends to topics the buffer does
+	// not hold yet, each of which creates a topic: a client cannot fill the
+	// buffer's topic table (MemoryConfig.MaxTopics) by sending to endless
+	// new names. A refused send gets 429 rate_limited with Retry-After and
+	// changes nothing. It applies when the Buffer implements TopicCounter,
+	// as Memory does. Default: 10 per minute with bursts of 10.
+	TopicLimit Limit
 
 	// DisablePresence turns off presence events and the presence endpoint.
 	// Default: false (presence on).
@@ -180,9 +197,11 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxTopicsPerClient, DefaultMaxTopicsPerClient)
 	orDefault(&c.MaxMessageBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxMessageTTL, DefaultMaxMessageTTL)
+	orDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	c.SendLimit = c.SendLimit.withDefaults(DefaultSendLimit)
 	c.IdleLimit = c.IdleLimit.withDefaults(DefaultIdleLimit)
+	c.TopicLimit = c.TopicLimit.withDefaults(DefaultTopicLimit)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -218,8 +237,9 @@ func orDefault[T int | time.Duration](v *T, def T) {
 
 // Default limits.
 var (
-	DefaultSendLimit = Limit{Limit: 30, Period: 10 * time.Second, Burst: 20}
-	DefaultIdleLimit = Limit{Limit: 30, Period: time.Minute, Burst: 10}
+	DefaultSendLimit  = Limit{Limit: 30, Period: 10 * time.Second, Burst: 20}
+	DefaultIdleLimit  = Limit{Limit: 30, Period: time.Minute, Burst: 10}
+	DefaultTopicLimit = Limit{Limit: 10, Period: time.Minute, Burst: 10}
 )
 
 // A Rejection is an error with an HTTP status and a stable code, for

@@ -9,9 +9,10 @@
 // global to the buffer, so a client that follows "room:general" and
 // "notifications" holds a single position. [Memory] is the in-memory
 // implementation: per topic a ring of at most 1 000 events kept at most 10
-// minutes, seeks by binary search, appends that take one topic lock and
-// never wait for readers, and waiters woken per topic, with no global lock
-// and no manager goroutine.
+// minutes, all of them within a byte budget (64 MiB) that evicts the oldest
+// events of any topic first; seeks by binary search, appends that take one
+// topic lock and never wait for readers, and waiters woken per topic, with
+// no manager goroutine.
 //
 // When the events a cursor needs are gone (evicted, expired, or from another
 // epoch, as after a restart of an in-memory buffer) a read says so with
@@ -36,9 +37,13 @@
 //
 // # Limits
 //
-// Per session, sends (Config.SendLimit) and polls that bring nothing new
-// (Config.IdleLimit) are rate-limited with token buckets from the ratelimit
-// package; refusals are 429 with Retry-After and the IETF RateLimit fields.
+// Per session, sends (Config.SendLimit), sends that create a topic
+// (Config.TopicLimit) and polls that bring nothing new (Config.IdleLimit)
+// are rate-limited with token buckets from the ratelimit package; refusals
+// are 429 with Retry-After and the IETF RateLimit fields. A send's body has
+// Config.BodyTimeout to arrive. A full topic table is 503 with Retry-After,
+// after Memory has reclaimed the topics that hold only presence or expired
+// events.
 //
 // # Concurrency and shutdown
 //

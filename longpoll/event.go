@@ -57,7 +57,9 @@ func (d *Draft) Validate(maxEventBytes int) error { return validateDraft(d, maxE
 // storage time. Buffer implementations outside this package use it to hand
 // back events they stored; the envelope is encoded once, here.
 func NewEvent(id Cursor, d Draft, at time.Time) *Event {
-	return &Event{ID: id, Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, Time: at, body: encodeBody(&d, at)}
+	e := newEvent(&d, at)
+	e.ID, e.Time = id, at
+	return e
 }
 
 // An Event is a published event. Events are immutable once appended and are
@@ -66,12 +68,16 @@ type Event struct {
 	// ID is the cursor just after this event: resuming from it delivers
 	// exactly the events that follow.
 	ID Cursor
-	// Topic, Type, Data, From and TTL are as in the Draft.
+	// Topic, Type, From and TTL are as in the Draft.
 	Topic string
 	Type  string
-	Data  json.RawMessage
 	From  string
 	TTL   time.Duration
+	// Data is the Draft's data as it is delivered: the same JSON, with any
+	// line breaks between tokens removed, or nil for JSON null. It shares
+	// its bytes with the event's encoded envelope, so each payload is held
+	// once; do not modify it.
+	Data json.RawMessage
 	// Time is when the buffer accepted the event.
 	Time time.Time
 
@@ -123,9 +129,29 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(make([]byte, 0, len(e.body)+48)), nil
 }
 
+// newEvent encodes d, as published at, into an Event whose Data is a view
+// into its encoded envelope.
+func newEvent(d *Draft, at time.Time) *Event {
+	body, from, to := encodeBody(d, at)
+	e := &Event{Topic: d.Topic, Type: d.Type, From: d.From, TTL: d.TTL, body: body}
+	if len(d.Data) > 0 {
+		e.Data = json.RawMessage(body[from:to:to]) // full slice: an append copies
+	}
+	return e
+}
+
+// size is what the event costs a Memory's byte budget: its envelope, which
+// holds the payload, and the fixed cost of the event itself, its slot in
+// the topic's ring and its entry in the budget's age queue.
+func (e *Event) size() int64 { return int64(len(e.body)) + eventOverhead }
+
+// eventOverhead approximates the memory of an Event besides its envelope.
+const eventOverhead = 256
+
 // encodeBody encodes every envelope member but "id", starting with a comma
-// and ending with the closing brace.
-func encodeBody(d *Draft, at time.Time) []byte {
+// and ending with the closing brace, and returns where the data member's
+// value lies in it.
+func encodeBody(d *Draft, at time.Time) (body []byte, dataFrom, dataTo int) {
 	size := len(d.Topic) + len(d.Type) + len(d.Data) + len(d.From) + 96
 	b := make([]byte, 0, size)
 	b = append(b, `,"topic":`...)
@@ -133,6 +159,7 @@ func encodeBody(d *Draft, at time.Time) []byte {
 	b = append(b, `,"type":`...)
 	b = appendJSONString(b, d.Type)
 	b = append(b, `,"data":`...)
+	dataFrom = len(b)
 	switch {
 	case len(d.Data) == 0:
 		b = append(b, "null"...)
@@ -145,6 +172,7 @@ func encodeBody(d *Draft, at time.Time) []byte {
 	default:
 		b = append(b, d.Data...)
 	}
+	dataTo = len(b)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, at.UnixMilli(), 10)
 	if d.From != "" {
@@ -155,7 +183,7 @@ func encodeBody(d *Draft, at time.Time) []byte {
 		b = append(b, `,"ttlMs":`...)
 		b = strconv.AppendInt(b, d.TTL.Milliseconds(), 10)
 	}
-	return append(b, '}')
+	return append(b, '}'), dataFrom, dataTo
 }
 
 // appendJSONString appends s as a JSON string. Topic, type and client ids

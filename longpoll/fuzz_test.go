@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -38,10 +39,19 @@ func FuzzParseMessage(f *testing.F) {
 		if err := validateDraft(&d, 1<<20); err != nil {
 			t.Fatalf("accepted message does not make a valid draft: %v", err)
 		}
-		e := &Event{ID: Cursor{Epoch: "e", Seq: 1}, body: encodeBody(&d, time.Unix(0, 0))}
+		e := newEvent(&d, time.Unix(0, 0))
+		e.ID = Cursor{Epoch: "e", Seq: 1}
 		env, _ := e.MarshalJSON()
 		if !json.Valid(env) {
 			t.Fatalf("envelope %q is not valid JSON", env)
+		}
+		// Data, a view into the envelope, is the envelope's data member.
+		var parsed struct{ Data json.RawMessage }
+		if err := json.Unmarshal(env, &parsed); err != nil {
+			t.Fatal(err)
+		}
+		if want := parsed.Data; len(d.Data) > 0 && !bytes.Equal(e.Data, want) || len(d.Data) == 0 && e.Data != nil {
+			t.Fatalf("Event.Data = %q, want the envelope's data %q", e.Data, want)
 		}
 		for _, ch := range env {
 			if ch == '\n' || ch == '\r' {

@@ -11,8 +11,9 @@ import (
 
 // Policy names in the RateLimit fields of Lifeline's responses.
 const (
-	PolicySends = "sends"
-	PolicyIdle  = "idle"
+	PolicySends  = "sends"
+	PolicyIdle   = "idle"
+	PolicyTopics = "topics"
 )
 
 // A RateLimitError reports a request refused by one of the Server's rate
@@ -29,7 +30,7 @@ func (e *RateLimitError) Error() string {
 
 // limits holds the Server's per-session limiters; a nil limiter is off.
 type limits struct {
-	sends, idle *ratelimit.Limiter
+	sends, idle, topics *ratelimit.Limiter
 }
 
 // newLimits builds the per-session limiters. With store nil their buckets
@@ -47,11 +48,11 @@ func newLimits(cfg Config, store ratelimit.Store) limits {
 		}
 		return ratelimit.NewLimiter(rc)
 	}
-	return limits{sends: build(cfg.SendLimit, PolicySends), idle: build(cfg.IdleLimit, PolicyIdle)}
+	return limits{sends: build(cfg.SendLimit, PolicySends), idle: build(cfg.IdleLimit, PolicyIdle), topics: build(cfg.TopicLimit, PolicyTopics)}
 }
 
 func (l limits) close() {
-	for _, lim := range []*ratelimit.Limiter{l.sends, l.idle} {
+	for _, lim := range []*ratelimit.Limiter{l.sends, l.idle, l.topics} {
 		if lim != nil {
 			lim.Close()
 		}

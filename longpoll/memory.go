@@ -19,6 +19,7 @@ const (
 	DefaultMaxAge            = 10 * time.Minute
 	DefaultMaxEventBytes     = 64 << 10
 	DefaultMaxTopics         = 100_000
+	DefaultMaxBytes          = 64 << 20
 	DefaultSweepInterval     = time.Minute
 )
 
@@ -38,6 +39,15 @@ type MemoryConfig struct {
 	// sender together). Larger events are refused with ErrEventTooLarge.
 	// Default: 64 KiB.
 	MaxEventBytes int
+	// MaxBytes bounds the memory of all retained events together: each
+	// costs its encoded envelope (which holds its payload, once) plus about
+	// 256 bytes. Beyond it the oldest events of any topic are evicted
+	// first; a reader whose cursor needed one gets a reset, never a silent
+	// gap. Keep it well above MaxEventBytes. Not counted: the framings that
+	// the WebSocket and SSE transports cache per event, each about the
+	// envelope's size, built only for events delivered over them.
+	// Default: 64 MiB.
+	MaxBytes int64
 	// MaxTopics bounds the number of topics held at once. Appending to or
 	// subscribing to a new topic beyond it fails with ErrTooManyTopics.
 	// Default: 100 000.
@@ -57,6 +67,9 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 	orDefault(&c.MaxAge, DefaultMaxAge)
 	orDefault(&c.MaxEventBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxTopics, DefaultMaxTopics)
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
 	orDefault(&c.SweepInterval, DefaultSweepInterval)
 	orDefault(&c.DedupWindow, DefaultDedupWindow)
 	if c.Now == nil {
@@ -72,8 +85,10 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 // Sequence numbers come from one atomic counter, taken under the topic's
 // lock together with the insertion, so that a reader that loads the counter
 // and then locks a topic sees every event of that topic up to the counter.
-// There is no global lock and no manager goroutine: appends to different
-// topics proceed in parallel and wake only that topic's waiters.
+// There is no manager goroutine, and no lock shared by readers: appends to
+// different topics proceed in parallel and wake only that topic's waiters.
+// The one lock all appends share is the byte budget's age queue, held to
+// add one entry, after the topic's lock is released.
 //
 // A Memory runs one sweep goroutine; Close stops it. Memory is safe for
 // concurrent use.
@@ -86,9 +101,15 @@ type Memory struct {
 	// a stale cursor still gets a reset rather than a silent gap.
 	dropped atomic.Uint64
 	ntopics atomic.Int64
-	seed    maphash.Seed
-	shards  [shardCount]shard
-	keys    *appendKeys
+	// lastReclaim is when a full table was last searched (unix nanoseconds),
+	// and lastReclaimed how many topics that search dropped.
+	lastReclaim   atomic.Int64
+	lastReclaimed atomic.Int64
+	use           usage
+	budget        byteBudget
+	seed          maphash.Seed
+	shards        [shardCount]shard
+	keys          *appendKeys
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -151,11 +172,21 @@ func (m *Memory) lookup(name string) *topic {
 	return t
 }
 
-// topicFor returns the topic, creating it if needed.
+// topicFor returns the topic, creating it if needed. When the table is
+// full, topics that hold nothing a reader needs are reclaimed first.
 func (m *Memory) topicFor(name string) (*topic, error) {
 	if t := m.lookup(name); t != nil {
 		return t, nil
 	}
+	t, err := m.create(name)
+	if err == ErrTooManyTopics && m.reclaim() > 0 {
+		t, err = m.create(name)
+	}
+	return t, err
+}
+
+// create returns the topic, creating it unless the table is full.
+func (m *Memory) create(name string) (*topic, error) {
 	s := m.shardFor(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,7 +197,7 @@ func (m *Memory) topicFor(name string) (*topic, error) {
 		m.ntopics.Add(-1)
 		return nil, ErrTooManyTopics
 	}
-	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load())
+	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load(), &m.use)
 	s.topics[name] = t
 	return t, nil
 }
@@ -221,11 +252,12 @@ func (m *Memory) Append(_ context.Context, d Draft) (*Event, error) {
 
 // append appends a validated draft.
 func (m *Memory) append(d Draft, now time.Time) (*Event, error) {
-	e := &Event{Topic: d.Topic, Type: d.Type, Data: d.Data, From: d.From, TTL: d.TTL, body: encodeBody(&d, now)}
+	e := newEvent(&d, now)
 	t, err := m.lockTopic(d.Topic, false)
 	if err != nil {
 		return nil, err
 	}
+	e.Topic = t.name // one copy of the name for all of the topic's events
 	if now.Before(t.lastAt) {
 		now = t.lastAt // keep storage times monotonic within the topic
 	}
@@ -235,7 +267,25 @@ func (m *Memory) append(d Draft, now time.Time) (*Event, error) {
 	t.push(e)
 	t.mu.Unlock()
 	t.notify()
+	m.budget.push(t, e.ID.Seq, m.use.events.Load())
+	m.keepBudget()
 	return e, nil
+}
+
+// keepBudget evicts the oldest events of any topic until the retained
+// bytes are within MaxBytes. Eviction goes through the topic's ring like
+// eviction by count, so it raises the topic's loss mark: readers that
+// needed an evicted durable event get a reset.
+func (m *Memory) keepBudget() {
+	for m.use.bytes.Load() > m.cfg.MaxBytes {
+		a, ok := m.budget.pop()
+		if !ok {
+			return
+		}
+		a.t.mu.Lock()
+		a.t.evictThrough(a.seq)
+		a.t.mu.Unlock()
+	}
 }
 
 // Read implements Buffer. It seeks each topic by binary search and merges
@@ -322,6 +372,18 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 	return s, nil
 }
 
+// NewTopics implements TopicCounter: it counts the topics the buffer
+// holds no state for, which an append or a subscription would create.
+func (m *Memory) NewTopics(topics ...string) int {
+	n := 0
+	for _, name := range topics {
+		if m.lookup(name) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops the sweep goroutine and waits for it. Later calls return nil.
 func (m *Memory) Close() error {
 	if m.closed.Swap(true) {
@@ -359,15 +421,7 @@ func (m *Memory) Sweep() {
 			t.mu.Lock()
 			t.dropExpired(cutoff)
 			if t.idle() {
-				for {
-					old := m.dropped.Load()
-					if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
-						break
-					}
-				}
-				t.dropped = true
-				delete(s.topics, name)
-				m.ntopics.Add(-1)
+				m.drop(s, name, t)
 			}
 			t.mu.Unlock()
 		}
@@ -375,15 +429,72 @@ func (m *Memory) Sweep() {
 	}
 }
 
+// reclaimEvery bounds how often a full topic table is searched for topics
+// to reclaim when searching does not pay: the search visits every topic,
+// and a table that stays full must not turn each refused request into one.
+const reclaimEvery = time.Second
+
+// reclaim drops the topics that nobody follows and that hold nothing but
+// presence events or expired ones: the topics an attacker, or a crowd of
+// clients that left, fills the table with. Their presence history is
+// lost, and a reader that resumes from before it gets a reset. A search
+// that freed at least 1% of the table may be repeated at once, as each
+// then pays for itself; otherwise it waits reclaimEvery. It returns how
+// many topics it dropped.
+func (m *Memory) reclaim() int {
+	now := m.cfg.Now()
+	last := m.lastReclaim.Load()
+	paid := m.lastReclaimed.Load() >= int64(max(1, m.cfg.MaxTopics/100))
+	if !paid && now.UnixNano()-last < int64(reclaimEvery) || !m.lastReclaim.CompareAndSwap(last, now.UnixNano()) {
+		return 0
+	}
+	cutoff := now.Add(-m.cfg.MaxAge)
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for name, t := range s.topics {
+			t.mu.Lock()
+			if t.disposable(now, cutoff) {
+				for t.n > 0 {
+					t.dropOldest()
+				}
+				m.drop(s, name, t)
+				n++
+			}
+			t.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	m.lastReclaimed.Store(int64(n))
+	return n
+}
+
+// drop removes an empty topic from its shard, carrying its loss mark over
+// to topics created later. The caller holds s.mu and t.mu for writing.
+func (m *Memory) drop(s *shard, name string, t *topic) {
+	for {
+		old := m.dropped.Load()
+		if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
+			break
+		}
+	}
+	t.dropped = true
+	delete(s.topics, name)
+	m.ntopics.Add(-1)
+}
+
 // Stats describes a Memory buffer's contents.
 type Stats struct {
 	Topics int
 	Events int
+	// Bytes is what the retained events cost the MaxBytes budget.
+	Bytes int64
 }
 
 // Stats counts topics and retained events.
 func (m *Memory) Stats() Stats {
-	var st Stats
+	st := Stats{Bytes: m.use.bytes.Load()}
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.RLock()

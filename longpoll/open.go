@@ -84,7 +84,14 @@ func (s *Server) Open(c *gin.Context, req OpenRequest) (*Opened, error) {
 		return nil, err
 	}
 	if s.presence != nil {
-		if err := s.presence.join(ctx, sess.record()); err != nil {
+		if err := s.presence.join(ctx, sess.record()); errors.Is(err, ErrTooManyTopics) {
+			// No room for the session's topics: a client that retries
+			// later gets a whole session, presence included.
+			if err := s.EndSession(ctx, sess.token); err != nil {
+				s.cfg.Logger.Warn("lifeline: ending a session without room failed", "client", sess.ID, "err", err)
+			}
+			return nil, err
+		} else if err != nil {
 			s.cfg.Logger.Warn("lifeline: presence join failed", "client", sess.ID, "err", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -113,11 +114,19 @@ func (s *Server) pollTimeout(q string) (time.Duration, error) {
 	if q == "" {
 		return s.cfg.PollTimeout, nil
 	}
-	ms, err := strconv.ParseUint(q, 10, 32)
+	ms, err := strconv.ParseUint(q, 10, 64)
+	var tooBig *strconv.NumError
+	if errors.As(err, &tooBig) && tooBig.Err == strconv.ErrRange {
+		return s.cfg.PollTimeout, nil // any number of digits is a valid request; it is capped
+	}
 	if err != nil {
 		return 0, fmt.Errorf("timeout %q is not a whole number of milliseconds", q)
 	}
-	return min(time.Duration(ms)*time.Millisecond, s.cfg.PollTimeout), nil
+	// Compared in milliseconds, before converting, so that no value overflows.
+	if ms >= uint64(s.cfg.PollTimeout.Milliseconds()) {
+		return s.cfg.PollTimeout, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // queryValue returns the first value of key in a raw query string. Unlike

@@ -100,12 +100,15 @@ func TestHeldPollTimesOut(t *testing.T) {
 func TestPollTimeoutCappedAtConfig(t *testing.T) {
 	h := newHarness(t, Config{DisablePresence: true, PollTimeout: 30 * time.Millisecond})
 	o := h.open([]string{"room:a"}, "")
-	began := time.Now()
-	if status, _, _ := h.poll(context.Background(), o.Token, o.Cursor, "600000"); status != http.StatusOK {
-		t.Fatalf("poll status %d", status)
-	}
-	if waited := time.Since(began); waited > 5*time.Second {
-		t.Fatalf("a 10-minute timeout request was held %v; the configured 30 ms should cap it", waited)
+	// Beyond 32 bits and beyond 64 bits: large values are capped, never refused.
+	for _, timeout := range []string{"600000", "4294967296", "99999999999999999999999"} {
+		began := time.Now()
+		if status, _, body := h.poll(context.Background(), o.Token, o.Cursor, timeout); status != http.StatusOK {
+			t.Fatalf("poll with timeout=%s: %d %s, want 200", timeout, status, body)
+		}
+		if waited := time.Since(began); waited > 5*time.Second {
+			t.Fatalf("a timeout=%s request was held %v; the configured 30 ms should cap it", timeout, waited)
+		}
 	}
 }
 

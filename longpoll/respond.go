@@ -57,8 +57,11 @@ func ProblemFor(err error) Problem {
 		return Problem{Status: http.StatusTooManyRequests, Code: "rate_limited", Detail: fmt.Sprintf("too many %s requests from this client: retry after %d s", limited.Policy, problem.RetryAfterSeconds(wait)), RetryAfter: wait}
 	case errors.Is(err, ErrBadCursor):
 		return Problem{Status: http.StatusBadRequest, Code: "bad_cursor", Detail: err.Error()}
-	case errors.Is(err, ErrBadTopic), errors.Is(err, ErrTooManyTopics):
+	case errors.Is(err, ErrBadTopic):
 		return Problem{Status: http.StatusBadRequest, Code: "bad_topic", Detail: err.Error()}
+	case errors.Is(err, ErrTooManyTopics):
+		// Not the client's fault, and it passes as topics empty out: retry.
+		return Problem{Status: http.StatusServiceUnavailable, Code: "too_many_topics", Detail: "the server holds its maximum number of topics: retry later", RetryAfter: TopicsFullRetryAfter}
 	case errors.Is(err, errBadMeta):
 		return Problem{Status: http.StatusBadRequest, Code: "bad_request", Detail: err.Error()}
 	case errors.Is(err, ErrBadEvent):
@@ -79,6 +82,10 @@ func ProblemFor(err error) Problem {
 		return Problem{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error"}
 	}
 }
+
+// TopicsFullRetryAfter is the wait advised when a buffer's topic table is
+// full (503 too_many_topics).
+const TopicsFullRetryAfter = 5 * time.Second
 
 // batchOutcome says why a poll answered.
 type batchOutcome uint8

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/lifeline-go/lifeline/internal/body"
 	"github.com/lifeline-go/lifeline/internal/problem"
 )
 
@@ -80,17 +80,19 @@ func (s *Server) send(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, int64(s.cfg.MaxMessageBytes)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxMessageBytes))
-			return
-		}
+	raw, err := body.Read(c.Writer, c.Request, int64(s.cfg.MaxMessageBytes), s.cfg.BodyTimeout)
+	switch {
+	case errors.Is(err, body.ErrTooLarge):
+		problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxMessageBytes))
+		return
+	case errors.Is(err, body.ErrTimeout):
+		problem.WriteBodyTimeout(c, s.cfg.BodyTimeout)
+		return
+	case err != nil:
 		c.Abort() // the client went away mid-body
 		return
 	}
-	ack, err := s.Deliver(c, sess, body)
+	ack, err := s.Deliver(c, sess, raw)
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -133,6 +135,10 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 			}
 		}
 		d.Key = key // once across every instance sharing the buffer
+		// After OnMessage, which may change the topic.
+		if err := s.allowNewTopic(sess, d.Topic); err != nil {
+			return Ack{}, err
+		}
 		e, err := s.buf.Append(c.Request.Context(), d)
 		var dup *Duplicate
 		if errors.As(err, &dup) {

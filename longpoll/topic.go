@@ -34,13 +34,28 @@ type topic struct {
 	// dropped is set when the sweep removes the topic from its shard;
 	// writers that still hold a pointer to it must look it up again.
 	dropped bool
+	// oldest is the sequence number of the oldest retained event, 0 when
+	// there is none; written under mu, read without it by the byte budget.
+	oldest atomic.Uint64
+	// use counts the retained events and bytes of the whole Memory.
+	use *usage
 }
 
 // initialRing is the ring size of a new topic.
 const initialRing = 8
 
-func newTopic(name string, limit int, lost uint64) *topic {
-	return &topic{name: name, ring: make([]*Event, min(initialRing, limit)), limit: limit, lost: lost}
+func newTopic(name string, limit int, lost uint64, use *usage) *topic {
+	return &topic{name: name, ring: make([]*Event, min(initialRing, limit)), limit: limit, lost: lost, use: use}
+}
+
+// noteOldest records the oldest retained event's sequence number after the
+// ring changed. The caller holds t.mu for writing.
+func (t *topic) noteOldest() {
+	if t.n == 0 {
+		t.oldest.Store(0)
+	} else {
+		t.oldest.Store(t.at(0).ID.Seq)
+	}
 }
 
 // at returns the i-th oldest retained event.
@@ -62,6 +77,11 @@ func (t *topic) push(e *Event) {
 	t.n++
 	t.last = e.ID.Seq
 	t.lastAt = e.Time
+	t.use.bytes.Add(e.size())
+	t.use.events.Add(1)
+	if t.n == 1 {
+		t.noteOldest()
+	}
 }
 
 // grow doubles the ring, capped at the limit, oldest event first.
@@ -82,6 +102,18 @@ func (t *topic) dropOldest() {
 	t.ring[t.head] = nil
 	t.head = (t.head + 1) % len(t.ring)
 	t.n--
+	t.use.bytes.Add(-old.size())
+	t.use.events.Add(-1)
+	t.noteOldest()
+}
+
+// evictThrough drops the retained events up to seq, oldest first, for the
+// byte budget, recording the loss of durable ones. The caller holds t.mu
+// for writing.
+func (t *topic) evictThrough(seq uint64) {
+	for t.n > 0 && t.at(0).ID.Seq <= seq {
+		t.dropOldest()
+	}
 }
 
 // expired returns how many of the oldest events are older than cutoff.
@@ -154,4 +186,19 @@ func (t *topic) notify() {
 func (t *topic) idle() bool {
 	w := t.waiters.Load()
 	return t.n == 0 && (w == nil || w.count.Load() == 0)
+}
+
+// disposable reports whether the topic may be reclaimed when the topic
+// table is full: nobody is subscribed, and every retained event is a
+// presence event or past its TTL or age. The caller holds t.mu.
+func (t *topic) disposable(now, cutoff time.Time) bool {
+	if w := t.waiters.Load(); w != nil && w.count.Load() > 0 {
+		return false
+	}
+	for i := range t.n {
+		if e := t.at(i); e.Type != TypePresence && !e.Expired(now) && !e.Time.Before(cutoff) {
+			return false
+		}
+	}
+	return true
 }

@@ -19,6 +19,8 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
+	// DefaultMaxHeldPerAddress is the default of Config.MaxHeldPerAddress.
+	DefaultMaxHeldPerAddress = 128
 	// DefaultNegotiateLimit and DefaultNegotiateBurst: per minute, per
 	// client address.
 	DefaultNegotiateLimit = 60
@@ -75,6 +77,13 @@ type Config struct {
 	StreamMaxAge   time.Duration
 	StreamMaxBytes int
 
+	// SecureCookie marks the SSE session cookie Secure on every response.
+	// Set it when browsers reach the app over HTTPS through a proxy that
+	// terminates TLS: the request Go sees is then plain HTTP, and
+	// X-Forwarded-Proto, which any client can send, is not trusted.
+	// Default: Secure only when the request itself came over TLS.
+	SecureCookie bool
+
 	// SSERetry is the reconnection delay an SSE stream advises with its
 	// "retry:" field. Default: 1 s.
 	SSERetry time.Duration
@@ -108,6 +117,25 @@ type Config struct {
 	// DisableNegotiateLimit turns NegotiateLimit off.
 	DisableNegotiateLimit bool
 
+	// MaxHeldPerAddress caps the connections one client address may hold
+	// open in this process at once: long-polls, SSE streams and WebSockets
+	// (from before authentication to the end); and, counted apart, the
+	// negotiate and send requests still receiving their bodies. One over
+	// the cap is refused at once — a poll or a request with a body with
+	// 429 too_many_connections and Retry-After, an SSE stream with that
+	// problem inside a 200 and a retry: delay, a WebSocket with an error
+	// frame and close 1008 — so that one address cannot take every file
+	// descriptor and goroutine. Addresses are keyed as NegotiateLimit keys
+	// them (by default the TCP peer, IPv6 by /64). The cap is per process
+	// on purpose: connections are a per-process resource, so each instance
+	// behind a load balancer applies its own. A receiving client holds one
+	// connection; users behind one NAT share an address, so raise it for
+	// such audiences. Default: 128.
+	MaxHeldPerAddress int
+
+	// DisableHeldLimit turns MaxHeldPerAddress off.
+	DisableHeldLimit bool
+
 	// FloodClose is how many sends in a row a WebSocket client may have
 	// refused by the send limit before it is closed with 1008: a client that
 	// ignores the retry delay in each error frame is flooding. Default: 20.
@@ -132,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxHeldPerAddress <= 0 {
+		c.MaxHeldPerAddress = DefaultMaxHeldPerAddress
 	}
 	if c.FloodClose <= 0 {
 		c.FloodClose = DefaultFloodClose

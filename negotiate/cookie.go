@@ -5,12 +5,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-)
 
-// cookieMaxAge bounds the cookie's life in the browser. The session itself
-// expires on the server much sooner when unused; every SSE reconnect
-// refreshes the cookie, so a long-lived page keeps it.
-const cookieMaxAge = time.Hour
+	"github.com/lifeline-go/lifeline/longpoll"
+)
 
 // cookiePrefix names the per-session cookie: one cookie per session, so two
 // tabs of one browser never overwrite each other's.
@@ -19,20 +16,45 @@ const cookiePrefix = "ll_"
 // setSessionCookie gives the browser the token in a cookie that only the SSE
 // transport accepts, for the native EventSource, which cannot send headers.
 // HttpOnly keeps it from scripts, SameSite=Strict from cross-site requests.
+//
+// The cookie lives as long as the session can without a new SSE connection
+// refreshing it: a stream keeps the session alive for at most StreamMaxAge,
+// and the session then lives SessionTTL after its last request.
 func (h *Handler) setSessionCookie(c *gin.Context, clientID, token string) {
+	maxAge := h.cfg.StreamMaxAge + h.lp.Config().SessionTTL
+	h.writeCookie(c, clientID, token, int((maxAge+time.Second-1)/time.Second))
+}
+
+// clearSessionCookie tells the browser to drop the session's cookie.
+func (h *Handler) clearSessionCookie(c *gin.Context, clientID string) {
+	h.writeCookie(c, clientID, "", -1)
+}
+
+func (h *Handler) writeCookie(c *gin.Context, clientID, value string, maxAge int) {
 	path := h.cfg.BasePath
 	if path == "" {
 		path = "/"
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name:     cookiePrefix + clientID,
-		Value:    token,
+		Value:    value,
 		Path:     path,
-		MaxAge:   int(cookieMaxAge.Seconds()),
+		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   c.Request.TLS != nil,
+		// Behind a TLS-terminating proxy the request reaching Go is plain
+		// HTTP; Config.SecureCookie says what the browser sees.
+		Secure:   h.cfg.SecureCookie || c.Request.TLS != nil,
 		SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// endSession is DELETE {base}/session: the longpoll handler ends the
+// session, and the browser is told to drop its cookie.
+func (h *Handler) endSession(c *gin.Context) {
+	if sess, err := h.lp.Authenticate(c.GetHeader(longpoll.TokenHeader)); err == nil {
+		h.clearSessionCookie(c, sess.ID)
+	}
+	h.endSessionHandler(c)
 }
 
 // sessionCookie returns the token from the cookie of the named client.

@@ -40,6 +40,13 @@
 // Negotiate is rate-limited per client address (Config.NegotiateLimit);
 // sends, idle polls and stream opens per session (longpoll.Config). A
 // WebSocket client that keeps sending over its limit is closed with 1008.
+// One address may hold at most Config.MaxHeldPerAddress polls, streams and
+// WebSockets open in this process, and as many requests still sending their
+// body; every body has longpoll.Config.BodyTimeout to arrive, from before
+// any middleware. Mount applies all of these; an application that mounts
+// the longpoll handlers on routes of its own does not get the per-address
+// caps. The http.Server settings an application needs are in the README's
+// production checklist.
 //
 // # Usage
 //

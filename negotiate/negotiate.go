@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
+	"github.com/lifeline-go/lifeline/internal/body"
 	"github.com/lifeline-go/lifeline/internal/problem"
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/ratelimit"
@@ -47,7 +47,11 @@ type Handler struct {
 	cfg        Config
 	lp         *longpoll.Server
 	failures   *failures
+	held       *heldConns // polls and streams; nil when Config.DisableHeldLimit
+	bodies     *heldConns // requests receiving a body; nil likewise
 	wsUpgrader *websocket.Upgrader
+	// endSessionHandler is the longpoll handler that ends a session.
+	endSessionHandler gin.HandlerFunc
 }
 
 // New returns a Handler for cfg. It panics if cfg.LongPoll is nil, a
@@ -62,7 +66,12 @@ func New(cfg Config) *Handler {
 	if h.failures.store == nil {
 		h.failures.store = newMemoryFailures()
 	}
+	if !h.cfg.DisableHeldLimit {
+		h.held = newHeldConns(h.cfg.MaxHeldPerAddress)
+		h.bodies = newHeldConns(h.cfg.MaxHeldPerAddress)
+	}
 	h.wsUpgrader = h.upgrader()
+	h.endSessionHandler = h.lp.EndSessionHandler()
 	return h
 }
 
@@ -85,9 +94,9 @@ func (h *Handler) Mount(r gin.IRoutes) {
 		}
 	}
 	if h.cfg.DisableNegotiateLimit {
-		r.POST(routeNegotiate, h.Negotiate)
+		r.POST(routeNegotiate, h.boundBody, h.Negotiate)
 	} else {
-		r.POST(routeNegotiate, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
+		r.POST(routeNegotiate, h.boundBody, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
 	}
 	if !h.cfg.DisableWebSocket {
 		r.GET(routeWebSocket, h.WebSocket)
@@ -95,10 +104,10 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	if !h.cfg.DisableSSE {
 		r.GET(routeSSE, h.SSE)
 	}
-	r.GET(routePoll, h.lp.PollHandler())
-	r.POST(routeSend, h.lp.SendHandler())
+	r.GET(routePoll, h.capPolls, h.lp.PollHandler())
+	r.POST(routeSend, h.boundBody, h.lp.SendHandler())
 	r.GET(routePresence, h.lp.PresenceHandler())
-	r.DELETE(routeSession, h.lp.EndSessionHandler())
+	r.DELETE(routeSession, h.endSession)
 }
 
 // Request is the optional JSON body of negotiate (PROTOCOL.md §3).
@@ -145,7 +154,7 @@ type TransportInfo struct {
 func (h *Handler) Negotiate(c *gin.Context) {
 	req, err := h.readRequest(c)
 	if err != nil {
-		writeRequestError(c, err)
+		h.writeRequestError(c, err)
 		return
 	}
 	opened, err := h.lp.Open(c, longpoll.OpenRequest{Topics: req.Topics, Cursor: req.Cursor, Meta: req.Meta})
@@ -220,16 +229,15 @@ var errTooLarge = errors.New("negotiate: request body too large")
 // readRequest decodes the optional body. An empty body means defaults.
 func (h *Handler) readRequest(c *gin.Context) (Request, error) {
 	req := Request{Protocol: ProtocolVersion}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, int64(h.cfg.MaxBodyBytes)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, errTooLarge
-		}
+	raw, err := body.Read(c.Writer, c.Request, int64(h.cfg.MaxBodyBytes), h.lp.Config().BodyTimeout)
+	switch {
+	case errors.Is(err, body.ErrTooLarge):
+		return req, errTooLarge
+	case err != nil:
 		return req, err
 	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
 			return req, fmt.Errorf("negotiate: body is not a JSON object of the documented shape: %w", err)
 		}
 	}
@@ -242,8 +250,10 @@ func (h *Handler) readRequest(c *gin.Context) (Request, error) {
 	return req, nil
 }
 
-func writeRequestError(c *gin.Context, err error) {
+func (h *Handler) writeRequestError(c *gin.Context, err error) {
 	switch {
+	case errors.Is(err, body.ErrTimeout):
+		problem.WriteBodyTimeout(c, h.lp.Config().BodyTimeout)
 	case errors.Is(err, errTooLarge):
 		problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, ErrUnsupportedProtocol):

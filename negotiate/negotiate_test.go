@@ -113,6 +113,7 @@ func TestNegotiateErrors(t *testing.T) {
 		{`{"cursor":"???"}`, 400, "bad_cursor"},
 		{`{"topics":["admin"]}`, 403, "forbidden_topic"},
 		{`{"meta":"not an object"}`, 400, "bad_request"},
+		{"{\"meta\":{\"name\":\"\xff\xfe\"}}", 400, "bad_request"}, // invalid UTF-8
 		{`{"meta":{"x":"` + strings.Repeat("y", 17<<10) + `"}}`, 413, "too_large"},
 	}
 	for _, tt := range tests {

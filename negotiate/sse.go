@@ -56,6 +56,13 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(max(h.cfg.SSERetry, p.RetryAfter), p)
 		return
 	}
+	release, held := h.hold(c, h.held)
+	if !held {
+		p := h.tooManyHeld()
+		w.problem(p.RetryAfter, p)
+		return
+	}
+	defer release()
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		// Slow the client down with retry: rather than refuse it, which
 		// would end a native EventSource for good.
@@ -80,6 +87,9 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrUnavailable):
 		w.problem(ratelimit.UnavailableRetryAfter, longpoll.ProblemFor(err))
+	case errors.Is(err, longpoll.ErrTooManyTopics):
+		p := longpoll.ProblemFor(err)
+		w.problem(p.RetryAfter, p)
 	}
 }
 

@@ -252,22 +252,8 @@ func TestSSECookieAuth(t *testing.T) {
 	browser := &http.Client{Jar: jar, Transport: srv.Client().Transport}
 
 	// Negotiate as a page would; the response sets the session cookie.
-	res, err := browser.Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var neg Response
-	err = json.NewDecoder(res.Body).Decode(&neg)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cookie *http.Cookie
-	for _, ck := range res.Cookies() {
-		if ck.Name == "ll_"+neg.ClientID {
-			cookie = ck
-		}
-	}
+	neg, res := negotiateWith(t, browser, srv)
+	cookie := sessionCookieOf(res, neg.ClientID)
 	if cookie == nil {
 		t.Fatalf("negotiate set cookies %v, want ll_%s", res.Cookies(), neg.ClientID)
 	}
@@ -541,4 +527,64 @@ func TestSSEBehindGzipHTTP2(t *testing.T) {
 		t.Fatalf("SSE behind gzip over HTTP/2: first block %+v %v, want the open event uncompressed", m, err)
 	}
 	mustEvent(t, c, publish(t, lp, "room:a", 1))
+}
+
+// negotiateWith negotiates room:a through hc and returns the response,
+// whose body it has read, for its cookies.
+func negotiateWith(t *testing.T, hc *http.Client, srv *httptest.Server) (Response, *http.Response) {
+	t.Helper()
+	res, err := hc.Post(srv.URL+"/rt/negotiate", "application/json", strings.NewReader(`{"topics":["room:a"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var neg Response
+	if err := json.NewDecoder(res.Body).Decode(&neg); err != nil {
+		t.Fatal(err)
+	}
+	return neg, res
+}
+
+// sessionCookieOf returns the ll_<clientID> cookie a response set, or nil.
+func sessionCookieOf(res *http.Response, clientID string) *http.Cookie {
+	for _, ck := range res.Cookies() {
+		if ck.Name == "ll_"+clientID {
+			return ck
+		}
+	}
+	return nil
+}
+
+// The cookie is Secure behind a TLS-terminating proxy when told so, lives
+// no longer than the session can without a refresh, and is cleared when
+// the session ends.
+func TestSSECookieLifetimeAndSecure(t *testing.T) {
+	_, srv := newServerWith(t, longpoll.Config{DisablePresence: true, SessionTTL: time.Minute},
+		Config{SecureCookie: true, StreamMaxAge: 2 * time.Minute})
+	neg, res := negotiateWith(t, srv.Client(), srv)
+	ck := sessionCookieOf(res, neg.ClientID)
+	if ck == nil || !ck.Secure || ck.MaxAge != 180 {
+		t.Fatalf("session cookie = %+v, want Secure (SecureCookie) and Max-Age 180 (StreamMaxAge + SessionTTL)", ck)
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/rt/session", nil)
+	req.Header.Set(longpoll.TokenHeader, neg.Token)
+	del, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	cleared := sessionCookieOf(del, neg.ClientID)
+	if del.StatusCode != http.StatusNoContent || cleared == nil || cleared.MaxAge >= 0 || cleared.Value != "" {
+		t.Fatalf("DELETE session = %d, cookie %+v, want 204 clearing ll_%s", del.StatusCode, cleared, neg.ClientID)
+	}
+	// Ending is idempotent: an unknown token still gets 204.
+	del2, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del2.Body.Close()
+	if del2.StatusCode != http.StatusNoContent {
+		t.Fatalf("second DELETE = %d, want 204", del2.StatusCode)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -78,19 +79,42 @@ func (h *Handler) checkOrigin(r *http.Request) bool {
 // over. Sends are therefore applied on the request's goroutine with its
 // *gin.Context, as on every other transport.
 func (h *Handler) WebSocket(c *gin.Context) {
+	if !c.Request.ProtoAtLeast(1, 1) {
+		// RFC 6455 §4.1: the handshake is an HTTP/1.1 request at least.
+		problem.Write(c, http.StatusBadRequest, "bad_upgrade", "a WebSocket handshake needs HTTP/1.1")
+		return
+	}
+	release, held := h.hold(c, h.held)
+	if held {
+		defer release()
+	}
 	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
 	if err != nil {
 		return // the upgrader answered with a problem response
 	}
 	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes))
+	if !held {
+		// Refused after the upgrade: a refused handshake would look to the
+		// client like a proxy stripping Upgrade, and it would give up on
+		// WebSocket for this address.
+		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
+		p := h.tooManyHeld()
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
+		ws.close(websocket.ClosePolicyViolation, p.Code)
+		conn.Close()
+		return
+	}
 
 	inbox := make(chan []byte, inboxSize)
 	stop := make(chan struct{})
 	var reader sync.WaitGroup
+	// binary is set, before inbox is closed, when the reader stopped at a
+	// binary frame.
+	var binary atomic.Bool
 	reader.Add(1)
 	go func() {
 		defer reader.Done()
-		h.readFrames(conn, inbox, stop)
+		h.readFrames(conn, inbox, stop, &binary)
 	}()
 	defer func() {
 		close(stop)  // unblocks a reader waiting to hand a frame over
@@ -100,6 +124,9 @@ func (h *Handler) WebSocket(c *gin.Context) {
 
 	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
 	sess, cursor, code, err := h.wsAuth(c, inbox)
+	if errors.Is(err, errPeerGone) && binary.Load() {
+		code, err = websocket.CloseUnsupportedData, errBinaryFrame
+	}
 	if err != nil {
 		ws.close(code, err.Error())
 		return
@@ -128,20 +155,33 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(websocket.CloseGoingAway, "shutting down")
 	case errors.Is(err, longpoll.ErrUnavailable):
 		ws.close(CloseTryAgainLater, "unavailable")
+	case errors.Is(err, longpoll.ErrTooManyTopics):
+		p := longpoll.ProblemFor(err)
+		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
+		ws.close(CloseTryAgainLater, p.Code)
 	case errors.Is(err, errSlow):
-		ws.close(CloseSlowConsumer, "slow consumer")
+		// The write that missed its deadline may have left half a frame on
+		// the wire, and gorilla/websocket refuses every write after it: no
+		// close frame can follow. The connection just drops (PROTOCOL.md
+		// §5b, 4003).
 	case errors.Is(err, errFlood):
 		ws.close(websocket.ClosePolicyViolation, "flooding over the send limit")
+	case errors.Is(err, errPeerGone) && binary.Load():
+		ws.close(websocket.CloseUnsupportedData, errBinaryFrame.Error())
 	case errors.Is(err, errPeerGone), err == nil:
 	default:
 		ws.close(websocket.CloseInternalServerErr, "internal error")
 	}
 }
 
-// readFrames reads until the connection fails or closes, or stop is
-// closed, extending the read deadline on every frame and pong, and closes
-// inbox when done.
-func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-chan struct{}) {
+// errBinaryFrame reports a binary frame: every frame of the protocol is
+// JSON text, so the connection is closed with 1003 (unsupported data).
+var errBinaryFrame = errors.New("binary frames are not supported")
+
+// readFrames reads until the connection fails or closes, a binary frame
+// arrives (setting binary), or stop is closed, extending the read deadline
+// on every frame and pong, and closes inbox when done.
+func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-chan struct{}, binary *atomic.Bool) {
 	defer close(inbox)
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
 	_ = conn.SetReadDeadline(time.Now().Add(h.cfg.AuthTimeout))
@@ -153,7 +193,8 @@ func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-c
 		}
 		alive()
 		if kind != websocket.TextMessage {
-			continue
+			binary.Store(true)
+			return
 		}
 		select {
 		case inbox <- data:

@@ -1,10 +1,13 @@
 package negotiate
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -535,4 +538,49 @@ func TestWebSocketTextFramesAreUTF8(t *testing.T) {
 	}
 	e := publish(t, lp, "room:a", "sentinel")
 	mustEventFrame(t, c, e)
+}
+
+// PROTOCOL.md §5b: every frame is JSON text; a binary frame, before or
+// after auth, is answered with close 1003 instead of being ignored.
+func TestWebSocketBinaryFrameCloses1003(t *testing.T) {
+	_, neg, srv := wsServer(t, longpoll.Config{}, Config{})
+	t.Run("after auth", func(t *testing.T) {
+		c := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
+		mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
+		if err := c.sendRaw(websocket.BinaryMessage, []byte(`{"op":"send"}`)); err != nil {
+			t.Fatal(err)
+		}
+		c.mustClose(t, websocket.CloseUnsupportedData)
+	})
+	t.Run("instead of auth", func(t *testing.T) {
+		c, _, err := dialWSRaw(t, srv, "/rt/ws", wsDialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.sendRaw(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		c.mustClose(t, websocket.CloseUnsupportedData)
+	})
+}
+
+// RFC 6455 §4.1: an upgrade over HTTP/1.0 is refused, not answered 101.
+func TestWebSocketRefusesHTTP10(t *testing.T) {
+	_, _, srv := wsServer(t, longpoll.Config{}, Config{})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
+	fmt.Fprintf(conn, "GET /rt/ws HTTP/1.0\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", srv.Listener.Addr())
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"bad_upgrade"`) {
+		t.Fatalf("HTTP/1.0 upgrade = %d %s, want 400 bad_upgrade", res.StatusCode, body)
+	}
 }

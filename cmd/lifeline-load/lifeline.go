@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -41,13 +42,15 @@ func newLifeline(presence bool) (http.Handler, func()) {
 		DisablePresence: !presence,
 		// Every simulated client comes from 127.0.0.1 and some re-poll or
 		// reopen quickly: measure delivery, not the limiters.
-		IdleLimit: longpoll.Limit{Off: true},
-		SendLimit: longpoll.Limit{Off: true},
+		IdleLimit:          longpoll.Limit{Off: true},
+		SendLimit:          longpoll.Limit{Off: true},
+		MaxSessionsPerAddr: math.MaxInt,
 	})
 	r := gin.New()
 	negotiate.New(negotiate.Config{
 		LongPoll:              lp,
 		DisableNegotiateLimit: true, // one address for every client
+		DisableHeldLimit:      true, // likewise: N connections from 127.0.0.1
 		Heartbeat:             lifelineHeartbeat,
 		PongTimeout:           lifelinePongTimeout,
 		StreamMaxAge:          lifelineStreamAge,

@@ -19,7 +19,7 @@ const ui = {
   resetBanner: $('reset-banner'), resetDismiss: $('reset-dismiss'),
   rooms: $('rooms'), joinForm: $('join-form'), joinInput: $('join-input'), joinError: $('join-error'),
   presence: $('presence'), presenceCount: $('presence-count'),
-  notifyForm: $('notify-form'), notifyInput: $('notify-input'), notifyError: $('notify-error'),
+  notifyForm: $('notify-form'), notifyToken: $('notify-token'), notifyInput: $('notify-input'), notifyError: $('notify-error'),
   notifications: $('notifications'), notificationsEmpty: $('notifications-empty'),
   roomTitle: $('room-title'), messages: $('messages'), typing: $('typing'),
   composer: $('composer'), messageInput: $('message-input'), sendButton: $('send-button'), sendError: $('send-error'),
@@ -374,9 +374,14 @@ ui.notifyForm.addEventListener('submit', async (e) => {
   button.disabled = true;
   show(ui.notifyError, '');
   try {
+    // Only the server publishes notifications: the route needs the token the
+    // server was started with (and does not exist without one).
     const res = await fetch('/api/notify', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }),
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${ui.notifyToken.value.trim()}` },
+      body: JSON.stringify({ text }),
     });
+    if (res.status === 404) throw new Error('the server was started without -notify-token');
     if (!res.ok) {
       const problem = await res.json().catch(() => ({}));
       throw new Error(problem.detail || `HTTP ${res.status}`);

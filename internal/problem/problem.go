@@ -71,3 +71,11 @@ func RetryAfterSeconds(wait time.Duration) int64 {
 	}
 	return s
 }
+
+// WriteBodyTimeout answers a request whose body did not arrive within
+// timeout with 408 body_timeout, and closes the connection: its read side
+// has timed out and cannot carry another request.
+func WriteBodyTimeout(c *gin.Context, timeout time.Duration) {
+	c.Header("Connection", "close")
+	Write(c, http.StatusRequestTimeout, "body_timeout", "the request body did not arrive within "+timeout.String())
+}
