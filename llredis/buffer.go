@@ -259,3 +259,35 @@ func (b *Backend) sweepLoop() {
 		}
 	}
 }
+
+var _ longpoll.TopicCounter = (*buffer)(nil)
+
+// NewTopics implements longpoll.TopicCounter from the epoch's topic index,
+// so that the per-session limit on creating topics holds across instances.
+// When Redis cannot answer it counts none: the append that follows fails
+// the same way.
+func (buf *buffer) NewTopics(topics ...string) int {
+	b := buf.b
+	if len(topics) == 0 {
+		return 0
+	}
+	if b.currentEpoch() == "" {
+		if _, err := buf.Head(b.ctx); err != nil { // learns the epoch
+			return 0
+		}
+	}
+	epoch := b.currentEpoch()
+	ctx, cancel := b.op(b.ctx)
+	defer cancel()
+	held, err := b.rdb.HMGet(ctx, buf.topicsKey(epoch), topics...).Result()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, v := range held {
+		if v == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -48,3 +48,26 @@ func TestBackendSharesLimitsAndFailureMemory(t *testing.T) {
 		}
 	}
 }
+
+// The per-session limit on creating topics counts topics Redis does not
+// hold, whichever instance the sends reach.
+func TestTopicCreationLimitAcrossInstances(t *testing.T) {
+	cluster := newCluster(t, sharedRedis(t), 2, Config{},
+		longpoll.Config{DisablePresence: true, TopicLimit: longpoll.Limit{Limit: 1, Period: time.Hour, Burst: 2}},
+		negotiate.Config{})
+	s := negotiateAt(t, cluster[0], []string{"room:1"}, "")
+	send := func(in *appInstance, topic, mid string) int {
+		status, _, _ := call(t, context.Background(), http.MethodPost, in.srv.URL+"/rt/send", s.Token,
+			map[string]any{"topic": topic, "type": "message", "data": 1, "mid": mid})
+		return status
+	}
+	if send(cluster[0], "new:1", "m_topic001") != http.StatusOK || send(cluster[1], "new:2", "m_topic002") != http.StatusOK {
+		t.Fatal("the first two new topics were refused")
+	}
+	if status := send(cluster[0], "new:1", "m_topic003"); status != http.StatusOK {
+		t.Fatalf("a send to a topic that exists = %d, want 200", status)
+	}
+	if status := send(cluster[1], "new:3", "m_topic004"); status != http.StatusTooManyRequests {
+		t.Fatalf("a third new topic through another instance = %d, want 429", status)
+	}
+}
