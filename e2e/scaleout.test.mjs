@@ -15,6 +15,7 @@
 //                   instances, on one session.
 // Each page negotiates once: its session is served by every instance, and
 // no request was answered 401 unknown_token (the client would renegotiate).
+// A page closed on one instance is seen to leave by a page on another.
 //
 // Round-robin is deterministic, and the number of requests one page or one
 // message makes is fixed, so traffic can fall into step with the rotation
@@ -211,7 +212,8 @@ async function assertStayed(transport, ...chats) {
 /**
  * Joins as grace on transport until her receiving request (stream or
  * socket) lands on another instance than ada's, nudging the rotation
- * between tries.
+ * between tries. A page left behind is closed as a user would close it
+ * (pagehide ends its session), and ada sees grace arrive and leave.
  */
 async function joinOnAnotherInstance(cluster, transport, label, receive, ada) {
   const adaOn = await latestInstance(ada, receive);
@@ -219,6 +221,9 @@ async function joinOnAnotherInstance(cluster, transport, label, receive, ada) {
     const grace = await join(cluster, transport, 'grace');
     await waitForTransport(grace, label);
     if (await latestInstance(grace, receive) !== adaOn) return { grace, tries };
+    await waitForText(ada.page, 'presence-count', /^2$/);
+    await grace.page.close({ runBeforeUnload: true });
+    await waitForText(ada.page, 'presence-count', /^1$/);
     await grace.context.close();
     assert.ok(tries < MAX_NUDGES, `grace's ${receive} landed on ${adaOn}, ada's instance, ${tries + 1} times: is nginx round-robin?`);
     await nudge(cluster);
