@@ -1,10 +1,12 @@
 // Helpers shared by the browser tests: building and running the Go
-// programs (the example, the test server, the nginx front), fresh Chromium
-// contexts, and the chat steps every scenario repeats.
+// programs (the example, the test server, the nginx front) and the services
+// they need (Redis, nginx), fresh Chromium contexts, and the chat steps every
+// scenario repeats.
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,12 +36,39 @@ export function requireBrowser() {
   if (chromiumMissing) throw new Error(`CI=true but ${CHROMIUM} is missing: the browser tests cannot run`);
 }
 
+/**
+ * The first of paths that exists, else name found on PATH, else null: an
+ * installed service's binary (e.g. findExecutable('redis-server',
+ * ['/usr/bin/redis-server'])).
+ */
+export function findExecutable(name, paths = []) {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return [...paths, ...dirs.map((d) => path.join(d, name))].find((p) => existsSync(p)) ?? null;
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** A temporary directory for one test file: binaries and user-data dirs. */
 export async function workspace() {
   await mkdir(ARTIFACTS, { recursive: true });
   const dir = await mkdtemp(path.join(tmpdir(), 'lifeline-e2e-'));
   const procs = new Set();
   const contexts = new Set();
+  const own = (p) => {
+    procs.add(p);
+    p.exited.then(() => procs.delete(p));
+    return p;
+  };
   return {
     dir,
     /** Builds the Go package pkg (e.g. "./example") into the workspace; returns the binary. */
@@ -48,12 +77,17 @@ export async function workspace() {
       await promisify(execFile)('go', ['build', '-o', bin, pkg], { cwd: ROOT, timeout: 180_000 });
       return bin;
     },
-    /** Runs bin until it prints "LISTENING http://ADDR"; see Proc. */
+    /** Runs bin until it prints "LISTENING http://ADDR"; see startProcess. */
     async start(bin, args = [], name = path.basename(bin)) {
-      const p = await startProcess(bin, args, name);
-      procs.add(p);
-      p.exited.then(() => procs.delete(p));
-      return p;
+      return own(await startProcess(bin, args, name, printedURL));
+    },
+    /**
+     * Runs a service that prints no URL (redis-server, nginx) until it
+     * accepts TCP connections on 127.0.0.1:port; its `url` is
+     * http://127.0.0.1:port. See startProcess.
+     */
+    async service(bin, args, name, port) {
+      return own(await startProcess(bin, args, name, (child, p) => acceptsConnections(port, p)));
     },
     /** A new Chromium with its own fresh user-data dir; see openBrowser. */
     async browser(opts) {
@@ -72,12 +106,13 @@ export async function workspace() {
 }
 
 /**
- * A program started by startProcess: `url` is what it printed after
- * LISTENING, `log` its stderr so far, `stop()` sends SIGTERM (SIGKILL after
- * 5 s) and resolves with the exit code (or signal), `exited` resolves the
- * same way whenever it exits.
+ * A program started by startProcess: `url` is what ready resolved with,
+ * `log` its stderr (and, for services, stdout) so far, `stop()` sends
+ * SIGTERM (SIGKILL after 5 s) and resolves with the exit code (or signal),
+ * `exited` resolves the same way whenever it exits. ready(child, p)
+ * resolves once the program serves; it has 15 s.
  */
-async function startProcess(bin, args, name) {
+async function startProcess(bin, args, name, ready) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const p = { name, child, url: '', log: '' };
   child.stderr.on('data', (chunk) => { p.log += chunk; });
@@ -88,19 +123,13 @@ async function startProcess(bin, args, name) {
     child.kill('SIGTERM');
     return p.exited.finally(() => clearTimeout(kill));
   };
-  const listening = new Promise((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /^LISTENING (http:\/\/\S+)$/.exec(line);
-      if (m) resolve(m[1]);
-    });
-  });
   let timer;
   const failed = new Promise((_, reject) => {
-    p.exited.then((code) => reject(Object.assign(new Error(`${name} exited with ${code} before listening:\n${p.log}`), { exitCode: code })));
-    timer = setTimeout(() => reject(new Error(`${name} did not print LISTENING within 15 s:\n${p.log}`)), 15_000);
+    p.exited.then((code) => reject(Object.assign(new Error(`${name} exited with ${code} before serving:\n${p.log}`), { exitCode: code })));
+    timer = setTimeout(() => reject(new Error(`${name} did not serve within 15 s:\n${p.log}`)), 15_000);
   });
   try {
-    p.url = await Promise.race([listening, failed]);
+    p.url = await Promise.race([ready(child, p), failed]);
   } catch (err) {
     await p.stop();
     throw err;
@@ -108,6 +137,36 @@ async function startProcess(bin, args, name) {
     clearTimeout(timer);
   }
   return p;
+}
+
+/** Resolves with the URL a Go program prints as "LISTENING http://ADDR" on stdout. */
+function printedURL(child) {
+  return new Promise((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^LISTENING (http:\/\/\S+)$/.exec(line);
+      if (m) resolve(m[1]);
+    });
+  });
+}
+
+/**
+ * Resolves with http://127.0.0.1:port once something accepts connections
+ * there, trying every 20 ms while p runs; the child's stdout joins p.log.
+ */
+async function acceptsConnections(port, p) {
+  p.child.stdout.on('data', (chunk) => { p.log += chunk; });
+  let running = true;
+  p.exited.then(() => { running = false; });
+  while (running) {
+    const ok = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.once('connect', () => { sock.destroy(); resolve(true); });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return `http://127.0.0.1:${port}`;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return new Promise(() => {}); // the exit is reported by startProcess
 }
 
 /**

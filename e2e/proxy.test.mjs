@@ -8,9 +8,8 @@
 // transports per client address, and every page here comes from 127.0.0.1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import {
-  IN_CI, skipBrowser, requireBrowser, workspace, openChat, waitForText, waitForTransport,
+  IN_CI, skipBrowser, requireBrowser, workspace, freePort, openChat, waitForText, waitForTransport,
   indicator, chatBothWays, screenshot, assertNoErrors,
 } from './lib.mjs';
 
@@ -32,18 +31,6 @@ before(async () => {
 after(async () => {
   await ws?.cleanup();
 });
-
-/** A loopback port that was free a moment ago. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts nginx in mode in front of a fresh example. Resolves with
