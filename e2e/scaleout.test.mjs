@@ -120,7 +120,7 @@ async function startCluster() {
     ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'redis-server', redisPort);
   const redisURL = `redis://127.0.0.1:${redisPort}/0`;
   const instances = await Promise.all(Array.from({ length: INSTANCES }, (_, i) =>
-    ws.start(exampleBin, ['-addr', '127.0.0.1:0', '-redis', redisURL], `example ${i + 1}`)));
+    ws.start(exampleBin, ['-addr', '127.0.0.1:0', '-redis', redisURL, '-trusted-proxy', '127.0.0.1/32'], `example ${i + 1}`)));
   const upstreams = instances.map((p) => new URL(p.url).host);
   const dir = await mkdtemp(path.join(ws.dir, 'nginx-'));
   const port = await freePort();

@@ -29,6 +29,11 @@ type options struct {
 	// Backend, when set, shares Lifeline's state with the app's other
 	// instances (-redis). Default: everything in this process.
 	Backend longpoll.Backend
+	// TrustedProxies are the addresses (IPs or CIDRs) of the proxies in
+	// front of the app (-trusted-proxy): clients are then told apart by the
+	// X-Forwarded-For those proxies write, for gin and for every
+	// per-address limit. Default: none; the TCP peer is the client.
+	TrustedProxies []string
 }
 
 // newApp builds the chat: the page at /, its assets at /static/, Lifeline
@@ -36,19 +41,24 @@ type options struct {
 // must Close it, before shutting the HTTP server down so that held polls
 // are released at once.
 func newApp(opts options) (*gin.Engine, *longpoll.Server) {
+	// Per-address limits (negotiates, sessions, held connections) key on
+	// the client's address: the TCP peer, or behind trusted proxies the
+	// address they forward. Never X-Forwarded-For from anyone else.
+	clientAddr := ratelimit.ClientAddr(opts.TrustedProxies...)
 	lp := longpoll.New(longpoll.Config{
 		PollTimeout: opts.PollTimeout,
 		Authorize:   authorize,
 		OnMessage:   onMessage,
 		Logger:      opts.Logger,
 		Backend:     opts.Backend,
+		SessionKey:  clientAddr,
 	})
 
 	r := gin.New()
 	r.Use(gin.Recovery())
-	// The app is reached directly: trust no X-Forwarded-For. Behind a proxy,
-	// list its addresses here instead.
-	_ = r.SetTrustedProxies(nil) // nil is always accepted
+	// Trust X-Forwarded-For from the listed proxies only (none by default:
+	// the app is reached directly). newApp's caller validated the list.
+	_ = r.SetTrustedProxies(opts.TrustedProxies)
 
 	origins := opts.AllowOrigins
 	if origins == nil {
@@ -59,11 +69,11 @@ func newApp(opts options) (*gin.Engine, *longpoll.Server) {
 	mountStatic(r)
 	// Lifeline's limits are on by default: sends and idle polls per
 	// session, negotiate per address.
-	negotiate.New(negotiate.Config{LongPoll: lp, AllowedOrigins: origins}).Mount(r.Group(rtBase))
+	negotiate.New(negotiate.Config{LongPoll: lp, AllowedOrigins: origins, NegotiateLimit: ratelimit.Config{KeyFunc: clientAddr}}).Mount(r.Group(rtBase))
 	if opts.NotifyToken != "" {
 		// Only the server publishes to notifications: the route is for
 		// the team's own tools, which hold the token.
-		notifyLimit := ratelimit.New(ratelimit.Config{Limit: 10, Period: time.Minute, Policy: "notify", KeyFunc: ratelimit.ClientAddr()})
+		notifyLimit := ratelimit.New(ratelimit.Config{Limit: 10, Period: time.Minute, Policy: "notify", KeyFunc: clientAddr})
 		r.POST("/api/notify", notifyLimit, requireBearer(opts.NotifyToken), notifyHandler(lp))
 	}
 	return r, lp

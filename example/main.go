@@ -4,6 +4,7 @@
 //	go run ./example              # http://127.0.0.1:8080
 //	go run ./example -addr :9000
 //	go run ./example -redis redis://127.0.0.1:6379/0   # any number of instances
+//	go run ./example -trusted-proxy 127.0.0.1/32        # behind a local nginx
 //	LIFELINE_NOTIFY_TOKEN=s3cret go run ./example   # also mounts POST /api/notify
 //
 // Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -43,13 +45,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)")
 	origins := flag.String("allow-origin", strings.Join(defaultOrigins, ","), "comma-separated origins whose pages may use the app besides its own (CORS and WebSocket)")
 	redisURL := flag.String("redis", "", "share Lifeline's state through the Redis at this URL (redis://host:port/db), so that several instances serve the same clients; default: in memory")
+	proxies := flag.String("trusted-proxy", "", "comma-separated IPs or CIDRs of the proxies in front of the app (e.g. 127.0.0.1/32 behind a local nginx): clients are told apart by the X-Forwarded-For they write; default: none")
 	notifyToken := flag.String("notify-token", os.Getenv("LIFELINE_NOTIFY_TOKEN"), "bearer token that POST /api/notify requires; empty leaves the route unmounted (default $LIFELINE_NOTIFY_TOKEN, which keeps it out of ps)")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins), NotifyToken: *notifyToken}
+	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins), NotifyToken: *notifyToken, TrustedProxies: splitList(*proxies)}
+	if err := checkProxies(opts.TrustedProxies); err != nil {
+		log.Fatal(err)
+	}
 	if *redisURL != "" {
 		backend, closeRedis, err := connectRedis(*redisURL, opts.Logger)
 		if err != nil {
@@ -139,4 +145,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// checkProxies validates -trusted-proxy: each entry an IP or a CIDR.
+func checkProxies(list []string) error {
+	for _, p := range list {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			return fmt.Errorf("-trusted-proxy: %q is neither an IP address nor a CIDR", p)
+		}
+	}
+	return nil
 }
