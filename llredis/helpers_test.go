@@ -1,7 +1,6 @@
 package llredis
 
 import (
-	"sync"
 	"testing"
 	"time"
 )
@@ -16,24 +15,4 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond) // polling a condition, not waiting for behaviour
 	}
-}
-
-// sharedClock is a settable clock that several instances share.
-type sharedClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newSharedClock() *sharedClock { return &sharedClock{now: time.Now()} }
-
-func (c *sharedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *sharedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }

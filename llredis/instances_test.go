@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/longpoll/buffertest"
 	"github.com/lifeline-go/lifeline/negotiate"
 )
 
@@ -183,7 +184,7 @@ func containsAction(data json.RawMessage, action string) bool {
 func TestExpiryLeavesOnceWhenItsInstanceDied(t *testing.T) {
 	rdb := sharedRedis(t)
 	prefix := testPrefix(t, rdb)
-	clock := newSharedClock()
+	clock := buffertest.NewClock() // shared by the instances
 	cfg := Config{Prefix: prefix, Now: clock.Now}
 	lcfg := longpoll.Config{SessionTTL: time.Minute, Now: clock.Now}
 	survivors := newCluster(t, rdb, 2, cfg, lcfg, negotiate.Config{})

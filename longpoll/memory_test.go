@@ -133,32 +133,16 @@ func TestMemoryClosed(t *testing.T) {
 	}
 }
 
+// The ring's reads are checked by the conformance suite
+// (WrapsAtTheTopicBound); this checks that it retains no more than its
+// bound as it grows and wraps.
 func TestMemoryRingGrowsThenWraps(t *testing.T) {
 	m := newTestMemory(t, MemoryConfig{MaxEventsPerTopic: 20})
-	start, _ := m.Head(context.Background())
-	var all []*Event
 	for i := range 53 {
-		all = append(all, mustAppend(t, m, "a", "message", fmt.Sprint(i)))
-	}
-	kept := all[len(all)-20:]
-	for i, e := range all[:len(all)-1] {
-		b := mustRead(t, m, []string{"a"}, e.ID, 0)
-		after := all[i+1:]
-		if len(after) > 20 {
-			if !b.Reset {
-				t.Fatalf("read from %v (needs %d evicted events) did not reset", e.ID, len(after)-20)
-			}
-			continue
+		mustAppend(t, m, "a", "message", fmt.Sprint(i))
+		if st := m.Stats(); st.Events != min(i+1, 20) {
+			t.Fatalf("after %d appends, %d events retained, want %d", i+1, st.Events, min(i+1, 20))
 		}
-		if b.Reset || fmt.Sprint(ids(b.Events)) != fmt.Sprint(ids(after)) {
-			t.Fatalf("read from %v = %v reset=%v, want %v", e.ID, ids(b.Events), b.Reset, ids(after))
-		}
-	}
-	if b := mustRead(t, m, []string{"a"}, start, 0); !b.Reset {
-		t.Fatal("read from the start did not reset")
-	}
-	if st := m.Stats(); st.Events != len(kept) {
-		t.Fatalf("%d events retained, want %d", st.Events, len(kept))
 	}
 }
 
