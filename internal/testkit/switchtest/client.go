@@ -36,8 +36,12 @@ type instances struct {
 	next atomic.Uint64
 }
 
-func (in *instances) pick() string {
-	return in.urls[in.next.Add(1)%uint64(len(in.urls))]
+func (in *instances) pick() string { return in.each()[0] }
+
+// each returns every instance, starting with the next one in turn.
+func (in *instances) each() []string {
+	first := int(in.next.Add(1) % uint64(len(in.urls)))
+	return append(in.urls[first:len(in.urls):len(in.urls)], in.urls[:first]...)
 }
 
 // A client follows its topics by hopping between transports at random —
@@ -63,8 +67,8 @@ func (c *client) negotiate() error {
 	body, _ := json.Marshal(map[string]any{"topics": c.topics, "cursor": c.cursor})
 	var res *http.Response
 	var err error
-	for range c.in.urls {
-		if res, err = c.hc.Post(c.in.pick()+"/rt/negotiate", "application/json", strings.NewReader(string(body))); err == nil {
+	for _, url := range c.in.each() {
+		if res, err = c.hc.Post(url+"/rt/negotiate", "application/json", strings.NewReader(string(body))); err == nil {
 			break
 		}
 	}
