@@ -2,6 +2,7 @@ package longpoll
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -53,5 +54,23 @@ func TestSessionsSweepIdle(t *testing.T) {
 	}
 	if _, err := ss.add(newSession(newSessionRecord(nil, nil, "192.0.2.1", now), now), true); err != nil {
 		t.Fatalf("a session after the idle one ended: %v", err)
+	}
+}
+
+// The janitor's sweep of a large session table with nothing to expire
+// allocates nothing: it walks the table in place (it used to copy 100 000
+// sessions every 10 s, growing the heap ~0.6 MB/s).
+func TestSweepOfManySessionsAllocatesNothing(t *testing.T) {
+	lp := New(Config{DisablePresence: true, SessionTTL: time.Hour})
+	defer lp.Close()
+	now := time.Now()
+	for i := range 20_000 {
+		r := newSessionRecord([]string{"room:a"}, nil, "192.0.2."+strconv.Itoa(i%200), now)
+		if _, err := lp.sessions.add(newSession(r, now), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if allocs := testing.AllocsPerRun(5, lp.Sweep); allocs > 0 {
+		t.Fatalf("a sweep of 20 000 live sessions made %v allocations, want 0", allocs)
 	}
 }
