@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,5 +70,34 @@ func TestTopicCreationLimitAcrossInstances(t *testing.T) {
 	}
 	if status := send(cluster[1], "new:3", "m_topic004"); status != http.StatusTooManyRequests {
 		t.Fatalf("a third new topic through another instance = %d, want 429", status)
+	}
+}
+
+// A send retried on another instance — after a timeout, say — is applied
+// once and answered with the same ack, even when both race.
+func TestSendRetriedOnAnotherInstanceAppliedOnce(t *testing.T) {
+	cluster := newCluster(t, sharedRedis(t), 3, Config{}, longpoll.Config{DisablePresence: true}, negotiate.Config{})
+	s := negotiateAt(t, cluster[0], []string{"room:1"}, "")
+	msg := map[string]any{"topic": "room:1", "type": "message", "data": "once", "mid": "m_retried01"}
+	acks := make([]string, len(cluster))
+	var wg sync.WaitGroup
+	for i, in := range cluster {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, data, _ := call(t, context.Background(), http.MethodPost, in.srv.URL+"/rt/send", s.Token, msg)
+			if status != http.StatusOK {
+				t.Errorf("send through instance %d = %d %s", i, status, data)
+			}
+			acks[i] = string(data)
+		}()
+	}
+	wg.Wait()
+	if acks[0] != acks[1] || acks[1] != acks[2] {
+		t.Fatalf("one mid acknowledged differently by the instances: %q", acks)
+	}
+	_, p, _ := pollAt(t, context.Background(), cluster[2], s, s.Cursor, 0)
+	if len(p.Events) != 1 {
+		t.Fatalf("%d events published for one mid sent through three instances, want 1", len(p.Events))
 	}
 }
