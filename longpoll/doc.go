@@ -35,6 +35,17 @@
 // Authorize and OnMessage hooks. [Server.Publish] is for the application's
 // own events. The wire format of each endpoint is in PROTOCOL.md.
 //
+// # Several instances
+//
+// By default a Server keeps its buffer, sessions and presence in its own
+// process. With Config.Backend (package llredis provides one on Redis),
+// every instance of the app shares them, and any request of any client may
+// reach any instance: the buffer is shared and its appends wake readers on
+// every instance, sessions and their one-receiver rule hold across
+// instances, each presence change is published once, and the per-session
+// rate limits draw on one budget. [Buffer] conformance is checked by one
+// suite for every implementation (package longpoll/buffertest).
+//
 // # Limits
 //
 // Per session, sends (Config.SendLimit), sends that create a topic
