@@ -291,3 +291,34 @@ func (buf *buffer) NewTopics(topics ...string) int {
 	}
 	return n
 }
+
+var _ longpoll.Historian = (*buffer)(nil)
+
+// History implements longpoll.Historian: one script reads the topic's
+// newest live events and the head at one instant.
+func (buf *buffer) History(ctx context.Context, topic string, limit int) (longpoll.History, error) {
+	if !longpoll.ValidTopic(topic) {
+		return longpoll.History{}, fmt.Errorf("%w: %q", longpoll.ErrBadTopic, topic)
+	}
+	cfg := buf.b.cfg
+	now := cfg.Now()
+	keys := func(epoch string) []string {
+		return []string{buf.metaKey(), buf.topicsKey(epoch), buf.topicKey(epoch, topic)}
+	}
+	res, epoch, err := buf.run(ctx, "history", historyScript, keys, topic, limit, now.UnixMilli(), now.Add(-cfg.MaxAge).UnixMilli())
+	if err != nil {
+		return longpoll.History{}, err
+	}
+	h := longpoll.History{Cursor: longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}}
+	lost := res[2].(int64)
+	for i := len(res) - 1; i >= 3; i-- { // oldest first
+		m, _ := res[i].(string)
+		e, err := buf.b.cache.event(epoch, m)
+		if err != nil {
+			return longpoll.History{}, err
+		}
+		h.Events = append(h.Events, e)
+	}
+	h.Complete = len(h.Events) == limit || lost == 0
+	return h, nil
+}

@@ -155,3 +155,41 @@ if lost > tonumber(redis.call('HGET', KEYS[1], 'dropped')) then
 end
 return {1, 1}
 `)
+
+// historyScript returns a topic's most recent live events, newest first.
+//
+// KEYS: meta, topics, the topic's set. ARGV: epoch, candidate epoch,
+// limit, now ms, cutoff ms. Reply: {1, head, lost, members...}; {0, epoch}.
+// lost is the topic's loss mark (the dropped mark for a topic not held),
+// raised when an event it passes over expired by age.
+var historyScript = redis.NewScript(luaEpoch + `
+local head = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local lost = redis.call('HGET', KEYS[2], ARGV[3])
+if not lost then
+  return {1, head, tonumber(redis.call('HGET', KEYS[1], 'dropped'))}
+end
+lost = tonumber(lost)
+local limit, now, cutoff = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local out = {1, head, 0}
+local offset = 0
+while #out - 3 < limit do
+  local page = redis.call('ZRANGE', KEYS[3], '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', offset, 64)
+  for _, m in ipairs(page) do
+    local s, ms, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
+    ms, ttl = tonumber(ms), tonumber(ttl)
+    if ms < cutoff then
+      if ttl == 0 then lost = math.max(lost, tonumber(s)) end
+      out[3] = lost
+      return out
+    end
+    if ttl == 0 or ms + ttl > now then
+      out[#out + 1] = m
+      if #out - 3 == limit then break end
+    end
+  end
+  if #page < 64 then break end
+  offset = offset + 64
+end
+out[3] = lost
+return out
+`)

@@ -113,6 +113,10 @@ type Config struct {
 	// MaxBatch caps the events in one long-poll response. Default: 256.
 	MaxBatch int
 
+	// MaxHistory caps the events one history request returns (its limit
+	// parameter; 50 when absent). Default: 200.
+	MaxHistory int
+
 	// MaxTopicsPerClient caps the topics one session follows. Default: 32.
 	MaxTopicsPerClient int
 
@@ -194,6 +198,7 @@ func (c Config) withDefaults() Config {
 		c.SessionKey = ratelimit.ClientAddr()
 	}
 	orDefault(&c.MaxBatch, DefaultMaxBatch)
+	orDefault(&c.MaxHistory, DefaultMaxHistory)
 	orDefault(&c.MaxTopicsPerClient, DefaultMaxTopicsPerClient)
 	orDefault(&c.MaxMessageBytes, DefaultMaxEventBytes)
 	orDefault(&c.MaxMessageTTL, DefaultMaxMessageTTL)

@@ -46,6 +46,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	r.GET("/poll", lp.PollHandler())
 	r.POST("/send", lp.SendHandler())
 	r.GET("/presence", lp.PresenceHandler())
+	r.GET("/history", lp.HistoryHandler())
 	r.DELETE("/session", lp.EndSessionHandler())
 	h := &harness{t: t, lp: lp, srv: httptest.NewServer(r)}
 	t.Cleanup(func() {

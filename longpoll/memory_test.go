@@ -145,4 +145,3 @@ func TestMemoryRingGrowsThenWraps(t *testing.T) {
 		}
 	}
 }
-

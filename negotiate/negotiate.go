@@ -36,6 +36,7 @@ const (
 	routePoll      = "/poll"
 	routeSend      = "/send"
 	routePresence  = "/presence"
+	routeHistory   = "/history"
 	routeSession   = "/session"
 )
 
@@ -83,6 +84,7 @@ func New(cfg Config) *Handler {
 //	GET    {base}/poll
 //	POST   {base}/send
 //	GET    {base}/presence
+//	GET    {base}/history
 //	DELETE {base}/session
 //
 // where {base} is r's base path when r is a *gin.RouterGroup (or a
@@ -107,6 +109,7 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	r.GET(routePoll, h.capPolls, h.lp.PollHandler())
 	r.POST(routeSend, h.boundBody, h.lp.SendHandler())
 	r.GET(routePresence, h.lp.PresenceHandler())
+	r.GET(routeHistory, h.lp.HistoryHandler())
 	r.DELETE(routeSession, h.endSession)
 }
 

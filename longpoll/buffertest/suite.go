@@ -59,6 +59,9 @@ func Run(t *testing.T, f Factory) {
 		{"SubscribeSignalsOnlyItsTopics", testSubscribeSignalsOnlyItsTopics},
 		{"ConcurrentAppendsNeverSkip", testConcurrentAppendsNeverSkip},
 		{"WrapsAtTheTopicBound", testWrapsAtTheTopicBound},
+		{"HistoryOldestFirstAndBounded", testHistoryOldestFirstAndBounded},
+		{"HistoryIncompleteWhenTrimmed", testHistoryIncompleteWhenTrimmed},
+		{"HistoryThenFollow", testHistoryThenFollow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f) })
