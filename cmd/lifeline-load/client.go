@@ -125,8 +125,9 @@ func (l *load) held() (int, error) {
 	return sum, nil
 }
 
-// waitHeld waits until the server holds want polls.
-func (l *load) waitHeld(want int) error {
+// waitHeld waits until the server holds want polls. failed, if not nil,
+// reports a poll that ended while waiting: it will never be held.
+func (l *load) waitHeld(want int, failed func() error) error {
 	end := l.deadline()
 	for {
 		n, err := l.held()
@@ -135,6 +136,11 @@ func (l *load) waitHeld(want int) error {
 		}
 		if n == want {
 			return nil
+		}
+		if failed != nil {
+			if err := failed(); err != nil {
+				return fmt.Errorf("server holds %d polls, want %d: %w", n, want, err)
+			}
 		}
 		if time.Now().After(end) {
 			return fmt.Errorf("server holds %d polls after %v, want %d", n, l.timeout, want)
@@ -323,6 +329,13 @@ func (a *armed) hold(i int, c *httpConn, req []byte, deadline time.Time) {
 	}
 	a.lat[i], a.ok[i] = at-start, true
 	a.delivered.Add(1)
+}
+
+// failed returns the first error of a poll that has already ended.
+func (a *armed) failed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.firstErr
 }
 
 // abort ends every held poll and waits for their goroutines.

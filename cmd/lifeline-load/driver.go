@@ -96,7 +96,7 @@ func driverMain(args []string) int {
 				break
 			}
 			a = l.arm()
-			if err = l.waitHeld(l.n); err != nil {
+			if err = l.waitHeld(l.n, a.failed); err != nil {
 				a.abort()
 				a = nil
 			}

@@ -90,15 +90,15 @@ type config struct {
 	ProfileSeconds int
 
 	// Redis mode (see redismode.go).
-	Phases          []string
-	Redis           string // URL; "" without the redis target
-	Instances       int    // of the redis target
-	Subscribers     int    // throughput phase: polls re-polling at once
-	Publishers      int    // throughput phase: publishing goroutines, spread over the instances
-	PublishFor      time.Duration
-	CountSubs       []int // commands phase: subscribers
-	CountInstances  []int // commands phase: instances
-	CountPublishes  int   // commands phase: publishes measured per setting
+	Phases         []string
+	Redis          string // URL; "" without the redis target
+	Instances      int    // of the redis target
+	Subscribers    int    // throughput phase: polls re-polling at once
+	Publishers     int    // throughput phase: publishing goroutines, spread over the instances
+	PublishFor     time.Duration
+	CountSubs      []int // commands phase: subscribers
+	CountInstances []int // commands phase: instances
+	CountPublishes int   // commands phase: publishes measured per setting
 }
 
 func cliMain(args []string, stdout, stderr io.Writer) int {
@@ -290,7 +290,7 @@ type target struct {
 	empty, idle int64
 	first       int64 // held RSS of the first round, before any fan-out to these polls or streams
 	report      *targetReport
-	cleanup     func() error // deletes the redis target's keys; nil for the others
+	cleanup     func() error      // deletes the redis target's keys; nil for the others
 	throughput  *throughputReport // in the throughput phase
 }
 

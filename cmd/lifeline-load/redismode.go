@@ -83,10 +83,18 @@ func runThroughput(cfg config, cycle int, rep *report, log io.Writer) error {
 		}
 		tr.Instances = len(t.servers)
 	}
+	var err error
 	for r := -cfg.Warmup; r < cfg.Rounds; r++ {
 		for _, t := range rotate(targets, r+cfg.Warmup+cycle) {
+			var prof *profiler
+			if cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1 {
+				// Of the first instance, the one the fan-out publishes to.
+				if prof, err = startProfiles(cfg, group{transport: phaseThroughput, n: g.n}, t.kind, t.addrs[0], log); err != nil {
+					return err
+				}
+			}
 			dr, err := t.driver.do("throughput")
-			if err != nil {
+			if err = prof.finish(err); err != nil {
 				return fmt.Errorf("%s round %d: %w", t.kind, r+1, err)
 			}
 			res := dr.Throughput

@@ -631,5 +631,5 @@ func (l *load) armStreams() error {
 			return fmt.Errorf("stream %d has ended", s.i)
 		}
 	}
-	return l.waitHeld(l.n)
+	return l.waitHeld(l.n, nil)
 }
