@@ -376,6 +376,15 @@ func (r *report) saveJSON(path string) error {
 }
 
 func (r *report) writeTable(w io.Writer) {
+	if len(r.Targets) > 0 {
+		r.writeFanOutTable(w)
+	}
+	r.writeRedisTables(w)
+	r.writeNotes(w)
+}
+
+// writeFanOutTable writes the fan-out rounds' medians and ratios.
+func (r *report) writeFanOutTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "transport\ttarget\tN\tinstances\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tdelivered\terrors\t")
 	dash := func(ok bool, format string, v float64) string {
@@ -406,7 +415,10 @@ func (r *report) writeTable(w io.Writer) {
 		r.writeRatios(tw, last)
 	}
 	_ = tw.Flush()
-	r.writeRedisTables(w)
+}
+
+// writeNotes explains the tables and names the settings and the machine.
+func (r *report) writeNotes(w io.Writer) {
 	fmt.Fprintf(w, "medians across %d round(s) x %d cycle(s), after %d warm-up round(s); %s\n", r.Rounds, r.Cycles, r.Warmup, r.Order)
 	fmt.Fprintln(w, "rss/conn = (RSS with N polls or streams held - RSS of the warmed-up server with no client) / N; conn-only = (held - RSS with N idle ready connections) / N;")
 	if r.Instances > 0 {
