@@ -363,6 +363,11 @@ func rotate[T any](xs []T, k int) []T {
 // startTarget starts the server and its driver, warms the server up, reads
 // its empty RSS, connects the N clients and reads its idle RSS.
 func startTarget(cfg config, g group, kind string, tr *targetReport) (*target, error) {
+	return startTargetRSS(cfg, g, kind, tr, true)
+}
+
+// startTargetRSS is startTarget, reading the RSS only if withRSS.
+func startTargetRSS(cfg config, g group, kind string, tr *targetReport, withRSS bool) (*target, error) {
 	t, err := startServers(cfg, g, kind, cfg.Instances, tr)
 	if err != nil {
 		return t, err
@@ -373,14 +378,18 @@ func startTarget(cfg config, g group, kind string, tr *targetReport) (*target, e
 	if _, err := t.driver.do("warm"); err != nil {
 		return t, err
 	}
-	if t.empty, err = t.rss(); err != nil {
-		return t, err
+	if withRSS {
+		if t.empty, err = t.rss(); err != nil {
+			return t, err
+		}
 	}
 	if _, err := t.driver.do("connect"); err != nil {
 		return t, err
 	}
-	if t.idle, err = t.rss(); err != nil {
-		return t, err
+	if withRSS {
+		if t.idle, err = t.rss(); err != nil {
+			return t, err
+		}
 	}
 	return t, nil
 }

@@ -73,7 +73,7 @@ func runThroughput(cfg config, cycle int, rep *report, log io.Writer) error {
 			continue
 		}
 		tr := rep.throughputOf(kind, cfg)
-		t, err := startTarget(cfg, g, kind, &targetReport{})
+		t, err := startTargetRSS(cfg, g, kind, &targetReport{}, false)
 		if t != nil {
 			t.throughput = tr
 			targets = append(targets, t)

@@ -122,6 +122,13 @@ func (l *load) runThroughput() (throughputReply, error) {
 	}
 	pubs.Wait()
 	stop.Store(true)
+	// One more event wakes every subscriber's held poll, so that the round
+	// ends now rather than at the polls' timeout.
+	for _, ctl := range l.ctls {
+		if _, err := l.callOn(ctl, "POST", pathPublish, l.deadline()); err != nil {
+			fail(err)
+		}
+	}
 	subs.Wait()
 	rep.Received, rep.Answers, rep.Resets, rep.SubErrors = received.Load(), answers.Load(), resets.Load(), subErrors.Load()
 	rep.FirstError = firstError
