@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/redistest"
 )
@@ -23,18 +21,8 @@ func TestRunRedisSmall(t *testing.T) {
 	srv := redistest.Start(t)
 	url := "redis://" + srv.Addr + "/0"
 	const n, subs = 60, 20
-	var out, log bytes.Buffer
-	start := time.Now()
-	code := cliMain([]string{"-redis", url, "-n", "60", "-rounds", "1", "-warmup", "0", "-subscribers", "20", "-publishers", "6",
-		"-publish-for", "300ms", "-count-subscribers", "1,20", "-count-instances", "3", "-count-publishes", "1", "-timeout", "10s", "-json"}, &out, &log)
-	t.Logf("took %v; log:\n%s", time.Since(start), log.String())
-	if code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, out.String())
-	}
-	var rep report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("bad JSON report: %v\n%s", err, out.String())
-	}
+	rep := runJSON(t, "-redis", url, "-n", "60", "-rounds", "1", "-warmup", "0", "-subscribers", "20", "-publishers", "6",
+		"-publish-for", "300ms", "-count-subscribers", "1,20", "-count-instances", "3", "-count-publishes", "1", "-timeout", "10s")
 
 	if len(rep.Targets) != 2 || rep.Targets[0].Target != targetLifeline || rep.Targets[1].Target != targetRedis {
 		t.Fatalf("targets = %+v, want lifeline then redis", rep.Targets)
