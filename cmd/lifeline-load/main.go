@@ -6,6 +6,8 @@
 //
 //	go run ./cmd/lifeline-load [-transports longpoll,websocket,sse] [-n 2000,10000]
 //	    [-events 200] [-rounds 5] [-targets floor,lifeline] [-json]
+//	go run ./cmd/lifeline-load -redis redis://127.0.0.1:6379/0 [-instances 3]
+//	    [-phases fanout,throughput,commands] [-subscribers 1000] [-publishers 48]
 //
 // Each server runs in its own child process (this binary re-executed with
 // the hidden -serve flag) so that /proc/<pid>/status VmRSS is the server's
@@ -53,6 +55,18 @@
 // Lifeline runs with DisablePresence: true unless -presence is given, with
 // its rate limits off, and with heartbeats, pings and stream recycling
 // pushed beyond the run (see lifeline.go).
+//
+// Redis mode (-redis URL) adds the redis target: -instances Lifeline
+// instances, each in its own process with an llredis Backend on that Redis
+// under one fresh key prefix, deleted when the target stops. The N clients
+// are spread over the instances round-robin and every publish goes to the
+// first, so one fan-out crosses Redis to all of them; RSS is the sum of the
+// instances'. Two more measurements come with it (-phases): throughput,
+// the publishes per second with -subscribers long-polling the topic in a
+// loop (throughput.go), and commands, Redis's INFO commandstats around one
+// publish and its fan-out for each of -count-subscribers held polls on
+// each of -count-instances instances (redismode.go). Use a Redis of the
+// run's own for exact command counts: the counters are server-wide.
 package main
 
 import (
