@@ -50,6 +50,12 @@ local function trim(key, max, cutoff)
     for _, m in ipairs(redis.call('ZRANGE', key, 0, n - max - 1)) do note(m) end
     redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
   end
+  -- Most appends find the oldest event young: look at it alone before
+  -- taking the oldest 64, which would copy them into Lua on every append.
+  local first = redis.call('ZRANGE', key, 0, 0)[1]
+  if not first then return top end
+  local _, firstMs = string.match(first, '^(%d+):(%d+):')
+  if tonumber(firstMs) >= cutoff then return top end
   while true do
     local oldest = redis.call('ZRANGE', key, 0, 63)
     local removed = 0

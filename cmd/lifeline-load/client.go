@@ -16,28 +16,39 @@ import (
 // and the server are not flooded while connecting N clients.
 const dialWorkers = 32
 
-// load drives N keep-alive connections to one server: it connects them,
+// load drives N keep-alive connections to a server: it connects them,
 // then for long-poll arms one held poll on each, publishes, and times every
-// delivery; for streams it opens one stream on each (see stream.go).
+// delivery; for streams it opens one stream on each (see stream.go). When
+// the server is several instances (the redis target), connection i goes to
+// instance i modulo their number, and every publish to the first.
 type load struct {
-	kind      string // "floor" or "lifeline"
+	kind      string // targetFloor, targetLifeline or targetRedis
 	transport string // "longpoll", "websocket" or "sse"
-	addr      string
+	addrs     []string
 	n         int
 	timeout   time.Duration
 	epoch     time.Time // latencies are measured on its monotonic clock
 
-	ctl   *httpConn // control connection: /held, /publish, /ping
+	ctls  []*httpConn // control connections, one per instance: /held, /publish, /ping
 	conns []*httpConn
 	st    streams
+	tp    throughput
 }
 
-func newLoad(kind, transport, addr string, n int, timeout time.Duration) (*load, error) {
-	ctl, err := dialConn(addr, 1024, timeout)
-	if err != nil {
-		return nil, err
+func newLoad(kind, transport string, addrs []string, n int, timeout time.Duration) (*load, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no server address")
 	}
-	return &load{kind: kind, transport: transport, addr: addr, n: n, timeout: timeout, epoch: time.Now(), ctl: ctl}, nil
+	l := &load{kind: kind, transport: transport, addrs: addrs, n: n, timeout: timeout, epoch: time.Now()}
+	for _, addr := range addrs {
+		ctl, err := dialConn(addr, 1024, timeout)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		l.ctls = append(l.ctls, ctl)
+	}
+	return l, nil
 }
 
 func (l *load) streaming() bool { return l.transport != transportLongPoll }
@@ -46,7 +57,9 @@ func (l *load) streaming() bool { return l.transport != transportLongPoll }
 // held, and waits for the streams' reader goroutines.
 func (l *load) close() {
 	l.st.closing.Store(true)
-	l.ctl.Close()
+	for _, c := range l.ctls {
+		c.Close()
+	}
 	for _, c := range l.conns {
 		if c != nil {
 			c.Close()
@@ -57,9 +70,15 @@ func (l *load) close() {
 
 func (l *load) deadline() time.Time { return time.Now().Add(l.timeout) }
 
-// call makes one request on the control connection and wants a 2xx.
+// call makes one request on the first instance's control connection and
+// wants a 2xx.
 func (l *load) call(method, target string) ([]byte, error) {
-	status, body, err := l.ctl.roundTrip(request(method, l.addr, target, "", nil), l.deadline())
+	return l.callOn(l.ctls[0], method, target, l.deadline())
+}
+
+// callOn makes one request on a control connection and wants a 2xx.
+func (l *load) callOn(ctl *httpConn, method, target string, deadline time.Time) ([]byte, error) {
+	status, body, err := ctl.roundTrip(request(method, ctl.addr, target, "", nil), deadline)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, target, err)
 	}
@@ -72,31 +91,43 @@ func (l *load) call(method, target string) ([]byte, error) {
 // warmUp exercises the server without holding any poll, so that the
 // baseline RSS includes a started, used server.
 func (l *load) warmUp() error {
-	for range 50 {
-		if _, err := l.call("GET", pathPing); err != nil {
-			return err
+	for _, ctl := range l.ctls {
+		for range 50 {
+			if _, err := l.callOn(ctl, "GET", pathPing, l.deadline()); err != nil {
+				return err
+			}
 		}
-	}
-	for range 3 {
-		if _, err := l.call("POST", pathPublish); err != nil {
-			return err
+		for range 3 {
+			if _, err := l.callOn(ctl, "POST", pathPublish, l.deadline()); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := l.held()
 	return err
 }
 
-// held returns the server's count of poll requests in their handler.
+// held returns the count of poll requests in their handler, over every
+// instance.
 func (l *load) held() (int, error) {
-	body, err := l.call("GET", pathHeld)
-	if err != nil {
-		return 0, err
+	sum := 0
+	for _, ctl := range l.ctls {
+		body, err := l.callOn(ctl, "GET", pathHeld, l.deadline())
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(string(body))
+		if err != nil {
+			return 0, err
+		}
+		sum += n
 	}
-	return strconv.Atoi(string(body))
+	return sum, nil
 }
 
-// waitHeld waits until the server holds want polls.
-func (l *load) waitHeld(want int) error {
+// waitHeld waits until the server holds want polls. failed, if not nil,
+// reports a poll that ended while waiting: it will never be held.
+func (l *load) waitHeld(want int, failed func() error) error {
 	end := l.deadline()
 	for {
 		n, err := l.held()
@@ -105,6 +136,11 @@ func (l *load) waitHeld(want int) error {
 		}
 		if n == want {
 			return nil
+		}
+		if failed != nil {
+			if err := failed(); err != nil {
+				return fmt.Errorf("server holds %d polls, want %d: %w", n, want, err)
+			}
 		}
 		if time.Now().After(end) {
 			return fmt.Errorf("server holds %d polls after %v, want %d", n, l.timeout, want)
@@ -125,17 +161,17 @@ func (l *load) connect() error {
 		bufSize = 4096
 	}
 	err := l.each(func(i int) error {
-		c, err := dialConn(l.addr, bufSize, l.timeout)
+		c, err := dialConn(l.addrs[i%len(l.addrs)], bufSize, l.timeout)
 		if err != nil {
 			return err
 		}
 		l.conns[i] = c
-		if l.kind == "floor" {
+		if l.kind == targetFloor {
 			return l.ping(c)
 		}
 		return l.negotiate(c)
 	})
-	if err != nil || l.kind == "floor" {
+	if err != nil || l.kind == targetFloor {
 		return err
 	}
 	return l.each(func(i int) error { return l.catchUp(l.conns[i]) })
@@ -172,7 +208,7 @@ func (l *load) each(f func(i int) error) error {
 }
 
 func (l *load) ping(c *httpConn) error {
-	status, body, err := c.roundTrip(request("GET", l.addr, pathPing, "", nil), l.deadline())
+	status, body, err := c.roundTrip(request("GET", c.addr, pathPing, "", nil), l.deadline())
 	if err == nil && status != 204 {
 		err = fmt.Errorf("ping: status %d: %s", status, body)
 	}
@@ -180,7 +216,7 @@ func (l *load) ping(c *httpConn) error {
 }
 
 func (l *load) negotiate(c *httpConn) error {
-	status, body, err := c.roundTrip(request("POST", l.addr, "/rt/negotiate", "", []byte(`{"topics":["`+benchTopic+`"]}`)), l.deadline())
+	status, body, err := c.roundTrip(request("POST", c.addr, "/rt/negotiate", "", []byte(`{"topics":["`+benchTopic+`"]}`)), l.deadline())
 	if err != nil {
 		return fmt.Errorf("negotiate: %w", err)
 	}
@@ -202,7 +238,7 @@ func (l *load) negotiate(c *httpConn) error {
 // buffered, leaving c.cursor at the head.
 func (l *load) catchUp(c *httpConn) error {
 	for {
-		status, body, err := c.roundTrip(request("GET", l.addr, "/rt/poll?timeout=0&cursor="+url.QueryEscape(c.cursor), c.token, nil), l.deadline())
+		status, body, err := c.roundTrip(request("GET", c.addr, "/rt/poll?timeout=0&cursor="+url.QueryEscape(c.cursor), c.token, nil), l.deadline())
 		if err != nil {
 			return fmt.Errorf("poll timeout=0: %w", err)
 		}
@@ -250,13 +286,12 @@ type armed struct {
 // arm sends one poll on every connection; each waits on its own goroutine.
 func (l *load) arm() *armed {
 	a := &armed{l: l, lat: make([]time.Duration, l.n), ok: make([]bool, l.n)}
-	floorReq := request("GET", l.addr, "/poll", "", nil)
 	far := time.Now().Add(3 * l.timeout) // fire() cuts it short on timeout
 	a.wg.Add(l.n)
 	for i, c := range l.conns {
-		req := floorReq
-		if l.kind == "lifeline" {
-			req = request("GET", l.addr, "/rt/poll?cursor="+url.QueryEscape(c.cursor), c.token, nil)
+		req := request("GET", c.addr, "/poll", "", nil)
+		if l.kind != targetFloor {
+			req = request("GET", c.addr, "/rt/poll?cursor="+url.QueryEscape(c.cursor), c.token, nil)
 		}
 		go a.hold(i, c, req, far)
 	}
@@ -276,7 +311,7 @@ func (a *armed) hold(i int, c *httpConn, req []byte, deadline time.Time) {
 		err = fmt.Errorf("status %d: %s", status, body)
 	case !bytes.HasPrefix(body, []byte(`{"events":[{`)):
 		err = fmt.Errorf("answer without an event: %s", body)
-	case a.l.kind == "lifeline":
+	case a.l.kind != targetFloor:
 		if bytes.Contains(body, []byte(`"reset":true`)) || bytes.Contains(body, []byte(`"superseded":true`)) {
 			err = fmt.Errorf("unexpected answer: %s", body)
 		} else {
@@ -294,6 +329,13 @@ func (a *armed) hold(i int, c *httpConn, req []byte, deadline time.Time) {
 	}
 	a.lat[i], a.ok[i] = at-start, true
 	a.delivered.Add(1)
+}
+
+// failed returns the first error of a poll that has already ended.
+func (a *armed) failed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.firstErr
 }
 
 // abort ends every held poll and waits for their goroutines.

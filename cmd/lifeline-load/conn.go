@@ -16,6 +16,7 @@ import (
 // no per-request goroutines, a small read buffer (1 KiB for long-polls,
 // 4 KiB for streams, which read bursts of events).
 type httpConn struct {
+	addr string // the server's, for the Host header
 	nc   net.Conn
 	br   *bufio.Reader
 	body []byte // the last response body, reused
@@ -31,7 +32,7 @@ func dialConn(addr string, bufSize int, timeout time.Duration) (*httpConn, error
 	if err != nil {
 		return nil, err
 	}
-	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, bufSize)}, nil
+	return &httpConn{addr: addr, nc: nc, br: bufio.NewReaderSize(nc, bufSize)}, nil
 }
 
 func (c *httpConn) Close() error { return c.nc.Close() }

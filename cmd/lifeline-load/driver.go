@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,8 @@ import (
 //	         wait until the server counts N in their handler
 //	fire     publish once and time every delivery
 //	burst    streams: publish E events back to back and time every delivery
+//	throughput  long-poll: every connection polls in a loop while the
+//	         servers publish (see throughput.go)
 //
 // and answers each with one JSON line (a driverReply). One driver per
 // target lets the targets' rounds alternate with both sets of N
@@ -39,6 +42,8 @@ type driverReply struct {
 	Deliveries int   `json:"deliveries,omitempty"`
 	Elapsed    int64 `json:"elapsedns,omitempty"`
 	Published  int64 `json:"publishedns,omitempty"`
+	// throughput only
+	Throughput *throughputReply `json:"throughput,omitempty"`
 }
 
 func driverMain(args []string) int {
@@ -46,9 +51,11 @@ func driverMain(args []string) int {
 	kind := fs.String("drive", "", "server kind: floor or lifeline")
 	transport := fs.String("transport", transportLongPoll, "longpoll, websocket or sse")
 	events := fs.Int("events", 200, "events per burst")
-	addr := fs.String("addr", "", "server address")
+	addrs := fs.String("addr", "", "comma-separated server addresses: connection i goes to address i modulo their number, publishes to the first")
 	n := fs.Int("n", 0, "connections")
 	timeout := fs.Duration("timeout", time.Minute, "limit of each phase")
+	publishers := fs.Int("publishers", 48, "throughput: publishing goroutines, spread over the instances")
+	publishFor := fs.Duration("publish-for", 3*time.Second, "throughput: publishing time per round")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,12 +63,13 @@ func driverMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
 		return 1
 	}
-	l, err := newLoad(*kind, *transport, *addr, *n, *timeout)
+	l, err := newLoad(*kind, *transport, splitList(*addrs), *n, *timeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lifeline-load -drive:", err)
 		return 1
 	}
 	defer l.close()
+	l.tp = throughput{publishers: *publishers, duration: *publishFor}
 	out := json.NewEncoder(os.Stdout)
 	in := bufio.NewScanner(os.Stdin)
 	var a *armed
@@ -88,7 +96,7 @@ func driverMain(args []string) int {
 				break
 			}
 			a = l.arm()
-			if err = l.waitHeld(l.n); err != nil {
+			if err = l.waitHeld(l.n, a.failed); err != nil {
 				a.abort()
 				a = nil
 			}
@@ -118,6 +126,10 @@ func driverMain(args []string) int {
 				rep.setRound(res.fanOut())
 				rep.Deliveries, rep.Elapsed, rep.Published = res.deliveries, int64(res.elapsed), int64(res.published)
 			}
+		case "throughput":
+			var res throughputReply
+			res, err = l.runThroughput()
+			rep.Throughput = &res
 		default:
 			err = fmt.Errorf("unknown command %q", cmd)
 		}
@@ -137,13 +149,15 @@ type driverProc struct {
 	timeout time.Duration
 }
 
-func startDriver(kind, transport, addr string, n, events int, timeout time.Duration) (*driverProc, error) {
-	p, err := spawn(transport+" "+kind+" driver", "-drive", kind, "-transport", transport, "-addr", addr,
-		"-n", strconv.Itoa(n), "-events", strconv.Itoa(events), "-timeout", timeout.String())
+func startDriver(cfg config, kind, transport string, addrs []string, n int) (*driverProc, error) {
+	timeout := cfg.Timeout
+	p, err := spawn(transport+" "+kind+" driver", "-drive", kind, "-transport", transport, "-addr", strings.Join(addrs, ","),
+		"-n", strconv.Itoa(n), "-events", strconv.Itoa(cfg.Events), "-timeout", timeout.String(),
+		"-publishers", strconv.Itoa(cfg.Publishers), "-publish-for", cfg.PublishFor.String())
 	if err != nil {
 		return nil, err
 	}
-	return &driverProc{proc: p, timeout: timeout}, nil
+	return &driverProc{proc: p, timeout: timeout + cfg.PublishFor}, nil
 }
 
 // do sends one command and returns the driver's answer.

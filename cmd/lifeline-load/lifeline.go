@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -33,18 +32,22 @@ type benchData struct {
 }
 
 // newLifeline returns the real stack: longpoll + negotiate mounted at /rt,
-// and POST /publish, outside /rt, publishing one event through lp.Publish.
-// The returned function closes lp, which releases held polls and streams.
-func newLifeline(presence bool) (http.Handler, func()) {
+// POST /publish, outside /rt, publishing one event through lp.Publish, and
+// POST /publish-many (see publishMany). backend nil keeps everything in
+// this process. The returned function closes lp, which releases held polls
+// and streams; it does not close backend.
+func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func()) {
 	lp := longpoll.New(longpoll.Config{
+		Backend:         backend,
 		PollTimeout:     lifelinePollTimeout,
 		SessionTTL:      lifelineSessionTTL,
 		DisablePresence: !presence,
 		// Every simulated client comes from 127.0.0.1 and some re-poll or
 		// reopen quickly: measure delivery, not the limiters.
-		IdleLimit:          longpoll.Limit{Off: true},
-		SendLimit:          longpoll.Limit{Off: true},
-		MaxSessionsPerAddr: math.MaxInt,
+		IdleLimit: longpoll.Limit{Off: true},
+		SendLimit: longpoll.Limit{Off: true},
+		// One address holds every session of the run.
+		MaxSessionsPerAddr: longpoll.DefaultMaxSessions,
 	})
 	r := gin.New()
 	negotiate.New(negotiate.Config{
@@ -68,5 +71,6 @@ func newLifeline(presence bool) (http.Handler, func()) {
 		}
 		c.JSON(http.StatusOK, gin.H{"id": e.ID.String()})
 	})
+	r.POST(pathPublishMany, func(c *gin.Context) { publishMany(c, lp) })
 	return r, func() { _ = lp.Close() }
 }

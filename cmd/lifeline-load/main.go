@@ -6,6 +6,8 @@
 //
 //	go run ./cmd/lifeline-load [-transports longpoll,websocket,sse] [-n 2000,10000]
 //	    [-events 200] [-rounds 5] [-targets floor,lifeline] [-json]
+//	go run ./cmd/lifeline-load -redis redis://127.0.0.1:6379/0 [-instances 3]
+//	    [-phases fanout,throughput,commands] [-subscribers 1000] [-publishers 48]
 //
 // Each server runs in its own child process (this binary re-executed with
 // the hidden -serve flag) so that /proc/<pid>/status VmRSS is the server's
@@ -53,6 +55,18 @@
 // Lifeline runs with DisablePresence: true unless -presence is given, with
 // its rate limits off, and with heartbeats, pings and stream recycling
 // pushed beyond the run (see lifeline.go).
+//
+// Redis mode (-redis URL) adds the redis target: -instances Lifeline
+// instances, each in its own process with an llredis Backend on that Redis
+// under one fresh key prefix, deleted when the target stops. The N clients
+// are spread over the instances round-robin and every publish goes to the
+// first, so one fan-out crosses Redis to all of them; RSS is the sum of the
+// instances'. Two more measurements come with it (-phases): throughput,
+// the publishes per second with -subscribers long-polling the topic in a
+// loop (throughput.go), and commands, Redis's INFO commandstats around one
+// publish and its fan-out for each of -count-subscribers held polls on
+// each of -count-instances instances (redismode.go). Use a Redis of the
+// run's own for exact command counts: the counters are server-wide.
 package main
 
 import (
@@ -88,6 +102,17 @@ type config struct {
 	ProfileDir string
 
 	ProfileSeconds int
+
+	// Redis mode (see redismode.go).
+	Phases         []string
+	Redis          string // URL; "" without the redis target
+	Instances      int    // of the redis target
+	Subscribers    int    // throughput phase: polls re-polling at once
+	Publishers     int    // throughput phase: publishing goroutines, spread over the instances
+	PublishFor     time.Duration
+	CountSubs      []int // commands phase: subscribers
+	CountInstances []int // commands phase: instances
+	CountPublishes int   // commands phase: publishes measured per setting
 }
 
 func cliMain(args []string, stdout, stderr io.Writer) int {
@@ -105,6 +130,16 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine and mutex profiles of each server, and CPU profiles of its last round's fan-out (long-poll) or burst (streams), to this directory (perturbs the figures)")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 3, "length of the CPU profiles")
+	fs.StringVar(&cfg.Redis, "redis", "", "Redis mode: the URL of a Redis (redis://127.0.0.1:6379/0) for the redis target, -instances Lifeline instances sharing it; "+
+		"then -targets defaults to lifeline,redis, -transports to longpoll and -phases to fanout,throughput,commands")
+	fs.IntVar(&cfg.Instances, "instances", 3, "redis target: Lifeline instances on the one Redis; the N clients are spread over them round-robin and every publish goes to the first")
+	phases := fs.String("phases", phaseFanOut, "comma-separated measurements: fanout (the rounds above), throughput (publishes/s with -subscribers polling), commands (Redis commands per publish; needs -redis)")
+	fs.IntVar(&cfg.Subscribers, "subscribers", 1000, "throughput: long-poll clients that re-poll as soon as each answer arrives")
+	fs.IntVar(&cfg.Publishers, "publishers", 48, "throughput: goroutines calling Publish back to back inside the servers, spread evenly over a target's instances")
+	fs.DurationVar(&cfg.PublishFor, "publish-for", 3*time.Second, "throughput: how long each round publishes")
+	countSubs := fs.String("count-subscribers", "1,100,1000", "commands: numbers of held polls")
+	countInstances := fs.String("count-instances", "1,3", "commands: numbers of instances")
+	fs.IntVar(&cfg.CountPublishes, "count-publishes", 5, "commands: publishes measured per setting (one per round, after one unmeasured round)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	save := fs.String("save", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
@@ -113,14 +148,33 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	cfg.Targets, cfg.Transports = splitList(*targets), splitList(*transports)
-	for _, v := range splitList(*ns) {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintf(stderr, "lifeline-load: -n: %q is not a number\n", v)
-			return 2
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Redis != "" {
+		if !set["targets"] {
+			*targets = targetLifeline + "," + targetRedis
 		}
-		cfg.Ns = append(cfg.Ns, n)
+		if !set["transports"] {
+			*transports = transportLongPoll
+		}
+		if !set["phases"] {
+			*phases = strings.Join(allPhases, ",")
+		}
+	}
+	cfg.Targets, cfg.Transports, cfg.Phases = splitList(*targets), splitList(*transports), splitList(*phases)
+	for _, list := range []struct {
+		flag string
+		in   string
+		out  *[]int
+	}{{"n", *ns, &cfg.Ns}, {"count-subscribers", *countSubs, &cfg.CountSubs}, {"count-instances", *countInstances, &cfg.CountInstances}} {
+		for _, v := range splitList(list.in) {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				fmt.Fprintf(stderr, "lifeline-load: -%s: %q is not a number\n", list.flag, v)
+				return 2
+			}
+			*list.out = append(*list.out, n)
+		}
 	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(stderr, "lifeline-load:", err)
@@ -184,14 +238,17 @@ func (c config) check() error {
 		return fmt.Errorf("no -targets")
 	}
 	for _, t := range c.Targets {
-		if t != "floor" && t != "lifeline" {
-			return fmt.Errorf("unknown target %q: want floor or lifeline", t)
+		if !slices.Contains(allTargets, t) {
+			return fmt.Errorf("unknown target %q: want %s", t, strings.Join(allTargets, ", "))
 		}
+	}
+	if err := c.checkRedisMode(); err != nil {
+		return err
 	}
 	if err := raiseNoFile(); err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}
-	if n, lim := slices.Max(c.Ns), noFileLimit(); uint64(n)+64 > lim {
+	if n, lim := max(slices.Max(c.Ns), c.Subscribers), noFileLimit(); uint64(n)+64 > lim {
 		return fmt.Errorf("-n %d needs more open files than RLIMIT_NOFILE allows (%d)", n, lim)
 	}
 	return nil
@@ -201,17 +258,28 @@ func (c config) check() error {
 // turn, and returns what it measured even on error.
 func run(cfg config, log io.Writer) (*report, error) {
 	rep := newReport(cfg)
+	defer rep.finish()
 	for cycle := range cfg.Cycles {
-		for _, n := range cfg.Ns {
-			for _, tr := range cfg.Transports {
-				if err := runGroup(cfg, group{transport: tr, n: n}, cycle, rep, log); err != nil {
-					rep.finish()
-					return rep, fmt.Errorf("cycle %d: %s N=%d: %w", cycle+1, tr, n, err)
+		if slices.Contains(cfg.Phases, phaseFanOut) {
+			for _, n := range cfg.Ns {
+				for _, tr := range cfg.Transports {
+					if err := runGroup(cfg, group{transport: tr, n: n}, cycle, rep, log); err != nil {
+						return rep, fmt.Errorf("cycle %d: %s N=%d: %w", cycle+1, tr, n, err)
+					}
 				}
 			}
 		}
+		if slices.Contains(cfg.Phases, phaseThroughput) {
+			if err := runThroughput(cfg, cycle, rep, log); err != nil {
+				return rep, fmt.Errorf("cycle %d: throughput: %w", cycle+1, err)
+			}
+		}
 	}
-	rep.finish()
+	if slices.Contains(cfg.Phases, phaseCommands) {
+		if err := runCommandCounts(cfg, rep, log); err != nil {
+			return rep, fmt.Errorf("commands per publish: %w", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -230,19 +298,41 @@ func (g group) streaming() bool { return g.transport != transportLongPoll }
 type target struct {
 	kind        string
 	group       group
-	server      *proc
-	addr        string
+	servers     []*proc  // one, or the redis target's instances
+	addrs       []string // of the servers; publishes go to the first
 	driver      *driverProc
 	empty, idle int64
 	first       int64 // held RSS of the first round, before any fan-out to these polls or streams
 	report      *targetReport
+	cleanup     func() error      // deletes the redis target's keys; nil for the others
+	throughput  *throughputReport // in the throughput phase
 }
 
 func (t *target) stop() {
 	if t.driver != nil {
 		t.driver.stop() // closes the connections first
 	}
-	t.server.stop()
+	for _, s := range t.servers {
+		s.stop()
+	}
+	if t.cleanup != nil {
+		if err := t.cleanup(); err != nil {
+			fmt.Fprintf(os.Stderr, "lifeline-load: deleting the run's Redis keys: %v\n", err)
+		}
+	}
+}
+
+// rss is the settled RSS of the target's servers, summed.
+func (t *target) rss() (int64, error) {
+	var sum int64
+	for _, s := range t.servers {
+		kb, err := settledRSS(s.pid())
+		if err != nil {
+			return 0, err
+		}
+		sum += kb
+	}
+	return sum, nil
 }
 
 // runGroup starts every target, then runs the rounds alternately: round 1
@@ -265,7 +355,7 @@ func runGroup(cfg config, g group, cycle int, rep *report, log io.Writer) error 
 		fmt.Fprintf(log, "%s %s N=%d: cycle %d: clients ready; RSS empty %d KiB, idle %d KiB\n", g.transport, kind, g.n, cycle+1, t.empty, t.idle)
 	}
 	for r := -cfg.Warmup; r < cfg.Rounds; r++ { // r < 0: warm-up, not recorded
-		for _, t := range targets {
+		for _, t := range rotate(targets, r+cfg.Warmup+cycle) {
 			if err := t.round(cfg, cycle, r, log); err != nil {
 				return fmt.Errorf("%s round %d: %w", t.kind, r+1, err)
 			}
@@ -274,29 +364,70 @@ func runGroup(cfg config, g group, cycle int, rep *report, log io.Writer) error 
 	return nil
 }
 
+// rotate returns xs starting at index k modulo its length, so that no
+// target always runs first (or always right after another's round).
+func rotate[T any](xs []T, k int) []T {
+	if len(xs) == 0 {
+		return xs
+	}
+	k %= len(xs)
+	return append(slices.Clone(xs[k:]), xs[:k]...)
+}
+
 // startTarget starts the server and its driver, warms the server up, reads
 // its empty RSS, connects the N clients and reads its idle RSS.
 func startTarget(cfg config, g group, kind string, tr *targetReport) (*target, error) {
-	server, addr, procs, err := startServer(kind, g.transport, cfg.Presence, cfg.ProfileDir != "", cfg.Timeout)
+	return startTargetRSS(cfg, g, kind, tr, true)
+}
+
+// startTargetRSS is startTarget, reading the RSS only if withRSS.
+func startTargetRSS(cfg config, g group, kind string, tr *targetReport, withRSS bool) (*target, error) {
+	t, err := startServers(cfg, g, kind, cfg.Instances, tr)
 	if err != nil {
-		return nil, err
+		return t, err
 	}
-	tr.ServerGOMAXPROCS = procs
-	t := &target{kind: kind, group: g, server: server, addr: addr, report: tr}
-	if t.driver, err = startDriver(kind, g.transport, addr, g.n, cfg.Events, cfg.Timeout); err != nil {
+	if t.driver, err = startDriver(cfg, kind, g.transport, t.addrs, g.n); err != nil {
 		return t, err
 	}
 	if _, err := t.driver.do("warm"); err != nil {
 		return t, err
 	}
-	if t.empty, err = settledRSS(server.pid()); err != nil {
-		return t, err
+	if withRSS {
+		if t.empty, err = t.rss(); err != nil {
+			return t, err
+		}
 	}
 	if _, err := t.driver.do("connect"); err != nil {
 		return t, err
 	}
-	if t.idle, err = settledRSS(server.pid()); err != nil {
-		return t, err
+	if withRSS {
+		if t.idle, err = t.rss(); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// startServers starts the server of kind: one process, or for the redis
+// target the given number of instances on one fresh key prefix, deleted
+// when the target stops.
+func startServers(cfg config, g group, kind string, instances int, tr *targetReport) (*target, error) {
+	t := &target{kind: kind, group: g, report: tr}
+	var shared redisTarget
+	if kind != targetRedis {
+		instances = 1
+	} else {
+		shared = redisTarget{url: cfg.Redis, prefix: newRunPrefix()}
+		t.cleanup = func() error { return deletePrefix(shared.url, shared.prefix) }
+	}
+	tr.Instances = instances
+	for range instances {
+		server, addr, procs, err := startServer(kind, g.transport, cfg.Presence, cfg.ProfileDir != "", shared, cfg.Timeout)
+		if err != nil {
+			return t, err
+		}
+		t.servers, t.addrs = append(t.servers, server), append(t.addrs, addr)
+		tr.ServerGOMAXPROCS = procs
 	}
 	return t, nil
 }
@@ -309,7 +440,7 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if _, err := t.driver.do("arm"); err != nil {
 		return err
 	}
-	held, err := settledRSS(t.server.pid())
+	held, err := t.rss()
 	if err != nil {
 		return err
 	}
@@ -319,7 +450,7 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	profile := cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1
 	var prof *profiler
 	if profile && !g.streaming() {
-		if prof, err = startProfiles(cfg, g, t.kind, t.addr, log); err != nil {
+		if prof, err = startProfiles(cfg, g, t.kind, t.addrs[0], log); err != nil {
 			return err
 		}
 	}
@@ -331,7 +462,7 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	var burst *burstResult
 	if g.streaming() {
 		if profile {
-			if prof, err = startProfiles(cfg, g, t.kind, t.addr, log); err != nil {
+			if prof, err = startProfiles(cfg, g, t.kind, t.addrs[0], log); err != nil {
 				return err
 			}
 		}

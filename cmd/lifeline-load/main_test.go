@@ -30,17 +30,7 @@ func TestRunSmall(t *testing.T) {
 	const n, events = 200, 20
 	for _, transport := range allTransports {
 		t.Run(transport, func(t *testing.T) {
-			var out, log bytes.Buffer
-			start := time.Now()
-			code := cliMain([]string{"-transports", transport, "-n", "200", "-events", "20", "-rounds", "1", "-warmup", "1", "-timeout", "10s", "-json"}, &out, &log)
-			t.Logf("took %v; log:\n%s", time.Since(start), log.String())
-			if code != 0 {
-				t.Fatalf("exit code %d; output:\n%s", code, out.String())
-			}
-			var rep report
-			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-				t.Fatalf("bad JSON report: %v\n%s", err, out.String())
-			}
+			rep := runJSON(t, "-transports", transport, "-n", "200", "-events", "20", "-rounds", "1", "-warmup", "1", "-timeout", "10s")
 			if len(rep.Targets) != 2 || rep.Targets[0].Target != "floor" || rep.Targets[1].Target != "lifeline" {
 				t.Fatalf("targets = %+v, want floor then lifeline", rep.Targets)
 			}
@@ -103,6 +93,24 @@ func TestRunSmall(t *testing.T) {
 	}
 }
 
+// runJSON runs the command with args and -json, wants it to succeed, and
+// returns its report.
+func runJSON(t *testing.T, args ...string) report {
+	t.Helper()
+	var out, log bytes.Buffer
+	start := time.Now()
+	code := cliMain(append(args, "-json"), &out, &log)
+	t.Logf("took %v; log:\n%s", time.Since(start), log.String())
+	if code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("bad JSON report: %v\n%s", err, out.String())
+	}
+	return rep
+}
+
 func TestFlags(t *testing.T) {
 	var out, log bytes.Buffer
 	if code := cliMain([]string{"-targets", "nginx"}, &out, &log); code != 2 {
@@ -122,7 +130,7 @@ func TestFlags(t *testing.T) {
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {
-	if err := serve("floor", transportLongPoll, "0.0.0.0:0", false, false); err == nil {
+	if err := serve(targetFloor, transportLongPoll, "0.0.0.0:0", false, false, redisTarget{}); err == nil {
 		t.Error("serve on 0.0.0.0 did not fail")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,10 +23,15 @@ type report struct {
 	Cycles     int             `json:"cycles"`
 	Order      string          `json:"order"`
 	Presence   bool            `json:"presence"`
+	Phases     []string        `json:"phases"`
+	Instances  int             `json:"redisInstances,omitempty"` // of the redis target
 	Targets    []*targetReport `json:"targets"`
-	// Ratios are lifeline / floor of the medians, per transport and N, when
-	// both ran.
+	// Ratios are lifeline / floor and redis / lifeline of the medians, per
+	// transport and N, when both ran.
 	Ratios []*ratios `json:"ratios,omitempty"`
+	// Redis mode.
+	Throughput []*throughputReport `json:"throughput,omitempty"`
+	Commands   []*commandsReport   `json:"commandsPerPublish,omitempty"`
 }
 
 type machine struct {
@@ -43,7 +49,8 @@ type machine struct {
 type targetReport struct {
 	Transport        string        `json:"transport"`
 	Target           string        `json:"target"`
-	N                int           `json:"n"` // held polls or open streams
+	N                int           `json:"n"`         // held polls or open streams
+	Instances        int           `json:"instances"` // server processes; RSS is their sum
 	ServerGOMAXPROCS int           `json:"serverGomaxprocs"`
 	Rounds           []roundReport `json:"rounds"`
 	// Medians across rounds.
@@ -104,6 +111,8 @@ type burstReport struct {
 }
 
 type ratios struct {
+	Target     string  `json:"target"` // the numerator: lifeline or redis
+	Base       string  `json:"base"`   // the denominator: floor or lifeline
 	Transport  string  `json:"transport"`
 	N          int     `json:"n"`
 	RSSPerConn float64 `json:"rssPerConn"`
@@ -160,7 +169,7 @@ func (b *burstResult) describe() string {
 }
 
 func newReport(cfg config) *report {
-	return &report{
+	r := &report{
 		Machine: machine{
 			NProc:              runtime.NumCPU(),
 			GoVersion:          runtime.Version(),
@@ -176,9 +185,14 @@ func newReport(cfg config) *report {
 		Warmup:     cfg.Warmup,
 		Cycles:     cfg.Cycles,
 		Order: "per transport and N, fresh processes; rounds alternate between targets (" + strings.Join(cfg.Targets, ", ") +
-			"), both servers up at once, each in its own process, each with its own load-driver process",
+			"; round r starts with the next target in turn), all servers up at once, each in its own process, each target with its own load-driver process",
 		Presence: cfg.Presence,
+		Phases:   cfg.Phases,
 	}
+	if slices.Contains(cfg.Targets, targetRedis) {
+		r.Instances = cfg.Instances
+	}
+	return r
 }
 
 // target returns the report of kind in g, creating it.
@@ -260,16 +274,29 @@ func (r *report) finish() {
 		}
 		r.Machine.ServerGOMAXPROCS = t.ServerGOMAXPROCS
 	}
+	for _, t := range r.Throughput {
+		t.finish()
+	}
 	r.Ratios = nil
+	for _, pair := range [][2]string{{targetLifeline, targetFloor}, {targetRedis, targetLifeline}} {
+		r.addRatios(pair[0], pair[1])
+	}
+}
+
+// addRatios adds the ratios of target to base of every transport and N
+// where both ran.
+func (r *report) addRatios(target, base string) {
 	for _, fl := range r.Targets {
-		if fl.Target != "floor" || len(fl.Rounds) == 0 {
+		if fl.Target != base || len(fl.Rounds) == 0 {
 			continue
 		}
 		for _, ll := range r.Targets {
-			if ll.Target != "lifeline" || ll.Transport != fl.Transport || ll.N != fl.N || len(ll.Rounds) == 0 {
+			if ll.Target != target || ll.Transport != fl.Transport || ll.N != fl.N || len(ll.Rounds) == 0 {
 				continue
 			}
 			q := &ratios{
+				Target:     target,
+				Base:       base,
 				Transport:  fl.Transport,
 				N:          fl.N,
 				RSSPerConn: ratio(ll.RSSPerConnKB, fl.RSSPerConnKB),
@@ -289,14 +316,15 @@ func (r *report) finish() {
 	}
 }
 
-// ratios returns the ratios of g's targets, or nil.
-func (r *report) ratiosOf(transport string, n int) *ratios {
+// ratiosOf returns the ratios of the targets of a transport and N.
+func (r *report) ratiosOf(transport string, n int) []*ratios {
+	var out []*ratios
 	for _, q := range r.Ratios {
 		if q.Transport == transport && q.N == n {
-			return q
+			out = append(out, q)
 		}
 	}
-	return nil
+	return out
 }
 
 func ratio(a, b float64) float64 {
@@ -308,8 +336,13 @@ func ratio(a, b float64) float64 {
 
 // clean reports whether every round delivered everything without error.
 func (r *report) clean() bool {
-	if len(r.Targets) == 0 {
+	if len(r.Targets) == 0 && len(r.Throughput) == 0 && len(r.Commands) == 0 {
 		return false
+	}
+	for _, t := range r.Throughput {
+		if len(t.Rounds) == 0 || t.Errors > 0 {
+			return false
+		}
 	}
 	for _, t := range r.Targets {
 		if len(t.Rounds) == 0 {
@@ -343,8 +376,17 @@ func (r *report) saveJSON(path string) error {
 }
 
 func (r *report) writeTable(w io.Writer) {
+	if len(r.Targets) > 0 {
+		r.writeFanOutTable(w)
+	}
+	r.writeRedisTables(w)
+	r.writeNotes(w)
+}
+
+// writeFanOutTable writes the fan-out rounds' medians and ratios.
+func (r *report) writeFanOutTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\ttarget\tN\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tdelivered\terrors\t")
+	fmt.Fprintln(tw, "transport\ttarget\tN\tinstances\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tdelivered\terrors\t")
 	dash := func(ok bool, format string, v float64) string {
 		if !ok {
 			return "-"
@@ -362,8 +404,8 @@ func (r *report) writeTable(w io.Writer) {
 		if b != nil {
 			delivered += fmt.Sprintf("+%d", b.Deliveries)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n",
-			t.Transport, t.Target, t.N, len(t.Rounds), t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB, t.P50ms, t.P99ms, t.Maxms,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n",
+			t.Transport, t.Target, t.N, t.Instances, len(t.Rounds), t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB, t.P50ms, t.P99ms, t.Maxms,
 			dash(b != nil, "%.0f", b.get(func(b *burstMedians) float64 { return b.DeliveriesPerSec })),
 			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P50ms })),
 			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P99ms })),
@@ -373,8 +415,15 @@ func (r *report) writeTable(w io.Writer) {
 		r.writeRatios(tw, last)
 	}
 	_ = tw.Flush()
+}
+
+// writeNotes explains the tables and names the settings and the machine.
+func (r *report) writeNotes(w io.Writer) {
 	fmt.Fprintf(w, "medians across %d round(s) x %d cycle(s), after %d warm-up round(s); %s\n", r.Rounds, r.Cycles, r.Warmup, r.Order)
 	fmt.Fprintln(w, "rss/conn = (RSS with N polls or streams held - RSS of the warmed-up server with no client) / N; conn-only = (held - RSS with N idle ready connections) / N;")
+	if r.Instances > 0 {
+		fmt.Fprintf(w, "redis: Lifeline on an llredis Backend, %d instances on one Redis and one fresh key prefix (deleted afterwards), clients spread round-robin, every publish sent to the first instance; RSS summed over the instances (Redis's own memory not included)\n", r.Instances)
+	}
 	fmt.Fprintln(w, "rss@first = rss/conn in the first warm-up round, before any publish reached the polls or streams (no heap growth from traffic yet)")
 	fmt.Fprintln(w, "p50/p99/max: one publish fanned out to all N, from just before the publish is sent to each delivery")
 	fmt.Fprintf(w, "streams: burst = %d events published back to back; deliv/s = N x events / (first publish to the last stream's last event); burst p50/p99 over every delivery; delivered = fan-outs+burst deliveries; ratio of deliv/s < 1 means Lifeline delivers fewer\n", r.Events)
@@ -388,18 +437,17 @@ func (r *report) writeTable(w io.Writer) {
 		m.NProc, m.LoadGOMAXPROCS, m.ServerGOMAXPROCS, m.GoVersion, m.OSArch, m.CPU, m.OpenFilesSoftLimit)
 }
 
-// writeRatios writes the lifeline/floor row of t's transport and N.
+// writeRatios writes the lifeline/floor and redis/lifeline rows of t's
+// transport and N.
 func (r *report) writeRatios(tw io.Writer, t *targetReport) {
-	q := r.ratiosOf(t.Transport, t.N)
-	if q == nil {
-		return
+	for _, q := range r.ratiosOf(t.Transport, t.N) {
+		burst := "-\t-\t-"
+		if q.DeliveriesPerSec != 0 {
+			burst = fmt.Sprintf("%.2fx\t%.2fx\t%.2fx", q.DeliveriesPerSec, q.BurstP50, q.BurstP99)
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\n",
+			q.Transport, q.Target, q.Base, q.N, q.RSSPerConn, q.ConnOnly, q.RSSFirst, q.P50, q.P99, q.Max, burst)
 	}
-	burst := "-\t-\t-"
-	if q.DeliveriesPerSec != 0 {
-		burst = fmt.Sprintf("%.2fx\t%.2fx\t%.2fx", q.DeliveriesPerSec, q.BurstP50, q.BurstP99)
-	}
-	fmt.Fprintf(tw, "%s\tlifeline/floor\t%d\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\n",
-		q.Transport, q.N, q.RSSPerConn, q.ConnOnly, q.RSSFirst, q.P50, q.P99, q.Max, burst)
 }
 
 // get returns f(b), or 0 for a nil b.

@@ -55,22 +55,25 @@ func heldPath(base, transport string) string {
 // standard input closes or it gets SIGINT/SIGTERM.
 func childMain(args []string) int {
 	fs := flag.NewFlagSet("lifeline-load -serve", flag.ContinueOnError)
-	kind := fs.String("serve", "", "server to run: floor or lifeline")
+	kind := fs.String("serve", "", "server to run: floor, lifeline, or redis (Lifeline on an llredis Backend)")
 	transport := fs.String("transport", transportLongPoll, "transport measured: longpoll, websocket or sse (the floor serves only it; /held counts its requests)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
 	presence := fs.Bool("presence", false, "lifeline: keep presence on")
 	withPprof := fs.Bool("pprof", false, "mount net/http/pprof at /debug/pprof/")
+	var shared redisTarget
+	fs.StringVar(&shared.url, "redis", "", "redis: the Redis URL")
+	fs.StringVar(&shared.prefix, "prefix", "", "redis: the key prefix shared by the instances of one run")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := serve(*kind, *transport, *addr, *presence, *withPprof); err != nil {
+	if err := serve(*kind, *transport, *addr, *presence, *withPprof, shared); err != nil {
 		fmt.Fprintln(os.Stderr, "lifeline-load -serve:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(kind, transport, addr string, presence, withPprof bool) error {
+func serve(kind, transport, addr string, presence, withPprof bool, shared redisTarget) error {
 	if withPprof {
 		// Finer heap samples than the default 512 KiB, so that per-poll
 		// allocation sites show; the profiled run is perturbed anyway.
@@ -97,14 +100,23 @@ func serve(kind, transport, addr string, presence, withPprof bool) error {
 		shutdown func()
 	)
 	switch kind {
-	case "floor":
+	case targetFloor:
 		h, shutdown = newFloor(transport)
 		pollPath = heldPath("", transport)
-	case "lifeline":
-		h, shutdown = newLifeline(presence)
+	case targetLifeline:
+		h, shutdown = newLifeline(presence, nil)
+		pollPath = heldPath("/rt", transport)
+	case targetRedis:
+		backend, closeBackend, err := shared.connect()
+		if err != nil {
+			return err
+		}
+		var closeServer func()
+		h, closeServer = newLifeline(presence, backend)
+		shutdown = func() { closeServer(); closeBackend() } // the Server before its Backend
 		pollPath = heldPath("/rt", transport)
 	default:
-		return fmt.Errorf("unknown server %q: want floor or lifeline", kind)
+		return fmt.Errorf("unknown server %q: want floor, lifeline or redis", kind)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -317,10 +317,10 @@ const (
 func (l *load) openWS(s *subscriber) error {
 	c := s.c
 	target := "/ws"
-	if l.kind == "lifeline" {
+	if l.kind != targetFloor {
 		target = "/rt/ws?cursor=" + url.QueryEscape(c.cursor)
 	}
-	req := "GET " + target + " HTTP/1.1\r\nHost: " + l.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if err := c.nc.SetDeadline(l.deadline()); err != nil {
 		return err
@@ -335,7 +335,7 @@ func (l *load) openWS(s *subscriber) error {
 	if status != 101 {
 		return fmt.Errorf("upgrade: status %d", status)
 	}
-	if l.kind == "lifeline" {
+	if l.kind != targetFloor {
 		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `}`
 		if err := c.writeFrame(wsText, []byte(auth)); err != nil {
 			return err
@@ -478,11 +478,11 @@ type sseMessage struct {
 func (l *load) openSSE(s *subscriber) error {
 	c := s.c
 	target := "/sse"
-	if l.kind == "lifeline" {
+	if l.kind != targetFloor {
 		target = "/rt/sse?cursor=" + url.QueryEscape(c.cursor)
 	}
-	req := "GET " + target + " HTTP/1.1\r\nHost: " + l.addr + "\r\nAccept: text/event-stream\r\n"
-	if l.kind == "lifeline" {
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nAccept: text/event-stream\r\n"
+	if l.kind != targetFloor {
 		req += "Lifeline-Token: " + c.token + "\r\n"
 	}
 	req += "\r\n"
@@ -631,5 +631,5 @@ func (l *load) armStreams() error {
 			return fmt.Errorf("stream %d has ended", s.i)
 		}
 	}
-	return l.waitHeld(l.n)
+	return l.waitHeld(l.n, nil)
 }
