@@ -43,7 +43,7 @@ func (b *Backend) listen(ready chan<- struct{}) {
 			b.dispatch(m.Payload)
 		case *redis.Subscription:
 			if subscribed {
-				b.hub.NotifyAll() // whatever was announced meanwhile is read anew
+				b.missed() // whatever was announced meanwhile is read anew
 			}
 			subscribed = true
 			markReady()
@@ -60,7 +60,7 @@ func (b *Backend) listen(ready chan<- struct{}) {
 			}
 		}
 		// Broken or silent: wake everyone, then subscribe again.
-		b.hub.NotifyAll()
+		b.missed()
 		if pinged {
 			ps = b.subscribe()
 			pinged = false
@@ -95,6 +95,13 @@ func (b *Backend) closeSubscription() {
 	if b.ps != nil {
 		b.ps.Close()
 	}
+}
+
+// missed handles notices that may have been lost: every local reader
+// reads again, and the Server checks its cached sessions with the store.
+func (b *Backend) missed() {
+	b.hub.NotifyAll()
+	b.notify(longpoll.Notice{Missed: true})
 }
 
 func isTimeout(err error) bool {

@@ -79,10 +79,14 @@ type SessionStore interface {
 
 // A Notice tells every instance about a session: a receiver attached
 // somewhere (Receiver is its generation), or the session ended (Ended).
+// A Notice with Missed set names no session: notices may have been lost
+// (the store's connection broke), and cached sessions must be checked
+// again.
 type Notice struct {
 	ClientID string
 	Receiver uint64
 	Ended    bool
+	Missed   bool
 }
 
 // A PresenceStore keeps who is present in which topic.

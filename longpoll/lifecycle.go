@@ -57,7 +57,14 @@ func (s *Server) Authenticate(token string) (*Session, error) {
 	}
 	ctx := context.Background() // the store bounds each call's time
 	if sess != nil {
-		// The store decides: the session may have ended elsewhere.
+		// A session that ends anywhere is announced to every instance,
+		// which forgets it (and forgets every cached session when
+		// announcements may have been missed): a cached session needs the
+		// store only to be kept alive, every quarter of its TTL.
+		if now.UnixNano()-sess.sharedSeen.Load() < int64(s.cfg.SessionTTL/4) {
+			sess.lastSeen.Store(now.UnixNano())
+			return sess, nil
+		}
 		if err := s.store.Touch(ctx, token, now, s.cfg.SessionTTL); err != nil {
 			if errors.Is(err, ErrUnknownSession) {
 				s.dropLocal(sess)
@@ -158,6 +165,15 @@ func (s *Server) sweepSessions() {
 
 // notice applies what another instance (or this one) announced.
 func (s *Server) notice(n Notice) {
+	if n.Missed {
+		// Ends may have gone unheard: forget every cached session, so that
+		// the next request of each asks the store again. Receivers carry
+		// on; their sessions are looked up anew on their next request.
+		for _, sess := range s.sessions.all() {
+			s.sessions.remove(sess)
+		}
+		return
+	}
 	sess := s.sessions.byClient(n.ClientID)
 	if sess == nil {
 		return
