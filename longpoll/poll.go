@@ -54,7 +54,7 @@ func (s *Server) poll(c *gin.Context) {
 			s.chargeIdlePoll(sess)
 		}
 	}()
-	receiver := s.Attach(sess)
+	receiver := s.attachHere(sess)
 	defer receiver.Detach()
 
 	// Subscribe before the first read so that nothing appended between the
@@ -84,6 +84,7 @@ func (s *Server) poll(c *gin.Context) {
 				writeBatch(c, b, outcomeEvents)
 				return
 			}
+			receiver.hold() // about to wait: end an older receiver anywhere
 			t := time.NewTimer(timeout)
 			defer t.Stop()
 			timer = t.C

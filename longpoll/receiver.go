@@ -18,18 +18,33 @@ import (
 // the store be unreachable, the receiver still starts: its reads fail the
 // same way and end it with a retry hint.
 func (s *Server) Attach(sess *Session) Receiver {
+	r := s.attachHere(sess)
+	r.hold()
+	return r
+}
+
+// attachHere attaches a receiver on this instance only. A poll that is
+// answered at once never tells the other instances: it holds nothing
+// there could be an orphan of. It calls hold before it waits.
+func (s *Server) attachHere(sess *Session) Receiver {
 	s.receivers.Add(1)
-	ch := sess.attach()
-	if s.store != nil {
-		gen, err := s.store.Attach(context.Background(), sess.token, sess.ID)
-		switch {
-		case err == nil:
-			sess.attached(ch, gen)
-		case errors.Is(err, ErrUnknownSession):
-			s.dropLocal(sess)
-		}
+	return Receiver{srv: s, sess: sess, done: sess.attach()}
+}
+
+// hold announces the receiver to every instance through the shared store,
+// so that an older receiver of the session held anywhere ends.
+func (r Receiver) hold() {
+	s := r.srv
+	if s.store == nil {
+		return
 	}
-	return Receiver{srv: s, sess: sess, done: ch}
+	gen, err := s.store.Attach(context.Background(), r.sess.token, r.sess.ID)
+	switch {
+	case err == nil:
+		r.sess.attached(r.done, gen)
+	case errors.Is(err, ErrUnknownSession):
+		s.dropLocal(r.sess)
+	}
 }
 
 // A Receiver is a session's current poll or stream.
