@@ -31,10 +31,11 @@ type Backend struct {
 	keys    keyspace
 	channel string
 
-	hub   *longpoll.Hub
-	cache *eventCache
-	reads flight[readResult]
-	epoch atomic.Pointer[string]
+	hub    *longpoll.Hub
+	cache  *eventCache
+	mirror *mirror
+	reads  flight[readResult]
+	epoch  atomic.Pointer[string]
 
 	buf      *buffer
 	sessions *sessionStore
@@ -80,7 +81,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{rdb: rdb, cfg: cfg, keys: newKeyspace(cfg.Prefix), hub: longpoll.NewHub(), cache: newEventCache(cfg.EventCache),
-		limits: limits, failures: failures}
+		limits: limits, failures: failures, mirror: newMirror(cfg.MaxEventsPerTopic, cfg.LocalEvents)}
 	b.channel = b.keys.key("notices")
 	b.epoch.Store(new(string))
 	b.buf = &buffer{b: b}

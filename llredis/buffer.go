@@ -75,7 +75,9 @@ func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Even
 	}
 	switch res[0].(int64) {
 	case 1:
-		return longpoll.NewEvent(longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}, d, now), nil
+		e := longpoll.NewEvent(longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}, d, now)
+		buf.b.mirror.saw(e.ID)
+		return e, nil
 	case 2:
 		return nil, &longpoll.Duplicate{ID: longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}}
 	default:
@@ -89,7 +91,9 @@ func (buf *buffer) Head(ctx context.Context) (longpoll.Cursor, error) {
 	if err != nil {
 		return longpoll.Cursor{}, err
 	}
-	return longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}, nil
+	head := longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}
+	buf.b.mirror.saw(head)
+	return head, nil
 }
 
 // readResult is one read's answer, shared by every caller of the read.
@@ -118,6 +122,9 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 	}
 	// One more than asked per topic: when a topic alone holds more than
 	// max, the batch must be cut (More) rather than end at the head.
+	if batch, ok := b.mirror.read(topics, after, max, b.cfg.Now(), b.cfg.MaxAge); ok {
+		return batch, nil
+	}
 	limit := max + 1
 	if max <= 0 {
 		limit = -1 // ZRANGE's "no limit"

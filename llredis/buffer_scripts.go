@@ -96,11 +96,13 @@ if not lost then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = string.format('%d', seq) -- never exponent notation
-redis.call('ZADD', KEYS[3], seq, id .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
+local member = id .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6]
+redis.call('ZADD', KEYS[3], seq, member)
 local removed = trim(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]))
 if removed > tonumber(lost) then redis.call('HSET', KEYS[2], topic, removed) end
 if window > 0 then redis.call('SET', KEYS[4], id, 'PX', window) end
-redis.call('PUBLISH', ARGV[11], 'e ' .. id .. ' ' .. topic)
+-- The notice carries the event: every instance's mirror applies it.
+redis.call('PUBLISH', ARGV[11], 'e ' .. epoch .. ' ' .. member)
 return {1, seq}
 `)
 

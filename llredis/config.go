@@ -14,6 +14,8 @@ const (
 	// DefaultEventCache is how many decoded events each instance keeps, so
 	// that a fan-out decodes and frames each event once per instance.
 	DefaultEventCache = 4096
+	// DefaultLocalEvents is the default of Config.LocalEvents.
+	DefaultLocalEvents = 10_000
 )
 
 // Config configures a Backend. The zero value is usable: every zero field
@@ -47,6 +49,12 @@ type Config struct {
 	// EventCache is how many decoded events this instance keeps. Default:
 	// 4096.
 	EventCache int
+
+	// LocalEvents is how many of the newest events this instance keeps in
+	// memory, fed by Redis's notices, to answer reads without asking Redis:
+	// a fan-out then costs Redis nothing. Reads it cannot answer for sure
+	// (an older cursor, say) go to Redis. Default: 10 000.
+	LocalEvents int
 
 	// Now is the clock. Default: time.Now. Instances should agree on the
 	// time within a second or so: events expire by the clock of the
@@ -82,6 +90,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxEventBytes, longpoll.DefaultMaxEventBytes)
 	defInt(&c.MaxTopics, longpoll.DefaultMaxTopics)
 	defInt(&c.EventCache, DefaultEventCache)
+	defInt(&c.LocalEvents, DefaultLocalEvents)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -54,11 +54,12 @@ func validClientID(s string) bool {
 // panic, and only well-formed notices reach the session handler.
 func FuzzDispatch(f *testing.F) {
 	f.Add("e 12 room:1")
+	f.Add("e ep 7:1700000000000:0:room:1\nc_1\n\"message\"\n{}")
 	f.Add("r 3 c_abc")
 	f.Add("x c_abc")
 	f.Add("r x c")
 	f.Fuzz(func(t *testing.T, payload string) {
-		b := &Backend{hub: longpoll.NewHub()}
+		b := &Backend{hub: longpoll.NewHub(), cache: newEventCache(16), mirror: newMirror(10, 100)}
 		var got []longpoll.Notice
 		fn := func(n longpoll.Notice) { got = append(got, n) }
 		b.watch.Store(&fn)

@@ -13,7 +13,7 @@ import (
 
 // Notices on the channel, one per line of Redis's PUBLISH:
 //
-//	e <seq> <topic>      an event was appended to topic
+//	e <epoch> <member>   an event was appended; member is its stored form
 //	r <gen> <clientId>   a receiver of generation gen attached for the client
 //	x <clientId>         the client's session ended
 
@@ -100,6 +100,7 @@ func (b *Backend) closeSubscription() {
 // missed handles notices that may have been lost: every local reader
 // reads again, and the Server checks its cached sessions with the store.
 func (b *Backend) missed() {
+	b.mirror.invalidate()
 	b.hub.NotifyAll()
 	b.notify(longpoll.Notice{Missed: true})
 }
@@ -113,9 +114,15 @@ func (b *Backend) dispatch(payload string) {
 	kind, rest, _ := strings.Cut(payload, " ")
 	switch kind {
 	case "e":
-		if _, topic, ok := strings.Cut(rest, " "); ok {
-			b.hub.Notify(topic)
+		epoch, member, _ := strings.Cut(rest, " ")
+		e, err := b.cache.event(epoch, member)
+		if err != nil {
+			b.mirror.invalidate() // a notice it cannot read: ask Redis
+			b.hub.NotifyAll()
+			return
 		}
+		b.mirror.apply(epoch, e) // before the wake-up, so that readers find it
+		b.hub.Notify(e.Topic)
 	case "r":
 		genText, client, ok := strings.Cut(rest, " ")
 		gen, err := strconv.ParseUint(genText, 10, 64)

@@ -234,3 +234,50 @@ func TestHeldPollsCostRedisNothing(t *testing.T) {
 		t.Fatalf("%d Redis commands while %d polls waited half a second, want 0", spent, polls)
 	}
 }
+
+// A fan-out costs Redis the append alone: the woken polls read from their
+// instance's mirror of the newest events, fed by the append's notice.
+func TestFanOutReadsNoRedis(t *testing.T) {
+	redis, cluster := newOutageCluster(t, 2)
+	a, b := cluster[0], cluster[1]
+	const polls = 20
+	results := make(chan int, polls)
+	for range polls {
+		s := negotiateAt(t, b, []string{"room:1"}, "")
+		go func() {
+			_, p, _ := pollAt(t, context.Background(), b, s, s.Cursor, 20*time.Second)
+			results <- len(p.Events)
+		}()
+	}
+	waitFor(t, "the polls to be held", func() bool { return b.lp.Stats().Receivers == polls })
+	if _, err := a.backend.Buffer().Head(context.Background()); err != nil { // A learns the epoch, as any running instance has
+		t.Fatal(err)
+	}
+	rdb := redis.Client()
+	scripts := func() int64 {
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, line := range strings.Split(info, "\r\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+				v, _, _ := strings.Cut(rest, ",")
+				n, _ = json.Number(v).Int64()
+			}
+		}
+		return n
+	}
+	before := scripts()
+	if _, err := a.lp.Publish(context.Background(), "room:1", "message", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	for range polls {
+		if n := <-results; n != 1 {
+			t.Fatalf("a poll got %d events, want 1", n)
+		}
+	}
+	if ran := scripts() - before; ran != 1 {
+		t.Fatalf("%d scripts ran for one publish fanned out to %d polls on another instance, want 1 (the append)", ran, polls)
+	}
+}
