@@ -25,14 +25,11 @@ func TestPageIsServed(t *testing.T) {
 
 func TestAssetsAreServed(t *testing.T) {
 	h := newHarness(t)
-	for _, path := range []string{"/static/lifeline.js", "/static/app.js", "/static/style.css"} {
+	// The page's script imports the client bundle from the mount point.
+	for _, path := range []string{rtBase + "/lifeline.js", "/static/app.js", "/static/style.css"} {
 		status, body, hdr := h.do(http.MethodGet, path, nil, nil)
 		if status != http.StatusOK || len(body) == 0 {
-			hint := ""
-			if strings.HasSuffix(path, "lifeline.js") {
-				hint = " (build the client bundle: cd client && npm run build)"
-			}
-			t.Errorf("GET %s: %d, %d bytes%s", path, status, len(body), hint)
+			t.Errorf("GET %s: %d, %d bytes", path, status, len(body))
 			continue
 		}
 		if ct := hdr.Get("Content-Type"); strings.HasSuffix(path, ".js") && !strings.Contains(ct, "javascript") {

@@ -10,8 +10,9 @@ import (
 )
 
 // static holds the page and its assets, so that the binary needs no files
-// and no npm at run time. lifeline.js is the client bundle that
-// `cd client && npm run build` writes.
+// and no npm at run time. The client bundle is not among them: the page
+// imports it from /rt/lifeline.js, where negotiate's Mount serves the copy
+// the module embeds, as any app's page can.
 //
 //go:embed static
 var static embed.FS

@@ -166,6 +166,13 @@ type Config struct {
 	// Default: false (presence on).
 	DisablePresence bool
 
+	// PresenceTopics says which topics have presence: join and leave
+	// events, and the presence endpoint. A topic without it (a
+	// notifications feed, say) carries only what is published to it, so a
+	// client following it never receives its own join. TopicsWithPrefix
+	// builds the common rule. Default: nil, every topic has presence.
+	PresenceTopics func(topic string) bool
+
 	// Authorize decides whether a client may subscribe or publish to a
 	// topic. It runs on the request's goroutine with its *gin.Context, so it
 	// may read cookies, headers or values set by the app's auth middleware.

@@ -3,6 +3,8 @@ package longpoll
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -66,6 +68,41 @@ func (p *memoryPresence) List(_ context.Context, topic string) ([]Member, error)
 type presence struct {
 	store PresenceStore
 	buf   Buffer
+	has   func(topic string) bool // Config.PresenceTopics; nil: every topic
+}
+
+// hasTopic reports whether topic has presence.
+func (p *presence) hasTopic(topic string) bool {
+	return p.has == nil || p.has(topic)
+}
+
+// topics returns those of topics that have presence: the record's topics
+// themselves when all do, which is the default.
+func (p *presence) topics(topics []string) []string {
+	if p.has == nil {
+		return topics
+	}
+	out := make([]string, 0, len(topics))
+	for _, t := range topics {
+		if p.has(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TopicsWithPrefix returns a Config.PresenceTopics rule: presence in the
+// topics that start with one of prefixes ("room:"), and in no other.
+func TopicsWithPrefix(prefixes ...string) func(topic string) bool {
+	prefixes = slices.Clone(prefixes)
+	return func(topic string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(topic, p) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 type presenceData struct {
@@ -77,27 +114,35 @@ type presenceData struct {
 // join records the session in each of its topics and publishes a join
 // event there.
 func (p *presence) join(ctx context.Context, r SessionRecord) error {
-	if err := p.store.Join(ctx, r.Topics, Member{ClientID: r.ID, Meta: r.Meta}); err != nil {
+	topics := p.topics(r.Topics)
+	if len(topics) == 0 {
+		return nil
+	}
+	if err := p.store.Join(ctx, topics, Member{ClientID: r.ID, Meta: r.Meta}); err != nil {
 		return err
 	}
-	return p.announce(ctx, r, "join")
+	return p.announce(ctx, r, topics, "join")
 }
 
 // leave removes the session from its topics and publishes a leave event
 // there.
 func (p *presence) leave(ctx context.Context, r SessionRecord) error {
-	if err := p.store.Leave(ctx, r.Topics, r.ID); err != nil {
+	topics := p.topics(r.Topics)
+	if len(topics) == 0 {
+		return nil
+	}
+	if err := p.store.Leave(ctx, topics, r.ID); err != nil {
 		return err
 	}
-	return p.announce(ctx, r, "leave")
+	return p.announce(ctx, r, topics, "leave")
 }
 
-func (p *presence) announce(ctx context.Context, r SessionRecord, action string) error {
+func (p *presence) announce(ctx context.Context, r SessionRecord, topics []string, action string) error {
 	data, err := json.Marshal(presenceData{ClientID: r.ID, Action: action, Meta: r.Meta})
 	if err != nil {
 		return err
 	}
-	for _, t := range r.Topics {
+	for _, t := range topics {
 		if _, err := p.buf.Append(ctx, Draft{Topic: t, Type: TypePresence, Data: data, From: r.ID}); err != nil {
 			return err
 		}

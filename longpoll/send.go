@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -167,6 +168,10 @@ func (s *Server) PresenceHandler() gin.HandlerFunc {
 		}
 		if !sess.follows(topic) {
 			WriteError(c, fmt.Errorf("%w: the session does not follow %q", ErrForbidden, topic))
+			return
+		}
+		if !s.presence.hasTopic(topic) {
+			problem.Write(c, http.StatusNotFound, "presence_disabled", "presence is off for topic "+strconv.Quote(topic))
 			return
 		}
 		members, err := s.presence.list(c.Request.Context(), topic)

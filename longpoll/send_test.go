@@ -189,3 +189,58 @@ func TestSendDedupIsPerSession(t *testing.T) {
 		t.Fatalf("%d events published for two sessions' sends, want 2", len(p.Events))
 	}
 }
+
+// With PresenceTopics, only the chosen topics carry joins and leaves: a
+// client following notifications gets what is published there and nothing
+// of its own, and the endpoint says presence is off for that topic.
+func TestPresenceOnlyInTheTopicsTheAppChooses(t *testing.T) {
+	h := newHarness(t, Config{PresenceTopics: TopicsWithPrefix("room:")})
+	ada := h.open([]string{"notifications"}, "")
+	bob := h.open([]string{"room:a", "notifications"}, "")
+	h.publish("notifications", "notification", "deployed")
+
+	_, p, _ := h.poll(context.Background(), ada.Token, ada.Cursor, "0")
+	if len(p.Events) != 1 || p.Events[0].Type != "notification" {
+		t.Fatalf("ada's first poll of notifications = %+v, want the one notification and no presence", p.Events)
+	}
+	_, p, _ = h.poll(context.Background(), bob.Token, bob.Cursor, "0")
+	var got []string
+	for _, e := range p.Events {
+		got = append(got, e.Topic+":"+e.Type)
+	}
+	if len(got) != 2 || got[0] != "room:a:presence" || got[1] != "notifications:notification" {
+		t.Fatalf("bob saw %v, want his join in room:a, then the notification", got)
+	}
+	if status, body, _ := h.do(context.Background(), http.MethodGet, "/presence?topic=notifications", bob.Token, nil); status != http.StatusNotFound || problemCode(t, body) != "presence_disabled" {
+		t.Fatalf("presence of notifications = %d %s, want 404 presence_disabled", status, body)
+	}
+	if status, body, _ := h.do(context.Background(), http.MethodGet, "/presence?topic=room:a", bob.Token, nil); status != 200 || !strings.Contains(string(body), bob.ClientID) {
+		t.Fatalf("presence of room:a = %d %s, want bob", status, body)
+	}
+
+	// Leaving is announced where joining was, and nowhere else.
+	if status, _, _ := h.do(context.Background(), http.MethodDelete, "/session", bob.Token, nil); status != http.StatusNoContent {
+		t.Fatalf("end session = %d", status)
+	}
+	if members, err := h.lp.Presence(context.Background(), "room:a"); err != nil || len(members) != 0 {
+		t.Fatalf("room:a after bob left = %+v, %v", members, err)
+	}
+	_, p, _ = h.poll(context.Background(), ada.Token, p.Cursor, "0")
+	for _, e := range p.Events {
+		if e.Type == TypePresence {
+			t.Fatalf("bob's leave reached notifications: %+v", e)
+		}
+	}
+}
+
+func TestTopicsWithPrefix(t *testing.T) {
+	has := TopicsWithPrefix("room:", "team/")
+	for topic, want := range map[string]bool{"room:a": true, "team/x": true, "notifications": false, "roo": false, "xroom:a": false} {
+		if has(topic) != want {
+			t.Errorf("TopicsWithPrefix(room:, team/)(%q) = %v", topic, !want)
+		}
+	}
+	if TopicsWithPrefix()("room:a") {
+		t.Error("no prefixes: presence nowhere")
+	}
+}

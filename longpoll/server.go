@@ -52,7 +52,7 @@ func New(cfg Config) *Server {
 		s.ownsBuf = true
 	}
 	if !cfg.DisablePresence {
-		s.presence = &presence{store: presenceStore, buf: s.buf}
+		s.presence = &presence{store: presenceStore, buf: s.buf, has: cfg.PresenceTopics}
 	}
 	s.sessions = newSessions(cfg.SessionTTL, limits, cfg.Now)
 	if s.store != nil {

@@ -136,6 +136,14 @@ type Config struct {
 	// DisableHeldLimit turns MaxHeldPerAddress off.
 	DisableHeldLimit bool
 
+	// DisableClientBundle stops Mount from serving the TypeScript client's
+	// browser bundle at GET {base}/lifeline.js, for applications that
+	// bundle the npm package themselves. The bundle is the one this module
+	// version embeds, so the client always matches the server; it is
+	// revalidated with its ETag (a 304 when unchanged), or cached for good
+	// at Handler.ClientBundleURL, which names its version. Default: served.
+	DisableClientBundle bool
+
 	// FloodClose is how many sends in a row a WebSocket client may have
 	// refused by the send limit before it is closed with 1008: a client that
 	// ignores the retry delay in each error frame is flooding. Default: 20.

@@ -51,9 +51,13 @@
 // # Usage
 //
 //	lp := longpoll.New(longpoll.Config{})
-//	defer lp.Close()
-//	r := gin.Default()
+//	r := gin.New()
 //	negotiate.New(negotiate.Config{LongPoll: lp}).Mount(r.Group("/rt"))
+//	// ... serve r; at shutdown, lp.Close() before http.Server.Shutdown.
+//
+// Mount also serves the client's browser bundle at {base}/lifeline.js (see
+// Config.DisableClientBundle), so a page can import the client with no npm.
+// example/quickstart is a complete program.
 //
 // Handlers touch the *gin.Context only on the request's goroutine; a
 // WebSocket's one reader goroutine hands frames over to it.

@@ -86,6 +86,7 @@ func New(cfg Config) *Handler {
 //	GET    {base}/presence
 //	GET    {base}/history
 //	DELETE {base}/session
+//	GET    {base}/lifeline.js  (and HEAD; the client bundle, unless Config.DisableClientBundle)
 //
 // where {base} is r's base path when r is a *gin.RouterGroup (or a
 // *gin.Engine), unless Config.BasePath says otherwise.
@@ -111,6 +112,10 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	r.GET(routePresence, h.lp.PresenceHandler())
 	r.GET(routeHistory, h.lp.HistoryHandler())
 	r.DELETE(routeSession, h.endSession)
+	if !h.cfg.DisableClientBundle {
+		r.GET(routeClient, h.clientBundle)
+		r.HEAD(routeClient, h.clientBundle)
+	}
 }
 
 // Request is the optional JSON body of negotiate (PROTOCOL.md §3).

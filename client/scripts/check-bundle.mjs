@@ -1,4 +1,5 @@
-// Fails when the committed browser bundle (../example/static/lifeline.js)
+// Fails when the committed browser bundle (../internal/clientbundle/lifeline.js,
+// which the Go module embeds and negotiate serves)
 // is not what `npm run build` would produce from the current sources.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

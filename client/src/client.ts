@@ -10,6 +10,30 @@ import type { ClientEvents, ConnectionState, DefaultEvents, EventMap, LifelineOp
 const DEFAULT_MAX_QUEUE = 100;
 
 /**
+ * Throws when `url` cannot be reached: every request would fail the same
+ * way and the client would retry forever, so an unusable URL is a
+ * configuration error, told at once. A relative URL is resolved against the
+ * page; outside a browser (Node) there is none, so it must be absolute.
+ */
+function checkBaseUrl(url: string): void {
+  const page = (globalThis as { location?: { href?: unknown } }).location?.href;
+  const base = typeof page === 'string' ? page : undefined;
+  let u: URL;
+  try {
+    u = new URL(url, base);
+  } catch {
+    throw new TypeError(
+      base === undefined
+        ? `LifelineClient: options.url ${JSON.stringify(url)} is not an absolute URL, and there is no page to resolve it against: outside a browser pass one such as "http://127.0.0.1:8080/rt"`
+        : `LifelineClient: options.url ${JSON.stringify(url)} is not a URL: pass the path Lifeline is mounted at, e.g. "/rt", or an absolute URL`,
+    );
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new TypeError(`LifelineClient: options.url ${JSON.stringify(url)} must be http: or https: (e.g. "https://example.com/rt"); WebSocket URLs are derived from it`);
+  }
+}
+
+/**
  * A Lifeline client: negotiates a session, receives the followed topics
  * from its cursor over the best transport that works (WebSocket, then SSE,
  * then long-poll, falling back on its own and returning to the better one
@@ -29,6 +53,7 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
     if (!options || typeof options.url !== 'string' || options.url === '') {
       throw new TypeError('LifelineClient: options.url is required (e.g. "/rt")');
     }
+    checkBaseUrl(options.url);
     const ctx = (this.#ctx = contextFrom(options, this.#emitter as Emitter<ClientEvents>, (url, headers) => sup.sender.observe(url, headers)));
     const sup = (this.#sup = supervise(ctx, options.topics ?? [], options.maxQueue ?? DEFAULT_MAX_QUEUE));
     if (options.autoStart !== false) {

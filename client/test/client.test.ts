@@ -9,7 +9,7 @@ const clients: LifelineClient[] = [];
 function setup(opts: Partial<LifelineOptions> = {}, server = new FakeServer()) {
   const clock = fastClock();
   const client = new LifelineClient({
-    url: '/rt',
+    url: 'http://fake.test/rt',
     topics: ['room:a'],
     fetch: server.fetch,
     clock,
@@ -36,6 +36,32 @@ afterEach(async () => {
 });
 
 const ids = (evs: Envelope[]) => evs.map((e) => e.id);
+
+describe('LifelineClient options.url', () => {
+  it('refuses, at construction, a URL no request could use', () => {
+    // Node has no page to resolve a relative URL against: every request would
+    // fail with "Failed to parse URL" and the client would retry forever.
+    assert.throws(() => new LifelineClient({ url: '/rt', autoStart: false }), (err: Error) => {
+      assert.ok(err instanceof TypeError);
+      assert.match(err.message, /"\/rt" is not an absolute URL.*http:\/\/127\.0\.0\.1:8080\/rt/);
+      return true;
+    });
+    assert.throws(() => new LifelineClient({ url: 'ftp://example.com/rt', autoStart: false }), /must be http: or https:/);
+    assert.throws(() => new LifelineClient({ url: 'http://[::1/rt', autoStart: false }), /is not an absolute URL/);
+  });
+
+  it('resolves a relative URL against the page, where there is one', async () => {
+    const g = globalThis as { location?: unknown };
+    g.location = { href: 'https://app.example.com/chat/room' };
+    try {
+      const client = new LifelineClient({ url: '/rt', autoStart: false });
+      await client.close();
+      assert.throws(() => new LifelineClient({ url: 'http://[::1/rt', autoStart: false }), /is not a URL: pass the path/);
+    } finally {
+      delete g.location;
+    }
+  });
+});
 
 describe('LifelineClient (fake server)', () => {
   it('negotiates with protocol 1, topics, transports and meta, then long-polls with the token in a header only', async () => {

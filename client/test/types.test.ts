@@ -44,7 +44,7 @@ it('types events as a union discriminated on type', async () => {
   off();
   await client.close();
 
-  const any = new LifelineClient({ url: '/rt', autoStart: false });
+  const any = new LifelineClient({ url: 'http://fake.test/rt', autoStart: false });
   any.on('event', (ev: LifelineEvent) => {
     const t: string = ev.type;
     const d: unknown = ev.data;

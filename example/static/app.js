@@ -1,6 +1,6 @@
 // The chat page: a small, framework-free UI over the Lifeline client.
 // User-supplied text only ever reaches the DOM through textContent.
-import { LifelineClient } from '/static/lifeline.js';
+import { LifelineClient } from '/rt/lifeline.js'; // served by negotiate's Mount
 
 const DEFAULT_ROOMS = ['general', 'random'];
 const ROOM_RE = /^[a-z0-9-]{1,32}$/;
