@@ -11,10 +11,12 @@ import {
   TOKEN_HEADER,
   type Ack,
   type ClientTransport,
+  type HistoryResponse,
   type NegotiateRequest,
   type PresenceResponse,
   type SendRequest,
 } from './protocol.js';
+import { isEnvelope } from './longpoll.js';
 
 /** What every request needs. */
 export interface ApiContext {
@@ -166,6 +168,20 @@ export async function getPresence(
     topic: typeof b.topic === 'string' ? b.topic : topic,
     clients: b.clients.filter((c): c is PresenceResponse['clients'][number] => isObject(c) && typeof c.clientId === 'string'),
   };
+}
+
+/** GET {base}/history?topic=&limit= (§7a). */
+export async function getHistory(ctx: ApiContext, s: Session, topic: string, limit: number | undefined, signal: AbortSignal): Promise<HistoryResponse> {
+  const res = await request(ctx.fetch, ctx.clock, {
+    method: 'GET',
+    url: withQuery(`${ctx.base}/history`, limit === undefined ? { topic } : { topic, limit: String(limit) }),
+    headers: await authHeaders(ctx, s.token),
+    signal,
+    timeoutMs: ctx.timeoutMs,
+  });
+  const b = res.body;
+  if (!isObject(b) || !Array.isArray(b.events) || typeof b.cursor !== 'string') throw badResponse('history', res.status);
+  return { topic, events: b.events.filter(isEnvelope), cursor: b.cursor, complete: b.complete === true };
 }
 
 /** How long endSession waits for its answer: close() resolves by then. */

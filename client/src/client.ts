@@ -2,7 +2,7 @@ import { contextFrom, type ClientContext } from './context.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { closedError } from './errors.js';
 import { newMid } from './mid.js';
-import type { Ack, PresenceResponse, SendRequest } from './protocol.js';
+import type { Ack, HistoryResponse, PresenceResponse, SendRequest } from './protocol.js';
 import type { RateLimitInfo } from './ratelimit.js';
 import { supervise, type Supervisor } from './supervisor.js';
 import type { ClientEvents, ConnectionState, DefaultEvents, EventMap, LifelineOptions, SendOptions } from './types.js';
@@ -154,6 +154,16 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
   presence(topic: string): Promise<PresenceResponse> {
     if (this.#sup.closed) return Promise.reject(closedError());
     return this.#sup.sender.presence(topic);
+  }
+
+  /**
+   * A topic's newest events, oldest first (GET {base}/history), and the
+   * cursor they end at; `complete` is false when older ones may have been
+   * lost. The topic need not be followed; the server authorizes it.
+   */
+  history(topic: string, opts: { limit?: number } = {}): Promise<HistoryResponse> {
+    if (this.#sup.closed) return Promise.reject(closedError());
+    return this.#sup.sender.history(topic, opts.limit);
   }
 
   /**

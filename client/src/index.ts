@@ -22,6 +22,7 @@ export {
   type PresenceClient,
   type PresenceData,
   type PresenceResponse,
+  type HistoryResponse,
   type Problem,
   type TransportName,
 } from './protocol.js';

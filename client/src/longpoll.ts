@@ -17,7 +17,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function isEnvelope(v: unknown): v is Envelope {
+export function isEnvelope(v: unknown): v is Envelope {
   return isObject(v) && typeof v.id === 'string' && v.id !== '' && typeof v.type === 'string' && typeof v.topic === 'string';
 }
 

@@ -108,6 +108,16 @@ export interface PresenceResponse {
   clients: PresenceClient[];
 }
 
+/** Response of GET {base}/history (§7a): a topic's newest events, oldest first. */
+export interface HistoryResponse {
+  topic: string;
+  events: Envelope[];
+  /** Following the topic from here delivers exactly what came after `events`. */
+  cursor: string;
+  /** False when older events of the topic may have been lost: load them from the app. */
+  complete: boolean;
+}
+
 /** An RFC 9457 problem document, the body of every error response (§2). */
 export interface Problem {
   status?: number;

@@ -4,13 +4,13 @@
  * under its one `mid` until acknowledged; also presence calls, which share
  * the retrying. Where a message goes (in-band or POST) is decided per try.
  */
-import { getPresence, sendMessage, type Session } from './api.js';
+import { getHistory, getPresence, sendMessage, type Session } from './api.js';
 import { backoffDelay } from './backoff.js';
 import { sleep } from './clock.js';
 import type { ClientContext } from './context.js';
 import { LifelineError, closedError, toLifelineError } from './errors.js';
 import { AbortedError } from './http.js';
-import type { Ack, PresenceResponse, SendRequest } from './protocol.js';
+import type { Ack, HistoryResponse, PresenceResponse, SendRequest } from './protocol.js';
 import { SerialQueue } from './queue.js';
 import { exhaustedForMs, limitsOf, type RateLimitInfo } from './ratelimit.js';
 import type { Transport } from './transport.js';
@@ -77,6 +77,11 @@ export class SendPath {
   presence(topic: string): Promise<PresenceResponse> {
     const { signal } = this.#host;
     return this.#withSession((s) => getPresence(this.#ctx.api, s, topic, signal), signal);
+  }
+
+  history(topic: string, limit?: number): Promise<HistoryResponse> {
+    const { signal } = this.#host;
+    return this.#withSession((s) => getHistory(this.#ctx.api, s, topic, limit, signal), signal);
   }
 
   /** A new session has its own send budget. */

@@ -48,6 +48,21 @@ describe('against the Go server: delivery, sends, topics, presence', { skip }, (
     assert.equal(rec.resets.length, 0);
   });
 
+  it('reads a topic\'s history, oldest first, with the cursor to follow it from', async () => {
+    const published: string[] = [];
+    for (let i = 0; i < 5; i++) published.push(await server.publish('room:hist', 'message', { i }));
+    const { c, rec } = client({ topics: ['room:other'] });
+    await connected(rec);
+    const h = await c.history('room:hist', { limit: 3 });
+    assert.equal(h.topic, 'room:hist');
+    assert.deepEqual(h.events.map((e) => e.id), published.slice(2));
+    assert.deepEqual(h.events.map((e) => (e.data as { i: number }).i), [2, 3, 4]);
+    assert.equal(h.complete, true);
+    assert.equal(typeof h.cursor, 'string');
+    const all = await c.history('room:hist');
+    assert.deepEqual(all.events.map((e) => e.id), published);
+  });
+
   it('queues sends made while connecting, flushes them in order, acks with the event id', async () => {
     const { c, rec } = client({ topics: ['room:send'], autoStart: false, maxQueue: 3 });
     const sends = [1, 2, 3].map((n) => c.send('room:send', 'message', { n }));
