@@ -22,8 +22,8 @@ import (
 //
 // Each Backend holds one Pub/Sub connection, on which Redis announces every
 // append and session change to every instance; a held poll costs Redis
-// nothing while it waits. It runs two goroutines (the listener and the
-// sweeper); Close stops them. It does not close the Redis client, which is
+// nothing while it waits. It runs the listener, the sweeper and a few
+// workers that send appends to Redis in batches; Close stops them all. It does not close the Redis client, which is
 // the application's.
 type Backend struct {
 	rdb     redis.UniversalClient
@@ -38,6 +38,7 @@ type Backend struct {
 	epoch  atomic.Pointer[string]
 
 	buf      *buffer
+	batch    *batcher
 	sessions *sessionStore
 	presence *presenceStore
 	limits   *RateLimitStore
@@ -88,6 +89,14 @@ func New(rdb redis.UniversalClient, cfg Config) (*Backend, error) {
 	b.sessions = &sessionStore{b: b}
 	b.presence = &presenceStore{b: b}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.batch = &batcher{b: b, calls: make(chan *appendCall)}
+	b.wg.Add(batchWorkers)
+	for range batchWorkers {
+		go func() {
+			defer b.wg.Done()
+			b.batch.run()
+		}()
+	}
 	ready := make(chan struct{})
 	b.wg.Add(2)
 	go func() {

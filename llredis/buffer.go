@@ -67,7 +67,7 @@ func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Even
 	keys := func(epoch string) []string {
 		return []string{buf.metaKey(), buf.topicsKey(epoch), buf.topicKey(epoch, d.Topic), buf.b.keys.key(epoch, "k", d.Key)}
 	}
-	res, epoch, err := buf.run(ctx, "append", appendScript, keys,
+	res, epoch, err := buf.appendBatched(ctx, keys,
 		d.Topic, now.UnixMilli(), d.TTL.Milliseconds(), encodePayload(&d),
 		cfg.MaxEventsPerTopic, now.Add(-cfg.MaxAge).UnixMilli(), cfg.MaxTopics, window, buf.b.channel)
 	if err != nil {
@@ -83,6 +83,27 @@ func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Even
 	default:
 		return nil, longpoll.ErrTooManyTopics
 	}
+}
+
+// appendBatched runs the append script through the batcher with the
+// current epoch; when the epoch changed (or is not known yet) it falls back
+// to run, which learns the new one and retries.
+func (buf *buffer) appendBatched(ctx context.Context, keys func(epoch string) []string, args ...any) ([]any, string, error) {
+	b := buf.b
+	if b.closed.Load() {
+		return nil, "", longpoll.ErrClosed
+	}
+	if epoch := b.currentEpoch(); epoch != "" {
+		res, err := b.batch.do(ctx, keys(epoch), append([]any{epoch, newEpoch()}, args...))
+		if err != nil {
+			return nil, "", wrap(ctx, "append", err)
+		}
+		if status, _ := res[0].(int64); status != 0 {
+			return res, epoch, nil
+		}
+		b.setEpoch(res[1].(string))
+	}
+	return buf.run(ctx, "append", appendScript, keys, args...)
 }
 
 // Head implements longpoll.Buffer.
