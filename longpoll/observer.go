@@ -130,16 +130,20 @@ const (
 	PolicyOther = "other"
 )
 
+// policyNames is every policy label an Observer may see, PolicyOther last;
+// an array, so that per-policy counters can be one too.
+var policyNames = [...]string{PolicySends, PolicyIdle, PolicyTopics, PolicyNegotiate, PolicyConnections, PolicyOther}
+
 // Policies lists every policy label an Observer may see.
-var Policies = []string{PolicySends, PolicyIdle, PolicyTopics, PolicyNegotiate, PolicyConnections, PolicyOther}
+var Policies = policyNames[:]
 
 func policyIndex(p string) int {
-	for i, known := range Policies {
+	for i, known := range policyNames {
 		if p == known {
 			return i
 		}
 	}
-	return len(Policies) - 1 // PolicyOther
+	return len(policyNames) - 1 // PolicyOther
 }
 
 // Send outcomes, as SendDone reports them.

@@ -66,6 +66,7 @@ func (p *memoryPresence) List(_ context.Context, topic string) ([]Member, error)
 type presence struct {
 	store PresenceStore
 	buf   Buffer
+	obs   Observer // counts the presence events published
 }
 
 type presenceData struct {
@@ -101,6 +102,7 @@ func (p *presence) announce(ctx context.Context, r SessionRecord, action string)
 		if _, err := p.buf.Append(ctx, Draft{Topic: t, Type: TypePresence, Data: data, From: r.ID}); err != nil {
 			return err
 		}
+		p.obs.EventPublished()
 	}
 	return nil
 }
