@@ -2,6 +2,7 @@ package llredis
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,6 +23,9 @@ func (commandHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h commandHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if handshake(cmd) {
+			return next(ctx, cmd)
+		}
 		start := time.Now()
 		err := next(ctx, cmd)
 		h.obs.BackendCommand(cmd.Name(), time.Since(start), commandFailure(err))
@@ -31,11 +35,24 @@ func (h commandHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h commandHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if slices.ContainsFunc(cmds, handshake) {
+			return next(ctx, cmds)
+		}
 		start := time.Now()
 		err := next(ctx, cmds)
 		h.obs.BackendCommand("pipeline", time.Since(start), commandFailure(err))
 		return err
 	}
+}
+
+// handshake reports whether cmd is part of go-redis's connection set-up
+// (HELLO, and CLIENT SETINFO, MAINT_NOTIFICATIONS and the like), which it
+// sends on every new connection and whose refusal by an older Redis it
+// ignores by design: neither a command of Lifeline's nor a failure.
+// Lifeline itself sends no CLIENT command.
+func handshake(cmd redis.Cmder) bool {
+	name := cmd.Name()
+	return name == "hello" || name == "client"
 }
 
 // commandFailure returns err unless it is an answer rather than a failure.
