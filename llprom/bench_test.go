@@ -3,9 +3,12 @@ package llprom
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -21,8 +24,9 @@ import (
 //
 // Publish is Server.Publish into Memory. FanOut is what every receiver does
 // per event after one publish to a topic 100 sessions follow: read from
-// its cursor, then report the delivery (the write itself is the
-// transport's, and the same either way).
+// its cursor, write the event's frame to its TCP connection, report the
+// delivery; write=false leaves the write out, to show the observer's cost
+// against the in-memory part alone.
 
 func observers(b *testing.B) map[string]longpoll.Observer {
 	m, err := New(Config{Registerer: prometheus.NewRegistry()})
@@ -50,46 +54,102 @@ func BenchmarkPublish(b *testing.B) {
 }
 
 func BenchmarkFanOut(b *testing.B) {
+	for _, write := range []bool{true, false} {
+		for _, name := range []string{"observer=none", "observer=prometheus"} {
+			b.Run("write="+strconv.FormatBool(write)+"/"+name, func(b *testing.B) { benchFanOut(b, observers(b)[name], write) })
+		}
+	}
+}
+
+// benchFanOut publishes one event per op to a topic 100 receivers follow;
+// each reads it from its cursor, writes it (when write is set) to a TCP
+// connection of its own on loopback, drained by a reader, and reports the
+// delivery.
+func benchFanOut(b *testing.B, obs longpoll.Observer, write bool) {
 	const readers = 100
 	data := json.RawMessage(`{"text":"hello, world"}`)
-	for _, name := range []string{"observer=none", "observer=prometheus"} {
-		b.Run(name, func(b *testing.B) {
-			lp := longpoll.New(longpoll.Config{Observer: observers(b)[name], DisablePresence: true, Logger: discardLogger()})
-			defer lp.Close()
-			ctx := context.Background()
-			buf := lp.Buffer()
-			receivers := make([]longpoll.Receiver, readers)
-			for i := range receivers {
-				opened, err := lp.Open(newContext(i), longpoll.OpenRequest{Topics: []string{"room:a"}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				receivers[i] = lp.AttachTransport(opened.Session, longpoll.TransportWebSocket)
-			}
-			defer func() {
-				for _, r := range receivers {
-					r.Detach()
-				}
-			}()
-			topics := []string{"room:a"}
-			b.ReportAllocs()
-			for b.Loop() {
-				e, err := lp.PublishDraft(ctx, longpoll.Draft{Topic: "room:a", Type: "message", Data: data})
-				if err != nil {
-					b.Fatal(err)
-				}
-				from := longpoll.Cursor{Epoch: e.ID.Epoch, Seq: e.ID.Seq - 1}
-				for _, r := range receivers {
-					batch, err := buf.Read(ctx, topics, from, 256)
-					if err != nil || len(batch.Events) != 1 {
-						b.Fatalf("read: %v, %d events", err, len(batch.Events))
-					}
-					r.Delivered(batch.Events)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*readers), "ns/delivery")
-		})
+	lp := longpoll.New(longpoll.Config{Observer: obs, DisablePresence: true, Logger: discardLogger()})
+	defer lp.Close()
+	ctx := context.Background()
+	buf := lp.Buffer()
+	receivers := make([]longpoll.Receiver, readers)
+	for i := range receivers {
+		opened, err := lp.Open(newContext(i), longpoll.OpenRequest{Topics: []string{"room:a"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		receivers[i] = lp.AttachTransport(opened.Session, longpoll.TransportSSE)
 	}
+	defer func() {
+		for _, r := range receivers {
+			r.Detach()
+		}
+	}()
+	var conns []net.Conn
+	if write {
+		conns = loopbackConns(b, readers)
+	}
+	frames := make([][]byte, readers)
+	topics := []string{"room:a"}
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := lp.PublishDraft(ctx, longpoll.Draft{Topic: "room:a", Type: "message", Data: data})
+		if err != nil {
+			b.Fatal(err)
+		}
+		from := longpoll.Cursor{Epoch: e.ID.Epoch, Seq: e.ID.Seq - 1}
+		for i, r := range receivers {
+			batch, err := buf.Read(ctx, topics, from, 256)
+			if err != nil || len(batch.Events) != 1 {
+				b.Fatalf("read: %v, %d events", err, len(batch.Events))
+			}
+			if write {
+				frames[i] = append(batch.Events[0].AppendJSON(append(frames[i][:0], "data: "...)), "\n\n"...)
+				if _, err := conns[i].Write(frames[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r.Delivered(batch.Events)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*readers), "ns/delivery")
+}
+
+// loopbackConns returns n connected TCP connections on 127.0.0.1 whose
+// peers are drained by goroutines that end, with the connections, when b
+// does.
+func loopbackConns(b *testing.B, n int) []net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var drained sync.WaitGroup
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = server
+		drained.Add(1)
+		go func() {
+			defer drained.Done()
+			_, _ = io.Copy(io.Discard, client)
+			client.Close()
+		}()
+	}
+	b.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		drained.Wait()
+	})
+	return conns
 }
 
 // newContext is a request context for Open, from its own address.
