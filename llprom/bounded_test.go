@@ -93,7 +93,7 @@ func TestNoLabelCarriesATopicClientOrAddressAndNoLogATokenOrData(t *testing.T) {
 		}
 	}
 	send("mid-secret-1")
-	send("mid-secret-2") // refused by the limit
+	send("mid-secret-2")              // refused by the limit
 	for seen := 0; seen < 3; seen++ { // the ack, the event, the refusal
 		readOp(t, ws)
 	}

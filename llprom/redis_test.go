@@ -58,4 +58,3 @@ func TestRedisCommandsAndReadiness(t *testing.T) {
 		t.Fatalf("lifeline_backend_errors_total{command=ping} = %v, want 1", got)
 	}
 }
-
