@@ -34,6 +34,9 @@ type options struct {
 	// X-Forwarded-For those proxies write, for gin and for every
 	// per-address limit. Default: none; the TCP peer is the client.
 	TrustedProxies []string
+	// Operations, when set (-metrics-addr), exports metrics and readiness
+	// on an address of its own. Default: none.
+	Operations *operations
 }
 
 // newApp builds the chat: the page at /, its assets at /static/, Lifeline
@@ -52,6 +55,7 @@ func newApp(opts options) (*gin.Engine, *longpoll.Server) {
 		Logger:      opts.Logger,
 		Backend:     opts.Backend,
 		SessionKey:  clientAddr,
+		Observer:    opts.Operations.observer(),
 	})
 
 	r := gin.New()

@@ -47,6 +47,7 @@ func main() {
 	redisURL := flag.String("redis", "", "share Lifeline's state through the Redis at this URL (redis://host:port/db), so that several instances serve the same clients; default: in memory")
 	proxies := flag.String("trusted-proxy", "", "comma-separated IPs or CIDRs of the proxies in front of the app (e.g. 127.0.0.1/32 behind a local nginx): clients are told apart by the X-Forwarded-For they write; default: none")
 	notifyToken := flag.String("notify-token", os.Getenv("LIFELINE_NOTIFY_TOKEN"), "bearer token that POST /api/notify requires; empty leaves the route unmounted (default $LIFELINE_NOTIFY_TOKEN, which keeps it out of ps)")
+	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics (GET /metrics) and readiness (GET /healthz) on this address only, e.g. 127.0.0.1:9090; keep it off the public one; default: off")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
@@ -56,8 +57,15 @@ func main() {
 	if err := checkProxies(opts.TrustedProxies); err != nil {
 		log.Fatal(err)
 	}
+	if *metricsAddr != "" {
+		ops, err := newOperations(*metricsAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts.Operations = ops
+	}
 	if *redisURL != "" {
-		backend, closeRedis, err := connectRedis(*redisURL, opts.Logger)
+		backend, closeRedis, err := connectRedis(*redisURL, opts.Logger, opts.Operations.observer())
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -79,6 +87,13 @@ func run(ctx context.Context, addr string, opts options, stdout io.Writer) error
 		serverStarted(lp)
 	}
 	defer lp.Close() // on early return; Close is idempotent
+	if opts.Operations != nil {
+		stopMetrics, err := opts.Operations.serve(lp, stdout, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifeline-go/lifeline/llredis"
+	"github.com/lifeline-go/lifeline/longpoll"
 )
 
 // connectRedis returns a Lifeline Backend on the Redis at url
@@ -15,7 +16,7 @@ import (
 // and its client, to call after Lifeline's Server is closed. Every instance
 // of the app started with the same url serves the same clients: any
 // request may reach any of them.
-func connectRedis(url string, logger *slog.Logger) (*llredis.Backend, func(), error) {
+func connectRedis(url string, logger *slog.Logger, obs longpoll.Observer) (*llredis.Backend, func(), error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis: %w", err)
@@ -24,7 +25,7 @@ func connectRedis(url string, logger *slog.Logger) (*llredis.Backend, func(), er
 	// costs a request Lifeline's timeout, not go-redis's retries.
 	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
-	backend, err := llredis.New(rdb, llredis.Config{Logger: logger})
+	backend, err := llredis.New(rdb, llredis.Config{Logger: logger, Observer: obs})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

@@ -81,6 +81,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Observer != nil {
+		rdb.AddHook(commandHook{obs: cfg.Observer})
+	}
 	b := &Backend{rdb: rdb, cfg: cfg, keys: newKeyspace(cfg.Prefix), hub: longpoll.NewHub(), cache: newEventCache(cfg.EventCache),
 		limits: limits, failures: failures, mirror: newMirror(cfg.MaxEventsPerTopic, cfg.LocalEvents)}
 	b.channel = b.keys.key("notices")

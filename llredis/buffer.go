@@ -121,7 +121,7 @@ func (buf *buffer) Head(ctx context.Context) (longpoll.Cursor, error) {
 type readResult struct {
 	epoch   string
 	head    uint64
-	reset   bool
+	reset   longpoll.ResetCause // ResetUnknown: no reset
 	members []string
 }
 
@@ -138,7 +138,7 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 			return longpoll.Batch{}, err
 		}
 		if after.Epoch != head.Epoch {
-			return longpoll.Batch{Cursor: head, Reset: true}, nil
+			return longpoll.Batch{Cursor: head, Reset: true, Cause: longpoll.ResetEpoch}, nil
 		}
 	}
 	// One more than asked per topic: when a topic alone holds more than
@@ -163,8 +163,11 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 		return longpoll.Batch{}, err
 	}
 	head := longpoll.Cursor{Epoch: r.epoch, Seq: r.head}
-	if r.epoch != after.Epoch || r.reset {
-		return longpoll.Batch{Cursor: head, Reset: true}, nil
+	if r.epoch != after.Epoch {
+		return longpoll.Batch{Cursor: head, Reset: true, Cause: longpoll.ResetEpoch}, nil
+	}
+	if r.reset != longpoll.ResetUnknown {
+		return longpoll.Batch{Cursor: head, Reset: true, Cause: r.reset}, nil
 	}
 	now := b.cfg.Now()
 	events := make([]*longpoll.Event, 0, len(r.members))
@@ -209,7 +212,7 @@ func (buf *buffer) read(ctx context.Context, topics []string, after uint64, limi
 	if err != nil {
 		return readResult{}, err
 	}
-	r := readResult{epoch: epoch, head: uint64(res[1].(int64)), reset: res[2].(int64) == 1}
+	r := readResult{epoch: epoch, head: uint64(res[1].(int64)), reset: resetCause(res[2].(int64))}
 	for _, m := range res[3:] {
 		s, ok := m.(string)
 		if !ok {
@@ -218,6 +221,19 @@ func (buf *buffer) read(ctx context.Context, topics []string, after uint64, limi
 		r.members = append(r.members, s)
 	}
 	return r, nil
+}
+
+// resetCause maps the read script's reset code to its cause.
+func resetCause(code int64) longpoll.ResetCause {
+	switch code {
+	case 0:
+		return longpoll.ResetUnknown
+	case 2:
+		return longpoll.ResetExpired
+	case 3:
+		return longpoll.ResetEpoch
+	}
+	return longpoll.ResetEvicted
 }
 
 // Subscribe implements longpoll.Buffer: a local registration, woken by the

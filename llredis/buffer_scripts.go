@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 //	{p}:meta                 hash: epoch, seq (last number given), dropped
 //	                         (highest durable number lost with a dropped topic)
 //	{p}:<epoch>:topics       hash: topic → its loss mark (highest durable
-//	                         number that left it)
+//	                         number that left it; n - 0.5 when event n left
+//	                         for its age, so that a read can say why)
 //	{p}:<epoch>:t:<topic>    sorted set: member "<seq>:<ms>:<ttlms>:<payload>",
 //	                         score seq
 //	{p}:<epoch>:k:<key>      string: the number of a keyed append, expiring
@@ -36,18 +37,20 @@ end
 `
 
 // luaTrim removes a topic's events beyond max and older than cutoff, and
-// returns the highest durable number removed (0 for none). Ephemeral
+// returns the highest durable number removed (0 for none), less 0.5 when
+// that event left for its age: every comparison of a mark with a whole
+// cursor is unchanged, and a read can tell expired from evicted. Ephemeral
 // events (ttl > 0) leave without a trace: losing one is never a reset.
 const luaTrim = `
 local function trim(key, max, cutoff)
   local top = 0
-  local function note(m)
+  local function note(m, aged)
     local s, _, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
-    if ttl == '0' then top = math.max(top, tonumber(s)) end
+    if ttl == '0' then top = math.max(top, tonumber(s) - aged) end
   end
   local n = redis.call('ZCARD', key)
   if n > max then
-    for _, m in ipairs(redis.call('ZRANGE', key, 0, n - max - 1)) do note(m) end
+    for _, m in ipairs(redis.call('ZRANGE', key, 0, n - max - 1)) do note(m, 0) end
     redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
   end
   -- Most appends find the oldest event young: look at it alone before
@@ -62,7 +65,7 @@ local function trim(key, max, cutoff)
     for _, m in ipairs(oldest) do
       local _, ms = string.match(m, '^(%d+):(%d+):')
       if tonumber(ms) >= cutoff then break end
-      note(m)
+      note(m, 0.5)
       removed = removed + 1
     end
     if removed > 0 then redis.call('ZREMRANGEBYRANK', key, 0, removed - 1) end
@@ -111,11 +114,16 @@ return {1, seq}
 // KEYS: meta, topics, then one set per topic.
 // ARGV: epoch, candidate epoch, after, max per topic, cutoff ms, then the
 // topic names in the order of their keys.
-// Reply: {1, head, reset (0/1), members...}; {0, epoch}.
+// Reply: {1, head, reset, members...}; {0, epoch}. reset is 0 for none,
+// else why: 1 evicted, 2 expired, 3 a cursor beyond the head (resetCause).
 var readScript = redis.NewScript(luaEpoch + `
 local head = tonumber(redis.call('HGET', KEYS[1], 'seq'))
 local after = tonumber(ARGV[3])
-if after > head then return {1, head, 1} end
+if after > head then return {1, head, 3} end
+local function lostFor(mark)
+  if mark % 1 == 0 then return {1, head, 1} end
+  return {1, head, 2}
+end
 local dropped = tonumber(redis.call('HGET', KEYS[1], 'dropped'))
 local max = tonumber(ARGV[4])
 local cutoff = tonumber(ARGV[5])
@@ -123,13 +131,13 @@ local out = {1, head, 0}
 for i = 3, #KEYS do
   local lost = redis.call('HGET', KEYS[2], ARGV[3 + i])
   if not lost then
-    if after < dropped then return {1, head, 1} end
+    if after < dropped then return lostFor(dropped) end
   elseif tonumber(lost) > after then
-    return {1, head, 1}
+    return lostFor(tonumber(lost))
   else
     for _, m in ipairs(redis.call('ZRANGE', KEYS[i], '(' .. ARGV[3], '+inf', 'BYSCORE', 'LIMIT', 0, max)) do
       local _, ms, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
-      if ttl == '0' and tonumber(ms) < cutoff then return {1, head, 1} end
+      if ttl == '0' and tonumber(ms) < cutoff then return {1, head, 2} end
       out[#out + 1] = m
     end
   end
@@ -174,7 +182,7 @@ var historyScript = redis.NewScript(luaEpoch + `
 local head = tonumber(redis.call('HGET', KEYS[1], 'seq'))
 local lost = redis.call('HGET', KEYS[2], ARGV[3])
 if not lost then
-  return {1, head, tonumber(redis.call('HGET', KEYS[1], 'dropped'))}
+  return {1, head, math.ceil(tonumber(redis.call('HGET', KEYS[1], 'dropped')))}
 end
 lost = tonumber(lost)
 local limit, now, cutoff = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -187,7 +195,7 @@ while #out - 3 < limit do
     ms, ttl = tonumber(ms), tonumber(ttl)
     if ms < cutoff then
       if ttl == 0 then lost = math.max(lost, tonumber(s)) end
-      out[3] = lost
+      out[3] = math.ceil(lost) -- marks may be fractional (lost to age)
       return out
     end
     if ttl == 0 or ms + ttl > now then
@@ -198,6 +206,6 @@ while #out - 3 < limit do
   if #page < 64 then break end
   offset = offset + 64
 end
-out[3] = lost
+out[3] = math.ceil(lost)
 return out
 `)

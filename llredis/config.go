@@ -63,6 +63,14 @@ type Config struct {
 
 	// Logger receives operational messages. Default: slog.Default().
 	Logger *slog.Logger
+
+	// Observer, when set, is told of every Redis command's latency and
+	// failure (longpoll.Observer.BackendCommand): New adds a hook to the
+	// client for it, so the app's own commands through the same client are
+	// counted too; give Lifeline a client of its own to count only its
+	// commands. Pass the Observer given to longpoll.Config. Default: nil,
+	// no hook.
+	Observer longpoll.Observer
 }
 
 // DefaultConfig returns a Config with every default filled in.

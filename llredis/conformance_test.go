@@ -28,6 +28,7 @@ func TestBufferConformance(t *testing.T) {
 				deleteKeys(t, rdb, prefix)
 				return b.Buffer()
 			},
+			Causes: true,
 		}
 	})
 }

@@ -63,6 +63,10 @@ type Batch struct {
 	// from another epoch, or events it needs were evicted or expired. Events
 	// is then empty and Cursor is the head.
 	Reset bool
+	// Cause says why, when Reset is set and the buffer tells (Memory and
+	// llredis do); ResetUnknown otherwise. It is for metrics and logs:
+	// clients are told only that they must reset.
+	Cause ResetCause
 }
 
 // A Subscription signals possible new events on a set of topics. Signals

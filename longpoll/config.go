@@ -191,9 +191,18 @@ type Config struct {
 	// Now is the clock for sessions and presence. Default: time.Now.
 	Now func() time.Time
 
-	// Logger receives operational messages (never tokens). Default:
-	// slog.Default().
+	// Logger receives operational messages, never a token or message data:
+	// at Info one line per session start and end, per transport failure a
+	// client reports and per reset; at Warn per slow consumer dropped, per
+	// burst of rate-limit refusals (one line per policy and janitor tick,
+	// at most every 10 s, with the count) and per store failure. Default:
+	// slog.Default(), the app's default logger; pass a logger whose
+	// handler discards to silence it.
 	Logger *slog.Logger
+
+	// Observer is told what happens, for metrics (package llprom exports
+	// it to Prometheus). Default: NopObserver, which costs an empty call.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -219,6 +228,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
 	}
 	return c
 }

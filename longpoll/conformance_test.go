@@ -23,6 +23,7 @@ func TestMemoryConformance(t *testing.T) {
 				t.Cleanup(func() { again.Close() })
 				return again
 			},
+			Causes: true,
 		}
 	})
 }

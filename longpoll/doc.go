@@ -56,6 +56,17 @@
 // after Memory has reclaimed the topics that hold only presence or expired
 // events.
 //
+// # Operations
+//
+// Config.Observer is told of connections, sessions, deliveries (with each
+// event's append time), resets and their cause (Batch.Cause), sends,
+// rate-limit refusals and slow consumers, with labels from fixed sets
+// only; package llprom exports them to Prometheus, and the default
+// NopObserver costs an empty call. Config.Logger gets a line per session
+// start and end, reported transport failure, reset and slow consumer, and
+// rate-limit refusals aggregated per policy; never a token or message
+// data. [Server.ReadyHandler] is a readiness check.
+//
 // # Concurrency and shutdown
 //
 // Every handler does all its work on the request's goroutine; hooks receive

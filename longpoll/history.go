@@ -69,7 +69,7 @@ func (m *Memory) History(_ context.Context, topic string, limit int) (History, e
 			h.Events = append(h.Events, e)
 		}
 	}
-	lost := t.lostAt(cutoff)
+	lost, _ := t.lostAt(cutoff)
 	t.mu.RUnlock()
 	slices.Reverse(h.Events)
 	h.Complete = len(h.Events) == limit || lost == 0
@@ -106,7 +106,7 @@ func (s *Server) HistoryHandler() gin.HandlerFunc {
 			WriteError(c, err)
 			return
 		}
-		if err := allow(s.limits.idle, PolicyIdle, sess, s.cfg.Now(), c.Writer.Header()); err != nil {
+		if err := s.allow(s.limits.idle, PolicyIdle, sess, s.cfg.Now(), c.Writer.Header()); err != nil {
 			WriteError(c, err)
 			return
 		}

@@ -49,7 +49,7 @@ func (s *Server) Authenticate(token string) (*Session, error) {
 			return nil, ErrUnknownSession
 		}
 		if s.sessions.expired(sess, now) {
-			s.endLocal(sess)
+			s.endLocal(sess, SessionEndExpired)
 			return nil, ErrUnknownSession
 		}
 		sess.lastSeen.Store(now.UnixNano())
@@ -100,12 +100,17 @@ func (s *Server) touch(sess *Session) {
 // EndSession ends the session of token at once, on every instance, and
 // publishes its leave. Ending an unknown or ended session does nothing.
 func (s *Server) EndSession(ctx context.Context, token string) error {
+	return s.endSession(ctx, token, SessionEndDeleted)
+}
+
+// endSession is EndSession, reporting why the session ended.
+func (s *Server) endSession(ctx context.Context, token, why string) error {
 	if token == "" {
 		return nil
 	}
 	if s.store == nil {
 		if sess := s.sessions.get(token); sess != nil {
-			s.endLocal(sess)
+			s.endLocal(sess, why)
 		}
 		return nil
 	}
@@ -113,10 +118,13 @@ func (s *Server) EndSession(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
+	transport := ""
 	if sess := s.sessions.get(token); sess != nil {
+		transport = sess.lastTransport()
 		s.dropLocal(sess)
 	}
 	if ended {
+		s.sessionEnded(r, transport, why)
 		s.announceLeave(r)
 	}
 	return nil
@@ -126,10 +134,14 @@ func (s *Server) EndSession(ctx context.Context, token string) error {
 // expired: their clients get 401 on their next request and negotiate
 // again. Presence publishes each leave.
 func (s *Server) EndSessions() {
-	for _, sess := range s.sessions.all() {
-		if err := s.EndSession(context.Background(), sess.token); err != nil {
+	all := s.sessions.all()
+	for _, sess := range all {
+		if err := s.endSession(context.Background(), sess.token, SessionEndShutdown); err != nil {
 			s.cfg.Logger.Warn("lifeline: ending a session failed", "client", sess.ID, "err", err)
 		}
+	}
+	if len(all) > 0 {
+		s.cfg.Logger.Info("lifeline: sessions ended at shutdown", "sessions", len(all))
 	}
 }
 
@@ -140,7 +152,7 @@ func (s *Server) EndSessions() {
 func (s *Server) sweepSessions() {
 	for _, sess := range s.sessions.idle() {
 		if s.store == nil {
-			s.endLocal(sess)
+			s.endLocal(sess, SessionEndExpired)
 		} else {
 			s.sessions.remove(sess)
 		}
@@ -155,6 +167,11 @@ func (s *Server) sweepSessions() {
 			return
 		}
 		for _, r := range expired {
+			transport := ""
+			if sess := s.sessions.byClient(r.ID); sess != nil {
+				transport = sess.lastTransport()
+			}
+			s.sessionEnded(r, transport, SessionEndExpired)
 			s.announceLeave(r)
 		}
 		if len(expired) < expireBatch {
@@ -187,13 +204,14 @@ func (s *Server) notice(n Notice) {
 
 // endLocal ends a session that only this process knows: it leaves the
 // table, its receiver stops, and presence publishes its leave. Of racing
-// calls, one does it.
-func (s *Server) endLocal(sess *Session) {
+// calls, one does it and reports why.
+func (s *Server) endLocal(sess *Session, why string) {
 	if !s.sessions.remove(sess) {
 		return
 	}
 	sess.ended.Store(true)
 	sess.endReceiver()
+	s.sessionEnded(sess.record(), sess.lastTransport(), why)
 	if !s.isClosing() {
 		s.announceLeave(sess.record())
 	}

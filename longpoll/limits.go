@@ -60,10 +60,11 @@ func (l limits) close() {
 }
 
 // allow takes a token from lim for the session, setting the RateLimit
-// fields on h (nil for none), and returns a *RateLimitError when refused,
-// or an error wrapping ErrUnavailable when the limiter's store failed (a
-// shared store bounds its calls with its own timeout).
-func allow(lim *ratelimit.Limiter, policy string, sess *Session, now time.Time, h http.Header) error {
+// fields on h (nil for none), and returns a *RateLimitError when refused
+// (and reports the refusal), or an error wrapping ErrUnavailable when the
+// limiter's store failed (a shared store bounds its calls with its own
+// timeout).
+func (s *Server) allow(lim *ratelimit.Limiter, policy string, sess *Session, now time.Time, h http.Header) error {
 	if lim == nil {
 		return nil
 	}
@@ -75,6 +76,7 @@ func allow(lim *ratelimit.Limiter, policy string, sess *Session, now time.Time, 
 		lim.SetFields(h, policy, d)
 	}
 	if !d.Allowed {
+		s.RateLimited(policy)
 		return &RateLimitError{Policy: policy, Decision: d}
 	}
 	return nil
@@ -83,7 +85,7 @@ func allow(lim *ratelimit.Limiter, policy string, sess *Session, now time.Time, 
 // AllowStream charges the opening of a stream to the session's idle limit.
 // Streams call it before they attach; h receives the RateLimit fields.
 func (s *Server) AllowStream(sess *Session, h http.Header) error {
-	return allow(s.limits.idle, PolicyIdle, sess, s.cfg.Now(), h)
+	return s.allow(s.limits.idle, PolicyIdle, sess, s.cfg.Now(), h)
 }
 
 // chargeIdlePoll charges a poll that brought nothing new. When the bucket
@@ -117,6 +119,7 @@ func (s *Server) pollBlocked(sess *Session) error {
 		d := sess.idleRefusal
 		d.RetryAfter = sess.idleUntil.Sub(now)
 		d.Window = d.RetryAfter
+		s.RateLimited(PolicyIdle)
 		return &RateLimitError{Policy: PolicyIdle, Decision: d}
 	}
 	return nil

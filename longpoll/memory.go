@@ -100,7 +100,10 @@ type Memory struct {
 	// being idle; a topic created later starts with it as its loss mark, so
 	// a stale cursor still gets a reset rather than a silent gap.
 	dropped atomic.Uint64
-	ntopics atomic.Int64
+	// droppedCause is why the event numbered dropped was lost (a
+	// ResetCause), for metrics; it may lag dropped by a moment.
+	droppedCause atomic.Uint32
+	ntopics      atomic.Int64
 	// lastReclaim is when a full table was last searched (unix nanoseconds),
 	// and lastReclaimed how many topics that search dropped.
 	lastReclaim   atomic.Int64
@@ -198,6 +201,7 @@ func (m *Memory) create(name string) (*topic, error) {
 		return nil, ErrTooManyTopics
 	}
 	t := newTopic(name, m.cfg.MaxEventsPerTopic, m.dropped.Load(), &m.use)
+	t.lostCause = ResetCause(m.droppedCause.Load())
 	s.topics[name] = t
 	return t, nil
 }
@@ -299,7 +303,7 @@ func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int)
 	hi := m.seq.Load()
 	head := Cursor{Epoch: m.epoch, Seq: hi}
 	if after.Epoch != m.epoch || after.Seq > hi {
-		return Batch{Cursor: head, Reset: true}, nil
+		return Batch{Cursor: head, Reset: true, Cause: ResetEpoch}, nil
 	}
 	now := m.cfg.Now()
 	cutoff := now.Add(-m.cfg.MaxAge)
@@ -309,14 +313,14 @@ func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int)
 		t := m.lookup(name)
 		if t == nil {
 			if after.Seq < m.dropped.Load() {
-				return Batch{Cursor: head, Reset: true}, nil
+				return Batch{Cursor: head, Reset: true, Cause: ResetCause(m.droppedCause.Load())}, nil
 			}
 			continue
 		}
 		t.mu.RLock()
-		if t.lostAt(cutoff) > after.Seq {
+		if lost, why := t.lostAt(cutoff); lost > after.Seq {
 			t.mu.RUnlock()
-			return Batch{Cursor: head, Reset: true}, nil
+			return Batch{Cursor: head, Reset: true, Cause: why}, nil
 		}
 		before := len(events)
 		from, to := t.search(after.Seq), t.search(hi)
@@ -457,7 +461,7 @@ func (m *Memory) reclaim() int {
 			t.mu.Lock()
 			if t.disposable(now, cutoff) {
 				for t.n > 0 {
-					t.dropOldest()
+					t.dropOldest(ResetEvicted)
 				}
 				m.drop(s, name, t)
 				n++
@@ -475,7 +479,11 @@ func (m *Memory) reclaim() int {
 func (m *Memory) drop(s *shard, name string, t *topic) {
 	for {
 		old := m.dropped.Load()
-		if t.lost <= old || m.dropped.CompareAndSwap(old, t.lost) {
+		if t.lost <= old {
+			break
+		}
+		if m.dropped.CompareAndSwap(old, t.lost) {
+			m.droppedCause.Store(uint32(t.lostCause))
 			break
 		}
 	}

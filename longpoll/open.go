@@ -27,8 +27,9 @@ type Opened struct {
 	// Cursor is where the client starts.
 	Cursor Cursor
 	// Reset is true when the requested cursor could not be honoured and
-	// Cursor is the head instead.
-	Reset bool
+	// Cursor is the head instead; ResetCause says why.
+	Reset      bool
+	ResetCause ResetCause
 }
 
 // Open creates a session for req: the heart of negotiate. It runs Authorize
@@ -67,7 +68,7 @@ func (s *Server) Open(c *gin.Context, req OpenRequest) (*Opened, error) {
 		// covered, by the same rule every poll applies.
 		var b Batch
 		b, err = s.buf.Read(ctx, topics, cursor, 1)
-		opened.Cursor, opened.Reset = cursor, b.Reset
+		opened.Cursor, opened.Reset, opened.ResetCause = cursor, b.Reset, b.Cause
 		if b.Reset {
 			opened.Cursor = b.Cursor
 		}
@@ -83,11 +84,12 @@ func (s *Server) Open(c *gin.Context, req OpenRequest) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.sessionStarted(sess)
 	if s.presence != nil {
 		if err := s.presence.join(ctx, sess.record()); errors.Is(err, ErrTooManyTopics) {
 			// No room for the session's topics: a client that retries
 			// later gets a whole session, presence included.
-			if err := s.EndSession(ctx, sess.token); err != nil {
+			if err := s.endSession(ctx, sess.token, SessionEndNoRoom); err != nil {
 				s.cfg.Logger.Warn("lifeline: ending a session without room failed", "client", sess.ID, "err", err)
 			}
 			return nil, err
@@ -96,6 +98,9 @@ func (s *Server) Open(c *gin.Context, req OpenRequest) (*Opened, error) {
 		}
 	}
 	opened.Session, opened.Token = sess, sess.token
+	if opened.Reset {
+		s.resetSent(sess.ID, "negotiate", opened.ResetCause)
+	}
 	return opened, nil
 }
 

@@ -54,7 +54,7 @@ func (s *Server) poll(c *gin.Context) {
 			s.chargeIdlePoll(sess)
 		}
 	}()
-	receiver := s.attachHere(sess)
+	receiver := s.attachHere(sess, TransportLongPoll)
 	defer receiver.Detach()
 
 	// Subscribe before the first read so that nothing appended between the
@@ -77,6 +77,11 @@ func (s *Server) poll(c *gin.Context) {
 		if len(b.Events) > 0 || b.Reset {
 			answered = true
 			writeBatch(c, b, outcomeEvents)
+			if b.Reset {
+				receiver.ResetSent(b)
+			} else {
+				receiver.Delivered(b.Events)
+			}
 			return
 		}
 		if timer == nil {

@@ -69,6 +69,7 @@ type presence struct {
 	store PresenceStore
 	buf   Buffer
 	has   func(topic string) bool // Config.PresenceTopics; nil: every topic
+	obs   Observer                // counts the presence events published
 }
 
 // hasTopic reports whether topic has presence.
@@ -146,6 +147,7 @@ func (p *presence) announce(ctx context.Context, r SessionRecord, topics []strin
 		if _, err := p.buf.Append(ctx, Draft{Topic: t, Type: TypePresence, Data: data, From: r.ID}); err != nil {
 			return err
 		}
+		p.obs.EventPublished()
 	}
 	return nil
 }

@@ -17,8 +17,18 @@ import (
 // With a shared store, an older receiver on any instance ends too. Should
 // the store be unreachable, the receiver still starts: its reads fail the
 // same way and end it with a retry hint.
+//
+// Attach does not say which transport the receiver runs on: the Observer
+// sees it as TransportOther. Transports call AttachTransport.
 func (s *Server) Attach(sess *Session) Receiver {
-	r := s.attachHere(sess)
+	return s.AttachTransport(sess, TransportOther)
+}
+
+// AttachTransport is Attach for a receiver on the named transport (one of
+// the Transport constants), which the Observer's connection gauge and
+// switch count and the session's log lines use.
+func (s *Server) AttachTransport(sess *Session, transport string) Receiver {
+	r := s.attachHere(sess, transport)
 	r.hold()
 	return r
 }
@@ -26,9 +36,15 @@ func (s *Server) Attach(sess *Session) Receiver {
 // attachHere attaches a receiver on this instance only. A poll that is
 // answered at once never tells the other instances: it holds nothing
 // there could be an orphan of. It calls hold before it waits.
-func (s *Server) attachHere(sess *Session) Receiver {
+func (s *Server) attachHere(sess *Session, transport string) Receiver {
+	transport = knownTransport(transport)
 	s.receivers.Add(1)
-	return Receiver{srv: s, sess: sess, done: sess.attach()}
+	s.obs.ConnectionOpened(transport)
+	ch, prev := sess.attach(transport)
+	if prev != "" && prev != transport {
+		s.obs.TransportSwitched(prev, transport)
+	}
+	return Receiver{srv: s, sess: sess, done: ch, transport: transport}
 }
 
 // hold announces the receiver to every instance through the shared store,
@@ -49,9 +65,10 @@ func (r Receiver) hold() {
 
 // A Receiver is a session's current poll or stream.
 type Receiver struct {
-	srv  *Server
-	sess *Session
-	done chan struct{}
+	srv       *Server
+	sess      *Session
+	done      chan struct{}
+	transport string
 }
 
 // Done is closed when a newer receiver supersedes this one, or the session
@@ -75,7 +92,27 @@ func (r Receiver) Why() error {
 func (r Receiver) Detach() {
 	r.sess.detach(r.done)
 	r.srv.receivers.Add(-1)
+	r.srv.obs.ConnectionClosed(r.transport)
 	r.srv.touch(r.sess)
+}
+
+// Delivered reports events written to the receiver's connection, right
+// after the write, so that the Observer can time each from its append.
+func (r Receiver) Delivered(events []*Event) {
+	r.srv.obs.EventsDelivered(r.transport, events)
+}
+
+// ResetSent reports a reset written to the receiver's connection (b is the
+// read that reset): counted and logged by its cause.
+func (r Receiver) ResetSent(b Batch) {
+	r.srv.resetSent(r.sess.ID, r.transport, b.Cause)
+}
+
+// SlowConsumer reports the receiver's connection dropped because its client
+// stopped reading: counted and logged.
+func (r Receiver) SlowConsumer() {
+	r.srv.obs.SlowConsumer(r.transport)
+	r.srv.cfg.Logger.Warn("lifeline: dropped a slow consumer", "client", r.sess.ID, "transport", r.transport)
 }
 
 // Touch marks a session seen now. Streams call it on each heartbeat so that

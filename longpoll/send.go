@@ -105,6 +105,29 @@ func (s *Server) send(c *gin.Context) {
 // once per mid. It is the shared core of every transport's send path; c is
 // the request that carries the message (for WebSocket, the upgrade request).
 func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error) {
+	outcome := SendDuplicate // unless the message is applied here and now
+	ack, err := s.deliver(c, sess, body, &outcome)
+	s.obs.SendDone(sendOutcome(outcome, err))
+	return ack, err
+}
+
+// sendOutcome is how a send ended, for the Observer: applied is what the
+// send path says of a send that succeeded.
+func sendOutcome(applied string, err error) string {
+	var limited *RateLimitError
+	switch {
+	case err == nil:
+		return applied
+	case errors.As(err, &limited):
+		return SendRateLimited
+	case ProblemFor(err).Status < http.StatusInternalServerError:
+		return SendRefused
+	}
+	return SendFailed
+}
+
+// deliver is Deliver; it sets *outcome when it applies the message.
+func (s *Server) deliver(c *gin.Context, sess *Session, body []byte, outcome *string) (Ack, error) {
 	m, err := ParseMessage(body, s.cfg.MaxMessageTTL)
 	if err != nil {
 		return Ack{}, err
@@ -114,7 +137,7 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 	}
 	// The fields land on the HTTP response; a WebSocket's hijacked writer
 	// never sends them, and its error frame carries the delay instead.
-	if err := allow(s.limits.sends, PolicySends, sess, s.cfg.Now(), c.Writer.Header()); err != nil {
+	if err := s.allow(s.limits.sends, PolicySends, sess, s.cfg.Now(), c.Writer.Header()); err != nil {
 		return Ack{}, err
 	}
 	m.ClientID, m.Meta = sess.ID, sess.Meta
@@ -126,6 +149,7 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 		if s.cfg.OnMessage != nil {
 			var err error
 			if d, err = s.cfg.OnMessage(c, m); errors.Is(err, ErrDrop) {
+				*outcome = SendDropped
 				return Ack{MID: m.MID}, nil
 			} else if err != nil {
 				var r *Rejection
@@ -140,14 +164,15 @@ func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error
 		if err := s.allowNewTopic(sess, d.Topic); err != nil {
 			return Ack{}, err
 		}
-		e, err := s.buf.Append(c.Request.Context(), d)
+		e, err := s.append(c.Request.Context(), d)
 		var dup *Duplicate
 		if errors.As(err, &dup) {
-			return Ack{MID: m.MID, ID: dup.ID.String()}, nil
+			return Ack{MID: m.MID, ID: dup.ID.String()}, nil // applied elsewhere: still SendDuplicate
 		}
 		if err != nil {
 			return Ack{}, err
 		}
+		*outcome = SendPublished
 		return Ack{MID: m.MID, ID: e.ID.String()}, nil
 	})
 }

@@ -27,6 +27,8 @@ type Server struct {
 	presence *presence    // nil when disabled
 	dedup    *dedup
 	limits   limits
+	obs      Observer
+	refusals refusalLog
 
 	receivers atomic.Int64 // held polls and open streams
 
@@ -39,7 +41,8 @@ type Server struct {
 // it and release held polls.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, buf: cfg.Buffer, closing: make(chan struct{}), janitor: make(chan struct{})}
+	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, closing: make(chan struct{}), janitor: make(chan struct{})}
+	s.refusals.start = cfg.Now()
 	limits := SessionLimits{Max: cfg.MaxSessions, PerAddr: cfg.MaxSessionsPerAddr}
 	var presenceStore PresenceStore = newMemoryPresence()
 	var rateStore ratelimit.Store // nil: buckets in this process
@@ -52,7 +55,7 @@ func New(cfg Config) *Server {
 		s.ownsBuf = true
 	}
 	if !cfg.DisablePresence {
-		s.presence = &presence{store: presenceStore, buf: s.buf, has: cfg.PresenceTopics}
+		s.presence = &presence{store: presenceStore, buf: s.buf, has: cfg.PresenceTopics, obs: s.obs}
 	}
 	s.sessions = newSessions(cfg.SessionTTL, limits, cfg.Now)
 	if s.store != nil {
@@ -89,6 +92,7 @@ func (s *Server) runJanitor(every time.Duration) {
 func (s *Server) Sweep() {
 	s.sweepSessions()
 	s.dedup.sweep()
+	s.refusals.flush(s.cfg.Logger, s.cfg.Now())
 }
 
 // Config returns the Server's configuration with defaults applied.
@@ -104,12 +108,21 @@ func (s *Server) Publish(ctx context.Context, topic, typ string, data any) (*Eve
 	if err != nil {
 		return nil, fmt.Errorf("longpoll: encode event data: %w", err)
 	}
-	return s.buf.Append(ctx, Draft{Topic: topic, Type: typ, Data: raw})
+	return s.append(ctx, Draft{Topic: topic, Type: typ, Data: raw})
 }
 
 // PublishDraft publishes d as it is.
 func (s *Server) PublishDraft(ctx context.Context, d Draft) (*Event, error) {
-	return s.buf.Append(ctx, d)
+	return s.append(ctx, d)
+}
+
+// append appends d to the buffer and counts it for the Observer.
+func (s *Server) append(ctx context.Context, d Draft) (*Event, error) {
+	e, err := s.buf.Append(ctx, d)
+	if err == nil {
+		s.obs.EventPublished()
+	}
+	return e, err
 }
 
 // Presence returns the clients present in topic. It fails only when a

@@ -40,6 +40,9 @@ type Session struct {
 
 	mu       sync.Mutex
 	receiver chan struct{} // closed to end the current receiver (poll or stream)
+	// transport is the transport of the newest receiver here, for the
+	// switch count and the session's last log line.
+	transport string
 	// receiverGen is the shared store's generation of the current receiver
 	// (zero while unknown or without a shared store), and newestGen the
 	// highest generation any instance announced: a receiver older than a
@@ -83,14 +86,24 @@ func (s *Session) follows(topic string) bool {
 // previous one: a session receives on one transport at a time, and the
 // newest request wins, so a client switching transports or re-polling never
 // leaves an orphan behind. The returned channel is closed when this
-// receiver is superseded or the session ends.
-func (s *Session) attach() chan struct{} {
-	ch := make(chan struct{})
+// receiver is superseded or the session ends; prev is the transport of the
+// receiver before, empty for the first.
+func (s *Session) attach(transport string) (ch chan struct{}, prev string) {
+	ch = make(chan struct{})
 	s.mu.Lock()
 	s.endReceiverLocked()
 	s.receiver, s.receiverGen = ch, 0
+	prev, s.transport = s.transport, transport
 	s.mu.Unlock()
-	return ch
+	return ch, prev
+}
+
+// lastTransport returns the transport of the newest receiver, empty when
+// none attached here.
+func (s *Session) lastTransport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
 }
 
 // detach unregisters ch if it is still the current receiver.

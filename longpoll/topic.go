@@ -23,6 +23,9 @@ type topic struct {
 	// ring (evicted by count, expired by age, or lost with a dropped topic).
 	// A cursor below it cannot be honoured.
 	lost uint64
+	// lostCause is why the event numbered lost left (ResetEvicted or
+	// ResetExpired), for metrics.
+	lostCause ResetCause
 	// last is the sequence number of the newest event ever appended.
 	last uint64
 	// lastAt is the storage time of the newest event; storage times are kept
@@ -70,7 +73,7 @@ func (t *topic) push(e *Event) {
 		if len(t.ring) < t.limit {
 			t.grow()
 		} else {
-			t.dropOldest()
+			t.dropOldest(ResetEvicted)
 		}
 	}
 	t.ring[(t.head+t.n)%len(t.ring)] = e
@@ -93,11 +96,12 @@ func (t *topic) grow() {
 	t.ring, t.head = bigger, 0
 }
 
-// dropOldest removes the oldest event, recording its loss if it was durable.
-func (t *topic) dropOldest() {
+// dropOldest removes the oldest event, recording its loss, and why, if it
+// was durable.
+func (t *topic) dropOldest(why ResetCause) {
 	old := t.at(0)
 	if old.TTL == 0 && old.ID.Seq > t.lost {
-		t.lost = old.ID.Seq
+		t.lost, t.lostCause = old.ID.Seq, why
 	}
 	t.ring[t.head] = nil
 	t.head = (t.head + 1) % len(t.ring)
@@ -112,7 +116,7 @@ func (t *topic) dropOldest() {
 // for writing.
 func (t *topic) evictThrough(seq uint64) {
 	for t.n > 0 && t.at(0).ID.Seq <= seq {
-		t.dropOldest()
+		t.dropOldest(ResetEvicted)
 	}
 }
 
@@ -137,25 +141,25 @@ func (t *topic) dropExpired(cutoff time.Time) {
 		return // the common case on every append: nothing has expired
 	}
 	for k := t.expired(cutoff); k > 0; k-- {
-		t.dropOldest()
+		t.dropOldest(ResetExpired)
 	}
 }
 
 // lostAt returns the highest durable sequence number that a reader at time
-// now must consider lost: what left the ring, and what is still in it but
-// older than cutoff (age expiry is applied lazily, so reads judge it
-// without modifying the ring under a read lock).
-func (t *topic) lostAt(cutoff time.Time) uint64 {
-	lost := t.lost
+// now must consider lost, and why it was: what left the ring, and what is
+// still in it but older than cutoff (age expiry is applied lazily, so reads
+// judge it without modifying the ring under a read lock).
+func (t *topic) lostAt(cutoff time.Time) (uint64, ResetCause) {
+	lost, why := t.lost, t.lostCause
 	for i := t.expired(cutoff) - 1; i >= 0; i-- {
 		if e := t.at(i); e.TTL == 0 {
 			if e.ID.Seq > lost {
-				lost = e.ID.Seq
+				lost, why = e.ID.Seq, ResetExpired
 			}
 			break
 		}
 	}
-	return lost
+	return lost, why
 }
 
 // search returns the index of the oldest retained event after seq.

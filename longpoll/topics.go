@@ -22,5 +22,5 @@ func (s *Server) allowNewTopic(sess *Session, topic string) error {
 	if !ok || s.limits.topics == nil || tc.NewTopics(topic) == 0 {
 		return nil
 	}
-	return allow(s.limits.topics, PolicyTopics, sess, s.cfg.Now(), nil)
+	return s.allow(s.limits.topics, PolicyTopics, sess, s.cfg.Now(), nil)
 }

@@ -101,8 +101,10 @@ func (h *Handler) hold(c *gin.Context, counts *heldConns) (release func(), ok bo
 	return func() { counts.release(key) }, true
 }
 
-// tooManyHeld is the refusal of a connection over the cap.
+// tooManyHeld is the refusal of a connection over the cap; it reports the
+// refusal to the Server (its Observer and aggregated log).
 func (h *Handler) tooManyHeld() longpoll.Problem {
+	h.lp.RateLimited(longpoll.PolicyConnections)
 	return longpoll.Problem{
 		Status:     http.StatusTooManyRequests,
 		Code:       "too_many_connections",

@@ -99,7 +99,7 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	if h.cfg.DisableNegotiateLimit {
 		r.POST(routeNegotiate, h.boundBody, h.Negotiate)
 	} else {
-		r.POST(routeNegotiate, h.boundBody, ratelimit.New(h.cfg.NegotiateLimit), h.Negotiate)
+		r.POST(routeNegotiate, h.boundBody, ratelimit.New(h.reportingLimited(h.cfg.NegotiateLimit)), h.Negotiate)
 	}
 	if !h.cfg.DisableWebSocket {
 		r.GET(routeWebSocket, h.WebSocket)
@@ -116,6 +116,21 @@ func (h *Handler) Mount(r gin.IRoutes) {
 		r.GET(routeClient, h.clientBundle)
 		r.HEAD(routeClient, h.clientBundle)
 	}
+}
+
+// reportingLimited returns cfg with an OnLimited that reports each refusal
+// to the Server (its Observer and aggregated log) before answering as cfg
+// would.
+func (h *Handler) reportingLimited(cfg ratelimit.Config) ratelimit.Config {
+	answer := cfg.OnLimited
+	if answer == nil {
+		answer = ratelimit.WriteLimited
+	}
+	cfg.OnLimited = func(c *gin.Context, d ratelimit.Decision) {
+		h.lp.RateLimited(longpoll.PolicyNegotiate)
+		answer(c, d)
+	}
+	return cfg
 }
 
 // Request is the optional JSON body of negotiate (PROTOCOL.md §3).
@@ -170,6 +185,7 @@ func (h *Handler) Negotiate(c *gin.Context) {
 		longpoll.WriteError(c, err)
 		return
 	}
+	reportFailures(h.lp, opened.Session, req.Failed)
 	cfg := h.lp.Config()
 	h.setSessionCookie(c, opened.Session.ID, opened.Token)
 	c.Header("Cache-Control", "no-store")

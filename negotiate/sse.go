@@ -70,7 +70,7 @@ func (h *Handler) SSE(c *gin.Context) {
 		w.problem(p.RetryAfter, p)
 		return
 	}
-	receiver := h.lp.Attach(sess)
+	receiver := h.lp.AttachTransport(sess, longpoll.TransportSSE)
 	defer receiver.Detach()
 	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
 		return

@@ -41,7 +41,12 @@ type stream struct {
 // run streams until the end. The caller has attached receiver before
 // telling the client the stream is open, so that an open stream is always
 // the session's current receiver.
-func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) error {
+func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) (err error) {
+	defer func() {
+		if slowConsumer(err) {
+			receiver.SlowConsumer()
+		}
+	}()
 	buf := s.lp.Buffer()
 	sub, err := buf.Subscribe(s.sess.Topics)
 	if err != nil {
@@ -65,9 +70,13 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		}
 		switch {
 		case b.Reset:
-			err = out.reset(b.Cursor)
+			if err = out.reset(b.Cursor); err == nil {
+				receiver.ResetSent(b)
+			}
 		case len(b.Events) > 0:
-			err = out.events(b.Events)
+			if err = out.events(b.Events); err == nil {
+				receiver.Delivered(b.Events)
+			}
 		}
 		if err != nil {
 			return err
@@ -109,4 +118,12 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 func resetTimer(t *time.Timer, d time.Duration) {
 	t.Stop()
 	t.Reset(d)
+}
+
+// slowConsumer reports whether a stream ended because a write missed its
+// deadline: its client stopped reading. WebSocket says so with errSlow; SSE
+// gets the connection's timeout error.
+func slowConsumer(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, errSlow) || errors.As(err, &timeout) && timeout.Timeout()
 }

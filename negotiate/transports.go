@@ -5,15 +5,17 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/lifeline-go/lifeline/longpoll"
 )
 
 // Failure reasons a client may report (PROTOCOL.md §3).
 const (
-	ReasonNoUpgrade   = "no_upgrade"
-	ReasonOpenTimeout = "open_timeout"
-	ReasonNoFirstByte = "no_first_byte"
-	ReasonClosedEarly = "closed_early"
-	ReasonError       = "error"
+	ReasonNoUpgrade   = longpoll.ReasonNoUpgrade
+	ReasonOpenTimeout = longpoll.ReasonOpenTimeout
+	ReasonNoFirstByte = longpoll.ReasonNoFirstByte
+	ReasonClosedEarly = longpoll.ReasonClosedEarly
+	ReasonError       = longpoll.ReasonError
 )
 
 // preference is every transport, best first.
@@ -94,4 +96,18 @@ func order(enabled func(string) bool, supported []string, reported []Failure, re
 		}
 	}
 	return append(good, bad...)
+}
+
+// reportFailures tells the Server (its Observer and log) of the failures a
+// client reported, one per transport: a body can repeat an entry hundreds
+// of times, and the log must not repeat it with it.
+func reportFailures(lp *longpoll.Server, sess *longpoll.Session, reported []Failure) {
+	var seen []string
+	for _, f := range reported {
+		if slices.Contains(seen, f.Transport) || len(seen) == len(preference)+1 {
+			continue
+		}
+		seen = append(seen, f.Transport)
+		lp.TransportFailed(sess, f.Transport, f.Reason)
+	}
 }

@@ -139,7 +139,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		ws.close(websocket.ClosePolicyViolation, p.Code)
 		return
 	}
-	receiver := h.lp.Attach(sess)
+	receiver := h.lp.AttachTransport(sess, longpoll.TransportWebSocket)
 	defer receiver.Detach()
 	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
 		return

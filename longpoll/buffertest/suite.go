@@ -33,6 +33,18 @@ type Subject struct {
 	// process for an in-memory buffer, a Redis restarted empty for a shared
 	// one. Cursors from before must be answered with a reset.
 	Restart func() longpoll.Buffer
+	// Causes says the buffer reports why it resets (Batch.Cause): the
+	// suite then checks each cause. Buffers that leave it ResetUnknown
+	// pass without it.
+	Causes bool
+}
+
+// checkCause fails t when s reports causes and b's is not want.
+func checkCause(t *testing.T, s Subject, b longpoll.Batch, want longpoll.ResetCause) {
+	t.Helper()
+	if s.Causes && b.Cause != want {
+		t.Fatalf("reset cause = %v, want %v", b.Cause, want)
+	}
 }
 
 // A Factory makes a fresh, empty Subject with the given options, and
@@ -170,7 +182,8 @@ func testBatchLimit(t *testing.T, f Factory) {
 }
 
 func testResetWhenEvicted(t *testing.T, f Factory) {
-	b := f(t, Options{MaxEventsPerTopic: 4}).Buffer
+	s := f(t, Options{MaxEventsPerTopic: 4})
+	b := s.Buffer
 	start := mustHead(t, b)
 	first := mustAppend(t, b, "a", "message", "1")
 	for range 4 {
@@ -178,9 +191,11 @@ func testResetWhenEvicted(t *testing.T, f Factory) {
 	}
 	// The first event was evicted: a cursor before it must reset, a cursor
 	// at it is still whole.
-	if batch := mustRead(t, b, []string{"a"}, start, 0); !batch.Reset || len(batch.Events) != 0 {
+	batch := mustRead(t, b, []string{"a"}, start, 0)
+	if !batch.Reset || len(batch.Events) != 0 {
 		t.Fatalf("Read from before an evicted event: reset=%v events=%d, want a reset and no events", batch.Reset, len(batch.Events))
 	}
+	checkCause(t, s, batch, longpoll.ResetEvicted)
 	if batch := mustRead(t, b, []string{"a"}, first.ID, 0); batch.Reset || len(batch.Events) != 4 {
 		t.Fatalf("Read from the evicted event's id: reset=%v events=%d, want 4 events", batch.Reset, len(batch.Events))
 	}
@@ -199,17 +214,21 @@ func testResetWhenExpired(t *testing.T, f Factory) {
 	clock.Advance(30 * time.Second)
 	second := mustAppend(t, b, "a", "message", "2")
 	clock.Advance(31 * time.Second) // the first event is now older than MaxAge
-	if batch := mustRead(t, b, []string{"a"}, start, 0); !batch.Reset {
+	batch := mustRead(t, b, []string{"a"}, start, 0)
+	if !batch.Reset {
 		t.Fatal("Read from before an expired event did not reset")
 	}
+	checkCause(t, s, batch, longpoll.ResetExpired)
 	if batch := mustRead(t, b, []string{"a"}, second.ID, 0); batch.Reset {
 		t.Fatal("Read from after the expired event reset")
 	}
 	// The sweep drops what expired without changing the answer.
 	s.Sweep()
-	if batch := mustRead(t, b, []string{"a"}, start, 0); !batch.Reset {
+	batch = mustRead(t, b, []string{"a"}, start, 0)
+	if !batch.Reset {
 		t.Fatal("Read from before an expired event did not reset after Sweep")
 	}
+	checkCause(t, s, batch, longpoll.ResetExpired)
 	if batch := mustRead(t, b, []string{"a"}, second.ID, 0); batch.Reset || len(batch.Events) != 0 {
 		t.Fatalf("Read from the newest event after Sweep: reset=%v events=%d", batch.Reset, len(batch.Events))
 	}
@@ -223,13 +242,17 @@ func testResetSurvivesDroppedTopic(t *testing.T, f Factory) {
 	mustAppend(t, b, "a", "message", "1")
 	clock.Advance(2 * time.Minute)
 	s.Sweep() // "a" is empty: dropped
-	if batch := mustRead(t, b, []string{"a"}, start, 0); !batch.Reset {
+	batch := mustRead(t, b, []string{"a"}, start, 0)
+	if !batch.Reset {
 		t.Fatal("Read of a dropped topic from before its lost events did not reset")
 	}
+	checkCause(t, s, batch, longpoll.ResetExpired)
 	mustAppend(t, b, "a", "message", "2") // recreated
-	if batch := mustRead(t, b, []string{"a"}, start, 0); !batch.Reset {
+	batch = mustRead(t, b, []string{"a"}, start, 0)
+	if !batch.Reset {
 		t.Fatal("Read of a recreated topic from before its lost events did not reset")
 	}
+	checkCause(t, s, batch, longpoll.ResetExpired)
 }
 
 func testResetOnOtherEpoch(t *testing.T, f Factory) {
@@ -243,10 +266,13 @@ func testResetOnOtherEpoch(t *testing.T, f Factory) {
 	if !batch.Reset || len(batch.Events) != 0 || batch.Cursor != head || head.Epoch == stale.Epoch {
 		t.Fatalf("Read with another epoch's cursor = %+v, want a reset to head %v of a new epoch", batch, head)
 	}
+	checkCause(t, s, batch, longpoll.ResetEpoch)
 	future := longpoll.Cursor{Epoch: head.Epoch, Seq: head.Seq + 5}
-	if batch := mustRead(t, b, []string{"a"}, future, 0); !batch.Reset {
+	batch = mustRead(t, b, []string{"a"}, future, 0)
+	if !batch.Reset {
 		t.Fatal("Read with a cursor beyond the head did not reset")
 	}
+	checkCause(t, s, batch, longpoll.ResetEpoch)
 }
 
 func testEphemeralNotReplayedAfterTTL(t *testing.T, f Factory) {
