@@ -51,7 +51,7 @@ func (s *Server) attachHere(sess *Session, transport string) Receiver {
 // so that an older receiver of the session held anywhere ends.
 func (r Receiver) hold() {
 	s := r.srv
-	if s.store == nil {
+	if s.store == nil || r.sess.reuseGen(r.done) {
 		return
 	}
 	gen, err := s.store.Attach(context.Background(), r.sess.token, r.sess.ID)

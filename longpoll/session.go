@@ -48,6 +48,8 @@ type Session struct {
 	// highest generation any instance announced: a receiver older than a
 	// newer one anywhere ends.
 	receiverGen, newestGen uint64
+	// ownGen is the last generation this instance obtained for the session.
+	ownGen uint64
 	// lastAnswered is the cursor of the last poll answered with events; a
 	// poll repeating it brings nothing new.
 	lastAnswered Cursor
@@ -141,7 +143,22 @@ func (s *Session) attached(ch chan struct{}, gen uint64) {
 		s.endReceiverLocked()
 		return
 	}
-	s.receiverGen = gen
+	s.receiverGen, s.ownGen = gen, max(s.ownGen, gen)
+}
+
+// reuseGen lets receiver ch take the generation this instance announced
+// last, when no newer one has been heard of: every receiver elsewhere is
+// older and has been told to end, and the local one ended on attach. A
+// newer one announced meanwhile ends ch when its notice arrives. It
+// reports whether ch needs no announcement of its own.
+func (s *Session) reuseGen(ch chan struct{}) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.receiver != ch || s.ownGen == 0 || s.ownGen < s.newestGen {
+		return false
+	}
+	s.receiverGen = s.ownGen
+	return true
 }
 
 // announced handles another instance's (or this one's) new receiver of

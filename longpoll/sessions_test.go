@@ -74,3 +74,30 @@ func TestSweepOfManySessionsAllocatesNothing(t *testing.T) {
 		t.Fatalf("a sweep of 20 000 live sessions made %v allocations, want 0", allocs)
 	}
 }
+
+// A receiver reuses this instance's last generation only while no newer
+// one has been announced; an announcement of a newer one ends it.
+func TestReceiverGenerations(t *testing.T) {
+	now := time.Now()
+	s := newSession(newSessionRecord(nil, nil, "", now), now)
+	first, _ := s.attach("longpoll")
+	if s.reuseGen(first) {
+		t.Fatal("reused a generation before this instance had one")
+	}
+	s.attached(first, 4)
+	s.announced(4) // its own notice comes back
+	second, _ := s.attach("longpoll")
+	if !s.reuseGen(second) {
+		t.Fatal("did not reuse the newest generation, which is this instance's")
+	}
+	s.announced(5) // another instance attached
+	select {
+	case <-second:
+	default:
+		t.Fatal("a newer receiver elsewhere did not end the reused one")
+	}
+	third, _ := s.attach("longpoll")
+	if s.reuseGen(third) {
+		t.Fatal("reused a generation older than one announced")
+	}
+}
