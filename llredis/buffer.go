@@ -143,7 +143,7 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 	}
 	// One more than asked per topic: when a topic alone holds more than
 	// max, the batch must be cut (More) rather than end at the head.
-	if batch, ok := b.mirror.read(topics, after, max, b.cfg.Now(), b.cfg.MaxAge); ok {
+	if batch, ok := buf.readMirror(ctx, topics, after, max); ok {
 		return batch, nil
 	}
 	limit := max + 1
@@ -191,6 +191,43 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, nil
 	}
 	return longpoll.Batch{Events: events, Cursor: head}, nil
+}
+
+// mirrorWait bounds how long a read waits for the mirror to catch up with
+// what it is behind on, before it asks Redis: a notice normally follows its
+// append within a millisecond; one that does not is lost, or the listener
+// is stuck.
+const mirrorWait = 50 * time.Millisecond
+
+// readMirror answers a read from the mirror, waiting a little while it is
+// behind; ok is false when Redis must answer.
+func (buf *buffer) readMirror(ctx context.Context, topics []string, after longpoll.Cursor, max int) (longpoll.Batch, bool) {
+	b := buf.b
+	var timeout <-chan time.Time
+	for {
+		advanced := b.mirror.next() // before the read: an apply after it closes this
+		batch, v := b.mirror.read(topics, after, max, b.cfg.Now(), b.cfg.MaxAge)
+		switch v {
+		case answered:
+			return batch, true
+		case unsure:
+			return longpoll.Batch{}, false
+		}
+		if timeout == nil {
+			t := time.NewTimer(mirrorWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-advanced:
+		case <-timeout:
+			return longpoll.Batch{}, false
+		case <-ctx.Done():
+			return longpoll.Batch{}, false // Redis's read reports the context's error
+		case <-b.ctx.Done():
+			return longpoll.Batch{}, false
+		}
+	}
 }
 
 func (buf *buffer) read(ctx context.Context, topics []string, after uint64, limit int) (readResult, error) {

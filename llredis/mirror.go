@@ -35,7 +35,19 @@ type mirror struct {
 	// the instance already told someone, so it asks Redis instead.
 	known           longpoll.Cursor
 	perTopic, total int
+	// advanced is closed, and replaced, whenever an event is applied:
+	// readers that found the mirror behind wait on it.
+	advanced chan struct{}
 }
+
+// A verdict says how the mirror answered a read.
+type verdict int
+
+const (
+	answered verdict = iota // the batch is right
+	behind                  // the mirror will know soon: wait for it to advance
+	unsure                  // ask Redis
+)
 
 type mirrorTopic struct {
 	events []*longpoll.Event // oldest first
@@ -43,7 +55,7 @@ type mirrorTopic struct {
 }
 
 func newMirror(perTopic, total int) *mirror {
-	return &mirror{topics: make(map[string]*mirrorTopic), perTopic: perTopic, total: total}
+	return &mirror{topics: make(map[string]*mirrorTopic), perTopic: perTopic, total: total, advanced: make(chan struct{})}
 }
 
 // apply adds the next appended event; one out of turn starts the mirror
@@ -75,6 +87,15 @@ func (m *mirror) apply(epoch string, e *longpoll.Event) {
 		}
 	}
 	m.head = e.ID.Seq
+	close(m.advanced)
+	m.advanced = make(chan struct{})
+}
+
+// next returns a channel closed when the mirror next advances.
+func (m *mirror) next() <-chan struct{} {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.advanced
 }
 
 // letGo drops a topic's oldest event, keeping its number as the loss mark.
@@ -108,14 +129,18 @@ func (m *mirror) invalidate() {
 	m.mu.Unlock()
 }
 
-// read answers a Read when the mirror is sure of the answer; ok is false
-// when Redis must be asked.
-func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.Time, maxAge time.Duration) (b longpoll.Batch, ok bool) {
+// read answers a Read when the mirror is sure of the answer. It is behind
+// when the reader's cursor, or an event this instance knows exists, is
+// newer than what it holds: the notice is on its way. Anything else it is
+// not sure of — another epoch, a cursor before base — is Redis's to answer.
+func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.Time, maxAge time.Duration) (longpoll.Batch, verdict) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if !m.valid || after.Epoch != m.epoch || after.Seq < m.base || after.Seq > m.head ||
-		m.known.Epoch == m.epoch && m.known.Seq > m.head {
-		return longpoll.Batch{}, false // not sure: behind, ahead, or another epoch
+	if !m.valid || after.Epoch != m.epoch || after.Seq < m.base {
+		return longpoll.Batch{}, unsure
+	}
+	if after.Seq > m.head || m.known.Epoch == m.epoch && m.known.Seq > m.head {
+		return longpoll.Batch{}, behind
 	}
 	cutoff := now.Add(-maxAge)
 	var events []*longpoll.Event
@@ -123,17 +148,17 @@ func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.
 		t := m.topics[name]
 		if t == nil {
 			if after.Seq < m.dropped {
-				return longpoll.Batch{}, false
+				return longpoll.Batch{}, unsure
 			}
 			continue
 		}
 		if t.lost > after.Seq {
-			return longpoll.Batch{}, false
+			return longpoll.Batch{}, unsure
 		}
 		from := sort.Search(len(t.events), func(i int) bool { return t.events[i].ID.Seq > after.Seq })
 		for _, e := range t.events[from:] {
 			if e.TTL == 0 && e.Time.Before(cutoff) {
-				return longpoll.Batch{}, false // expired by age: Redis says reset
+				return longpoll.Batch{}, unsure // expired by age: Redis says reset
 			}
 			if !e.Expired(now) {
 				events = append(events, e)
@@ -149,7 +174,7 @@ func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.
 	head := longpoll.Cursor{Epoch: m.epoch, Seq: m.head}
 	if max > 0 && len(events) > max {
 		events = events[:max]
-		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, true
+		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, answered
 	}
-	return longpoll.Batch{Events: events, Cursor: head}, true
+	return longpoll.Batch{Events: events, Cursor: head}, answered
 }
