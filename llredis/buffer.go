@@ -180,6 +180,12 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 			events = append(events, e)
 		}
 	}
+	return batchOf(events, max, head), nil
+}
+
+// batchOf orders the events of several topics by number and cuts them at
+// max: the batch then ends at its last event (More), else at head.
+func batchOf(events []*longpoll.Event, max int, head longpoll.Cursor) longpoll.Batch {
 	slices.SortFunc(events, func(x, y *longpoll.Event) int {
 		if x.ID.Seq < y.ID.Seq {
 			return -1
@@ -188,9 +194,9 @@ func (buf *buffer) Read(ctx context.Context, topics []string, after longpoll.Cur
 	})
 	if max > 0 && len(events) > max {
 		events = events[:max]
-		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, nil
+		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}
 	}
-	return longpoll.Batch{Events: events, Cursor: head}, nil
+	return longpoll.Batch{Events: events, Cursor: head}
 }
 
 // mirrorWait bounds how long a read waits for the mirror to catch up with

@@ -1,7 +1,6 @@
 package llredis
 
 import (
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -165,16 +164,5 @@ func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.
 			}
 		}
 	}
-	slices.SortFunc(events, func(x, y *longpoll.Event) int {
-		if x.ID.Seq < y.ID.Seq {
-			return -1
-		}
-		return 1
-	})
-	head := longpoll.Cursor{Epoch: m.epoch, Seq: m.head}
-	if max > 0 && len(events) > max {
-		events = events[:max]
-		return longpoll.Batch{Events: events, Cursor: events[max-1].ID, More: true}, answered
-	}
-	return longpoll.Batch{Events: events, Cursor: head}, answered
+	return batchOf(events, max, longpoll.Cursor{Epoch: m.epoch, Seq: m.head}), answered
 }
