@@ -88,7 +88,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	if held {
 		defer release()
 	}
-	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
+	conn, err := h.upgrade(c)
 	if err != nil {
 		return // the upgrader answered with a problem response
 	}
