@@ -39,8 +39,11 @@ const controlWait = time.Second
 
 func (h *Handler) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		// Reads reuse the 4 KiB buffer net/http read the handshake with;
+		// writes borrow from a pool only while they write a message. A
+		// waiting connection holds no buffer of its own beyond that one.
+		ReadBufferSize:  0,
+		WriteBufferPool: &wsWriteBuffers,
 		CheckOrigin:     h.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			code := "bad_upgrade"
@@ -352,14 +355,22 @@ func (w *wsConn) json(v any) error {
 	return w.write(func() error { return w.conn.WriteJSON(v) })
 }
 
+// events writes each event as its own frame, the frames of the batch
+// gathered into as few writes as corkFlushBytes allows, all within one
+// write deadline.
 func (w *wsConn) events(events []*longpoll.Event) error {
-	for _, e := range events {
-		pm := e.Memo(longpoll.MemoWebSocket, wsFrame).(*websocket.PreparedMessage)
-		if err := w.write(func() error { return w.conn.WritePreparedMessage(pm) }); err != nil {
-			return err
+	return w.write(func() error {
+		out := corkOf(w.conn)
+		out.cork()
+		for _, e := range events {
+			pm := e.Memo(longpoll.MemoWebSocket, wsFrame).(*websocket.PreparedMessage)
+			if err := w.conn.WritePreparedMessage(pm); err != nil {
+				_ = out.uncork()
+				return err
+			}
 		}
-	}
-	return nil
+		return out.uncork()
+	})
 }
 
 // wsFrame is an event as one WebSocket frame, encoded once per event and
