@@ -14,14 +14,6 @@ import (
 // frame at least this large goes out by itself, uncopied.
 const corkFlushBytes = 32 << 10
 
-// corkBuffers holds the buffers corked connections gather frames in. A
-// connection holds one only while it writes a batch, so that idle
-// connections hold none.
-var corkBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, corkFlushBytes)
-	return &b
-}}
-
 // A corkConn is a WebSocket's network connection, which can gather the
 // frames of a batch and send them in one write (one system call) instead
 // of one write per frame.
@@ -38,7 +30,7 @@ type corkConn struct {
 
 	mu       sync.Mutex
 	corked   bool
-	buf      *[]byte // from corkBuffers while corked and holding frames
+	buf      *[]byte // from batchBuffers while corked and holding frames
 	deadline time.Time
 	err      error
 }
@@ -82,7 +74,7 @@ func (c *corkConn) uncork() error {
 	}
 	if c.buf != nil {
 		*c.buf = (*c.buf)[:0]
-		corkBuffers.Put(c.buf)
+		batchBuffers.Put(c.buf)
 		c.buf = nil
 	}
 	if c.err == nil {
@@ -122,7 +114,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		return n, err
 	}
 	if c.buf == nil {
-		c.buf = corkBuffers.Get().(*[]byte)
+		c.buf = batchBuffers.Get().(*[]byte)
 	}
 	*c.buf = append(*c.buf, p...)
 	return len(p), nil
