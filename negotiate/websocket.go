@@ -39,11 +39,12 @@ const controlWait = time.Second
 
 func (h *Handler) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		// Reads reuse the 4 KiB buffer net/http read the handshake with;
-		// writes borrow from a pool only while they write a message. A
-		// waiting connection holds no buffer of its own beyond that one.
+		// Zero sizes: the connection reads and writes through the 4 KiB
+		// buffers net/http read and wrote the handshake with, which the
+		// request's goroutine keeps alive anyway, instead of allocating
+		// its own on top. Events do not need them (see corkConn).
 		ReadBufferSize:  0,
-		WriteBufferPool: &wsWriteBuffers,
+		WriteBufferSize: 0,
 		CheckOrigin:     h.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			code := "bad_upgrade"

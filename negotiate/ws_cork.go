@@ -30,8 +30,9 @@ type corkConn struct {
 
 	mu       sync.Mutex
 	corked   bool
-	buf      *[]byte // from batchBuffers while corked and holding frames
-	deadline time.Time
+	buf      *[]byte   // from batchBuffers while corked and holding frames
+	deadline time.Time // the latest deadline gorilla set
+	applied  time.Time // the deadline the network connection has
 	err      error
 }
 
@@ -78,8 +79,9 @@ func (c *corkConn) uncork() error {
 		c.buf = nil
 	}
 	if c.err == nil {
-		// Leave the connection's deadline as gorilla last set it.
-		_ = c.Conn.SetWriteDeadline(c.deadline)
+		// Leave the connection's deadline as gorilla last set it; after a
+		// flush it already is.
+		c.setDeadlineLocked()
 	}
 	return c.err
 }
@@ -129,7 +131,7 @@ func (c *corkConn) SetWriteDeadline(t time.Time) error {
 	if c.corked {
 		return nil
 	}
-	return c.Conn.SetWriteDeadline(t)
+	return c.setDeadlineLocked()
 }
 
 // flushLocked writes the gathered frames. It returns c.err, set if the
@@ -145,9 +147,16 @@ func (c *corkConn) flushLocked() error {
 	return c.err
 }
 
+// setDeadlineLocked applies the latest deadline gorilla set, unless it
+// already applies: setting a deadline costs a runtime timer update.
 func (c *corkConn) setDeadlineLocked() error {
+	if c.deadline.Equal(c.applied) {
+		return c.err
+	}
 	if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
 		c.err = err
+		return err
 	}
+	c.applied = c.deadline
 	return c.err
 }

@@ -1,17 +1,9 @@
 package negotiate
 
 import (
-	"sync"
-
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 )
-
-// wsWriteBuffers lends every WebSocket connection the buffer its
-// gorilla/websocket writer needs while it writes a message (a JSON frame,
-// a heartbeat); events go out pre-encoded and need none. Connections
-// waiting for events hold no write buffer.
-var wsWriteBuffers sync.Pool
 
 // upgrade turns the request into a WebSocket connection, or answers it with
 // a problem response and returns the error. The connection's network side
