@@ -134,6 +134,16 @@ func (c *corkConn) SetWriteDeadline(t time.Time) error {
 	return c.setDeadlineLocked()
 }
 
+// SetDeadline sets the read deadline at once and the write deadline as
+// SetWriteDeadline does, so that the write deadline is only ever set
+// through c and c knows which one applies.
+func (c *corkConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
 // flushLocked writes the gathered frames. It returns c.err, set if the
 // write failed.
 func (c *corkConn) flushLocked() error {

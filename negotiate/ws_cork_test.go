@@ -167,3 +167,14 @@ func TestCorkNilIsANoOp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCorkSetDeadlineReachesWrites(t *testing.T) {
+	raw, _ := tcpPair(t)
+	c := &corkConn{Conn: raw}
+	if err := c.SetDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("frame")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write past the deadline SetDeadline set = %v, want a deadline error", err)
+	}
+}
