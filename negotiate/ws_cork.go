@@ -10,9 +10,12 @@ import (
 )
 
 // corkFlushBytes is how much a corked connection gathers before it writes
-// anyway: a batch's frames go out in writes of about this size, and a
-// frame at least this large goes out by itself, uncopied.
-const corkFlushBytes = 32 << 10
+// anyway: a batch's frames go out in writes of about this size (some 40
+// events of the usual size each), and a frame at least this large goes out
+// by itself, uncopied. It is also the most a connection holds while a
+// write to a client that is not reading waits out its deadline: no more
+// than the two 4 KiB buffers every connection used to hold for good.
+const corkFlushBytes = 8 << 10
 
 // A corkConn is a WebSocket's network connection, which can gather the
 // frames of a batch and send them in one write (one system call) instead
