@@ -64,9 +64,11 @@ type Config struct {
 	// frame. Default: 5 s.
 	AuthTimeout time.Duration
 
-	// WriteTimeout bounds each write to a stream. A client that does not
-	// read for this long is a slow consumer: its connection is closed and
-	// it resumes from its cursor; publishers never wait for it.
+	// WriteTimeout bounds each write to a stream, where the events a
+	// stream reads together (up to longpoll's MaxBatch) are one write. A
+	// client that does not read for this long is a slow consumer: its
+	// connection is closed and it resumes from its cursor; publishers
+	// never wait for it.
 	// Default: 10 s.
 	WriteTimeout time.Duration
 

@@ -140,12 +140,20 @@ func (w *sseWriter) open(retry time.Duration, clientID string, from longpoll.Cur
 	return w.write(append(b, "\n\n"...))
 }
 
+// events writes a batch's messages with one write and one flush, gathered
+// in a buffer borrowed for the batch.
 func (w *sseWriter) events(events []*longpoll.Event) error {
-	var b []byte
+	buf := batchBuffers.Get().(*[]byte)
+	b := (*buf)[:0]
 	for _, e := range events {
 		b = append(b, e.Memo(longpoll.MemoSSE, sseFrame).([]byte)...)
 	}
-	return w.write(b)
+	err := w.write(b)
+	if cap(b) <= maxPooledBatch {
+		*buf = b[:0]
+		batchBuffers.Put(buf)
+	}
+	return err
 }
 
 // sseFrame is an event as one SSE message, built once per event and shared

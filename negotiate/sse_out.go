@@ -75,12 +75,40 @@ func (unwritten) Status() int   { return http.StatusOK }
 type responseOut struct {
 	w  gin.ResponseWriter
 	rc *http.ResponseController
+	// deadlines is the writer, w or one it wraps, that sets write
+	// deadlines: found once rather than by ResponseController on every
+	// write. Nil when none does.
+	deadlines writeDeadliner
 }
+
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 
 func newResponseOut(w gin.ResponseWriter) responseOut {
-	return responseOut{w: w, rc: http.NewResponseController(w)}
+	return responseOut{w: w, rc: http.NewResponseController(w), deadlines: findDeadliner(w)}
 }
 
-func (o responseOut) Write(b []byte) (int, error)        { return o.w.Write(b) }
-func (o responseOut) Flush() error                       { return o.rc.Flush() }
-func (o responseOut) SetWriteDeadline(t time.Time) error { return o.rc.SetWriteDeadline(t) }
+// findDeadliner follows Unwrap, as http.ResponseController does, to the
+// first writer that sets write deadlines.
+func findDeadliner(w http.ResponseWriter) writeDeadliner {
+	for range 16 {
+		if d, ok := w.(writeDeadliner); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+func (o responseOut) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o responseOut) Flush() error                { return o.rc.Flush() }
+
+func (o responseOut) SetWriteDeadline(t time.Time) error {
+	if o.deadlines == nil {
+		return o.rc.SetWriteDeadline(t) // http.ErrNotSupported
+	}
+	return o.deadlines.SetWriteDeadline(t)
+}

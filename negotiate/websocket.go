@@ -39,8 +39,12 @@ const controlWait = time.Second
 
 func (h *Handler) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		// Zero sizes: the connection reads and writes through the 4 KiB
+		// buffers net/http read and wrote the handshake with, which the
+		// request's goroutine keeps alive anyway, instead of allocating
+		// its own on top. Events do not need them (see corkConn).
+		ReadBufferSize:  0,
+		WriteBufferSize: 0,
 		CheckOrigin:     h.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			code := "bad_upgrade"
@@ -88,7 +92,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	if held {
 		defer release()
 	}
-	conn, err := h.wsUpgrader.Upgrade(c.Writer, c.Request, nil)
+	conn, err := h.upgrade(c)
 	if err != nil {
 		return // the upgrader answered with a problem response
 	}
@@ -352,14 +356,22 @@ func (w *wsConn) json(v any) error {
 	return w.write(func() error { return w.conn.WriteJSON(v) })
 }
 
+// events writes each event as its own frame, the frames of the batch
+// gathered into as few writes as corkFlushBytes allows, all within one
+// write deadline.
 func (w *wsConn) events(events []*longpoll.Event) error {
-	for _, e := range events {
-		pm := e.Memo(longpoll.MemoWebSocket, wsFrame).(*websocket.PreparedMessage)
-		if err := w.write(func() error { return w.conn.WritePreparedMessage(pm) }); err != nil {
-			return err
+	return w.write(func() error {
+		out := corkOf(w.conn)
+		out.cork()
+		for _, e := range events {
+			pm := e.Memo(longpoll.MemoWebSocket, wsFrame).(*websocket.PreparedMessage)
+			if err := w.conn.WritePreparedMessage(pm); err != nil {
+				_ = out.uncork()
+				return err
+			}
 		}
-	}
-	return nil
+		return out.uncork()
+	})
 }
 
 // wsFrame is an event as one WebSocket frame, encoded once per event and
