@@ -47,6 +47,12 @@ func TestRedisCommandsAndReadiness(t *testing.T) {
 	if err := lp.Ready(ctx); err != nil {
 		t.Fatalf("Ready while Redis answers: %v", err)
 	}
+	if err := m.Track(lp); err != nil {
+		t.Fatal(err)
+	}
+	if events, topics := gathered(t, reg, "lifeline_buffer_events"), gathered(t, reg, "lifeline_buffer_topics"); events != 1 || topics != 1 {
+		t.Fatalf("buffer gauges on Redis: %v events in %v topics, want 1 and 1", events, topics)
+	}
 	checkLabels(t, reg, []string{"room:a"})
 
 	redis.Stop()

@@ -409,3 +409,33 @@ func (buf *buffer) History(ctx context.Context, topic string, limit int) (longpo
 	h.Complete = len(h.Events) == limit || lost == 0
 	return h, nil
 }
+
+// StatsContext counts what the buffer holds in Redis: retained events and
+// their stored bytes (kept up to date by the scripts that add and remove
+// them) and topics. Monitoring reads it (llprom's buffer gauges); it costs
+// two Redis commands.
+func (buf *buffer) StatsContext(ctx context.Context) (longpoll.Stats, error) {
+	b := buf.b
+	epoch := b.currentEpoch()
+	if epoch == "" {
+		if _, err := buf.Head(ctx); err != nil {
+			return longpoll.Stats{}, err
+		}
+		epoch = b.currentEpoch()
+	}
+	ctx, cancel := b.op(ctx)
+	defer cancel()
+	pipe := b.rdb.Pipeline()
+	size := pipe.HMGet(ctx, buf.metaKey(), "events", "bytes")
+	topics := pipe.HLen(ctx, buf.topicsKey(epoch))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return longpoll.Stats{}, wrap(ctx, "stats", err)
+	}
+	count := func(v any) int {
+		s, _ := v.(string)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	vals := size.Val()
+	return longpoll.Stats{Events: count(vals[0]), Bytes: int64(count(vals[1])), Topics: int(topics.Val())}, nil
+}

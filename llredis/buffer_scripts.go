@@ -11,7 +11,8 @@ import "github.com/redis/go-redis/v9"
 // reads an old one's data):
 //
 //	{p}:meta                 hash: epoch, seq (last number given), dropped
-//	                         (highest durable number lost with a dropped topic)
+//	                         (highest durable number lost with a dropped topic),
+//	                         events and bytes (what the topics hold, for gauges)
 //	{p}:<epoch>:topics       hash: topic → its loss mark (highest durable
 //	                         number that left it; n - 0.5 when event n left
 //	                         for its age, so that a read can say why)
@@ -42,11 +43,20 @@ end
 // cursor is unchanged, and a read can tell expired from evicted. Ephemeral
 // events (ttl > 0) leave without a trace: losing one is never a reset.
 const luaTrim = `
-local function trim(key, max, cutoff)
-  local top = 0
+local function trim(key, max, cutoff, meta)
+  local top, gone, goneBytes = 0, 0, 0
   local function note(m, aged)
     local s, _, ttl = string.match(m, '^(%d+):(%d+):(%d+):')
     if ttl == '0' then top = math.max(top, tonumber(s) - aged) end
+    gone, goneBytes = gone + 1, goneBytes + #m
+  end
+  local function account()
+    -- The buffer's size, for its gauges: what left, by count and bytes.
+    if gone > 0 then
+      redis.call('HINCRBY', meta, 'events', -gone)
+      redis.call('HINCRBY', meta, 'bytes', -goneBytes)
+    end
+    return top
   end
   local n = redis.call('ZCARD', key)
   if n > max then
@@ -56,9 +66,9 @@ local function trim(key, max, cutoff)
   -- Most appends find the oldest event young: look at it alone before
   -- taking the oldest 64, which would copy them into Lua on every append.
   local first = redis.call('ZRANGE', key, 0, 0)[1]
-  if not first then return top end
+  if not first then return account() end
   local _, firstMs = string.match(first, '^(%d+):(%d+):')
-  if tonumber(firstMs) >= cutoff then return top end
+  if tonumber(firstMs) >= cutoff then return account() end
   while true do
     local oldest = redis.call('ZRANGE', key, 0, 63)
     local removed = 0
@@ -71,7 +81,7 @@ local function trim(key, max, cutoff)
     if removed > 0 then redis.call('ZREMRANGEBYRANK', key, 0, removed - 1) end
     if removed < 64 then break end
   end
-  return top
+  return account()
 end
 `
 
@@ -101,7 +111,9 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = string.format('%d', seq) -- never exponent notation
 local member = id .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6]
 redis.call('ZADD', KEYS[3], seq, member)
-local removed = trim(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]))
+redis.call('HINCRBY', KEYS[1], 'events', 1)
+redis.call('HINCRBY', KEYS[1], 'bytes', #member)
+local removed = trim(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]), KEYS[1])
 if removed > tonumber(lost) then redis.call('HSET', KEYS[2], topic, removed) end
 if window > 0 then redis.call('SET', KEYS[4], id, 'PX', window) end
 -- The notice carries the event: every instance's mirror applies it.
@@ -160,7 +172,7 @@ return {1, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
 var sweepScript = redis.NewScript(luaEpoch + luaTrim + `
 local lost = redis.call('HGET', KEYS[2], ARGV[3])
 if not lost then return {1, 0} end
-lost = math.max(tonumber(lost), trim(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5])))
+lost = math.max(tonumber(lost), trim(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[1]))
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[2], ARGV[3], lost)
   return {1, 0}
