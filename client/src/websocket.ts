@@ -181,6 +181,7 @@ export class WebSocketTransport implements Transport {
     else if (code === 4004) c = { kind: 'bad_cursor', error: e('bad_cursor', 400) };
     else if (code === 4005) c = { kind: 'superseded', error: e('superseded') };
     else if (code === 1001) c = { kind: 'retry', error: e('shutting_down', 503), retryAfterMs: 1000 };
+    else if (code === 1013) c = { kind: 'retry', error: e('unavailable', 503), retryAfterMs: 2000 };
     else if (code === 1008) c = { kind: 'retry', error: e('rate_limited', 429), ...(this.#floorMs ? { retryAfterMs: this.#floorMs } : {}) };
     else if (this.#opened) c = { kind: 'retry', error: e('network') };
     else if (code === 4002) c = { kind: 'failed', reason: 'open_timeout', error: e('open_timeout') };

@@ -129,6 +129,19 @@ describe('transports (fake server, fake WebSocket)', () => {
     assert.deepEqual(t.events.map((e) => e.id), ['e1.1', 'e1.2']);
   });
 
+  it('1013 (the server\'s shared store is unavailable) reconnects from the cursor after the advised 2 s', async () => {
+    const clock = fastClock();
+    const t = setup({ clock });
+    await t.on('websocket');
+    const n = t.ws.ctl.sockets.length;
+    const waitsBefore = clock.delays.length;
+    t.ws.ctl.sockets.at(-1)!.serverClose(1013);
+    await until(() => t.errors.some((e) => e.code === 'unavailable' && e.status === 503), 1000, 'the unavailable error');
+    await until(() => t.ws.ctl.sockets.length === n + 1 && t.client.state.status === 'connected', 3000, 'reconnected after 1013');
+    const waited = Math.max(...clock.delays.slice(waitsBefore));
+    assert.ok(waited >= 2000, `waited at most ${waited} ms (clock time) before reconnecting, under the advised 2 s`);
+  });
+
   it('1009 fails the send in flight (too_large, not resent); a send cut by another close is retried with the same mid', async () => {
     const t = setup();
     await t.on('websocket');
