@@ -94,10 +94,12 @@ func (h *Handler) SSE(c *gin.Context) {
 }
 
 // sseHeaders are the stream's response headers: never cached, never
-// buffered by nginx (X-Accel-Buffering), never compressed.
+// buffered by nginx (X-Accel-Buffering), never compressed — by the app, or,
+// thanks to no-transform (RFC 9111), by a proxy such as HAProxy, whose
+// compression would hold each event until the next one arrives.
 func sseHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
+	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
 	h.Del("Content-Encoding")

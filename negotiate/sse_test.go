@@ -64,7 +64,7 @@ func TestSSEOpenHeadersAndDelivery(t *testing.T) {
 	if got := h.Get("Content-Type"); !strings.HasPrefix(got, "text/event-stream") {
 		t.Errorf("Content-Type = %q", got)
 	}
-	if h.Get("Cache-Control") != "no-cache" || h.Get("X-Accel-Buffering") != "no" || h.Get("Content-Encoding") != "" || c.res.Uncompressed {
+	if h.Get("Cache-Control") != "no-cache, no-transform" || h.Get("X-Accel-Buffering") != "no" || h.Get("Content-Encoding") != "" || c.res.Uncompressed {
 		t.Errorf("stream headers = %v (uncompressed by the client: %v)", h, c.res.Uncompressed)
 	}
 	// The open event comes before anything is published: it was flushed.
