@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,9 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/syncbuf"
 )
 
 // POST /api/notify needs the bearer token; without one configured the
@@ -53,24 +53,6 @@ func TestForeignOriginWebSocketGetsProblem(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A graceful shutdown that had to cut a request in flight is still a clean
 // exit, and says so in the log (item 10).
 func TestShutdownCuttingARequestIsClean(t *testing.T) {
@@ -79,7 +61,7 @@ func TestShutdownCuttingARequestIsClean(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, "127.0.0.1:0", options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, w)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/lifeline-go/lifeline/internal/testkit/syncbuf"
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/negotiate"
 )
@@ -33,7 +33,7 @@ type rig struct {
 	reg  *prometheus.Registry
 	lp   *longpoll.Server
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	// tokens are every session token the rig's clients were given, for
 	// the check that none reaches a log line.
 	tokens []string
@@ -46,7 +46,7 @@ func newRig(t *testing.T, lcfg longpoll.Config, ncfg negotiate.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	lcfg.Observer = m
 	lcfg.DisablePresence = true // no join events in the counts and polls
 	lcfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -238,44 +238,6 @@ func readOp(t *testing.T, conn *websocket.Conn) map[string]any {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// fakeClock is an injectable clock that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // discardLogger is a logger for tests that do not read the log.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeline-go/lifeline/longpoll"
+	"github.com/lifeline-go/lifeline/longpoll/buffertest"
 	"github.com/lifeline-go/lifeline/negotiate"
 	"github.com/lifeline-go/lifeline/ratelimit"
 )
@@ -100,7 +101,7 @@ func TestReportedFallbacksCountedByTransportAndReason(t *testing.T) {
 }
 
 func TestRateLimitedSendsAndNegotiates(t *testing.T) {
-	clock := newFakeClock()
+	clock := buffertest.NewClock()
 	r := newRig(t, longpoll.Config{Now: clock.Now, SendLimit: longpoll.Limit{Limit: 1, Period: time.Hour, Burst: 2}},
 		negotiate.Config{NegotiateLimit: ratelimit.Config{Limit: 1, Period: time.Hour, Burst: 1}})
 	n := r.negotiate(map[string]any{"topics": []string{"room:a"}})

@@ -2,9 +2,6 @@ package llredis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,11 +161,3 @@ func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc) 
 func (b *Backend) currentEpoch() string { return *b.epoch.Load() }
 
 func (b *Backend) setEpoch(e string) { b.epoch.Store(&e) }
-
-// newEpoch returns 16 random characters from [a-z2-7]: a candidate for the
-// epoch of a Redis that has none.
-func newEpoch() string {
-	var r [10]byte
-	rand.Read(r[:]) // never fails (crypto/rand documents it)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]))
-}

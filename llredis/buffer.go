@@ -32,7 +32,7 @@ func (buf *buffer) run(ctx context.Context, op string, script scriptRunner, keys
 	epoch := b.currentEpoch()
 	for range epochTries {
 		octx, cancel := b.op(ctx)
-		res, err := script.Run(octx, b.rdb, keys(epoch), append([]any{epoch, newEpoch()}, args...)...).Slice()
+		res, err := script.Run(octx, b.rdb, keys(epoch), append([]any{epoch, longpoll.NewEpoch()}, args...)...).Slice()
 		cancel()
 		if err != nil {
 			return nil, "", wrap(ctx, op, err)
@@ -94,7 +94,7 @@ func (buf *buffer) appendBatched(ctx context.Context, keys func(epoch string) []
 		return nil, "", longpoll.ErrClosed
 	}
 	if epoch := b.currentEpoch(); epoch != "" {
-		res, err := b.batch.do(ctx, keys(epoch), append([]any{epoch, newEpoch()}, args...))
+		res, err := b.batch.do(ctx, keys(epoch), append([]any{epoch, longpoll.NewEpoch()}, args...))
 		if err != nil {
 			return nil, "", wrap(ctx, "append", err)
 		}

@@ -15,7 +15,7 @@ import (
 // per GOMAXPROCS run at once, as publishers of a busy app would.
 func BenchmarkBufferAppend(b *testing.B) {
 	redisSrv := redistest.Start(b)
-	backend, err := New(redisSrv.Client(), Config{Prefix: "bench-" + newEpoch()})
+	backend, err := New(redisSrv.Client(), Config{Prefix: "bench-" + longpoll.NewEpoch()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/lifeline-go/lifeline/longpoll"
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +43,7 @@ func sharedRedis(t testing.TB) redis.UniversalClient {
 // testPrefix returns a prefix of the test's own, and deletes its keys when
 // the test ends.
 func testPrefix(t testing.TB, rdb redis.UniversalClient) string {
-	prefix := "lltest-" + newEpoch()
+	prefix := "lltest-" + longpoll.NewEpoch()
 	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
 	return prefix
 }

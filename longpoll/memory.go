@@ -131,7 +131,7 @@ var _ Buffer = (*Memory)(nil)
 func NewMemory(cfg MemoryConfig) *Memory {
 	m := &Memory{
 		cfg:   cfg.withDefaults(),
-		epoch: newEpoch(),
+		epoch: NewEpoch(),
 		seed:  maphash.MakeSeed(),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -144,8 +144,11 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	return m
 }
 
-// newEpoch returns 16 random characters from [a-z2-7].
-func newEpoch() string {
+// NewEpoch returns a new random epoch: 16 characters from [a-z2-7], unique
+// for all practical purposes. Buffer implementations call it for each new
+// incarnation of their data (a Memory is one; a Redis that lost its data is
+// another), so that no cursor of an earlier one is honoured.
+func NewEpoch() string {
 	var b [10]byte
 	rand.Read(b[:]) // never fails (crypto/rand documents it)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
