@@ -19,6 +19,8 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
+	// DefaultMaxSessionCookies is the default of Config.MaxSessionCookies.
+	DefaultMaxSessionCookies = 16
 	// DefaultMaxHeldPerAddress is the default of Config.MaxHeldPerAddress.
 	DefaultMaxHeldPerAddress = 128
 	// DefaultNegotiateLimit and DefaultNegotiateBurst: per minute, per
@@ -85,6 +87,17 @@ type Config struct {
 	// X-Forwarded-Proto, which any client can send, is not trusted.
 	// Default: Secure only when the request itself came over TLS.
 	SecureCookie bool
+
+	// MaxSessionCookies caps the ll_<clientId> cookies one browser holds
+	// for this base path. Each negotiate sets one; a page closed without
+	// DELETE {base}/session leaves its cookie until it expires, and every
+	// request to {base} carries them all, so without a cap enough page
+	// loads make a proxy refuse the Cookie header as too large. A
+	// negotiate that finds this many already clears the oldest (browsers
+	// send cookies of one path oldest first): their tabs, if still open,
+	// keep working through the Lifeline-Token header, or negotiate again
+	// when they need the cookie. Default: 16 (about 1.3 KB of Cookie).
+	MaxSessionCookies int
 
 	// SSERetry is the reconnection delay an SSE stream advises with its
 	// "retry:" field. Default: 1 s.
@@ -176,6 +189,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FloodClose <= 0 {
 		c.FloodClose = DefaultFloodClose
+	}
+	if c.MaxSessionCookies <= 0 {
+		c.MaxSessionCookies = DefaultMaxSessionCookies
 	}
 	nl := &c.NegotiateLimit
 	if nl.Limiter == nil {

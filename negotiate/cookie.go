@@ -2,6 +2,8 @@ package negotiate
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -23,6 +25,23 @@ const cookiePrefix = "ll_"
 func (h *Handler) setSessionCookie(c *gin.Context, clientID, token string) {
 	maxAge := h.cfg.StreamMaxAge + h.lp.Config().SessionTTL
 	h.writeCookie(c, clientID, token, int((maxAge+time.Second-1)/time.Second))
+}
+
+// capSessionCookies clears the oldest session cookies the request carries
+// so that, with the one this negotiate sets, the browser holds at most
+// Config.MaxSessionCookies: the Cookie header of every request to {base}
+// stays small whatever happened to earlier pages. Browsers list cookies of
+// one path oldest first (RFC 6265 §5.4), so the first ones go.
+func (h *Handler) capSessionCookies(c *gin.Context) {
+	var ids []string
+	for _, ck := range c.Request.Cookies() {
+		if id, ok := strings.CutPrefix(ck.Name, cookiePrefix); ok && id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids[:max(0, len(ids)-(h.cfg.MaxSessionCookies-1))] {
+		h.clearSessionCookie(c, id)
+	}
 }
 
 // clearSessionCookie tells the browser to drop the session's cookie.

@@ -107,11 +107,11 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	if !h.cfg.DisableSSE {
 		r.GET(routeSSE, h.SSE)
 	}
-	r.GET(routePoll, h.capPolls, h.lp.PollHandler())
+	r.GET(routePoll, h.capPolls, h.cookieAuth, h.lp.PollHandler())
 	r.POST(routeSend, h.boundBody, h.lp.SendHandler())
-	r.GET(routePresence, h.lp.PresenceHandler())
-	r.GET(routeHistory, h.lp.HistoryHandler())
-	r.DELETE(routeSession, h.endSession)
+	r.GET(routePresence, h.cookieAuth, h.lp.PresenceHandler())
+	r.GET(routeHistory, h.cookieAuth, h.lp.HistoryHandler())
+	r.DELETE(routeSession, h.cookieAuth, h.endSession)
 	if !h.cfg.DisableClientBundle {
 		r.GET(routeClient, h.clientBundle)
 		r.HEAD(routeClient, h.clientBundle)
@@ -187,6 +187,7 @@ func (h *Handler) Negotiate(c *gin.Context) {
 	}
 	reportFailures(h.lp, opened.Session, req.Failed)
 	cfg := h.lp.Config()
+	h.capSessionCookies(c)
 	h.setSessionCookie(c, opened.Session.ID, opened.Token)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, Response{
