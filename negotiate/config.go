@@ -19,6 +19,8 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
+	// DefaultFailureWindow is the default of Config.FailureWindow.
+	DefaultFailureWindow = 32
 	// DefaultMaxSessionCookies is the default of Config.MaxSessionCookies.
 	DefaultMaxSessionCookies = 16
 	// DefaultMaxHeldPerAddress is the default of Config.MaxHeldPerAddress.
@@ -104,9 +106,15 @@ type Config struct {
 	SSERetry time.Duration
 
 	// FailureMemory is how long negotiate remembers, per client address,
-	// the transports that failed there, and offers them last. Default:
-	// 10 minutes.
+	// what its clients found of each transport (PROTOCOL.md §3). A
+	// transport most of the address's recent clients failed with is
+	// offered last to its clients that report no verdict of their own.
+	// Default: 10 minutes.
 	FailureMemory time.Duration
+
+	// FailureWindow is how many distinct recent clients per address and
+	// transport that memory counts: the newest ones. Default: 32.
+	FailureWindow int
 
 	// FailureStore keeps that memory. Set it to a shared store (for example
 	// llredis.NewFailureStore) when several instances serve the same
@@ -189,6 +197,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FloodClose <= 0 {
 		c.FloodClose = DefaultFloodClose
+	}
+	if c.FailureWindow <= 0 {
+		c.FailureWindow = DefaultFailureWindow
 	}
 	if c.MaxSessionCookies <= 0 {
 		c.MaxSessionCookies = DefaultMaxSessionCookies

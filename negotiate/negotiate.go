@@ -63,7 +63,7 @@ func New(cfg Config) *Handler {
 	}
 	cfg = cfg.shared()
 	h := &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
-	h.failures = &failures{store: h.cfg.FailureStore, ttl: h.cfg.FailureMemory, log: h.lp.Config().Logger}
+	h.failures = &failures{store: h.cfg.FailureStore, ttl: h.cfg.FailureMemory, window: h.cfg.FailureWindow, now: h.lp.Config().Now, log: h.lp.Config().Logger}
 	if h.failures.store == nil {
 		h.failures.store = newMemoryFailures()
 	}
@@ -141,6 +141,8 @@ type Request struct {
 	Cursor     string          `json:"cursor"`
 	Transports []string        `json:"transports"`
 	Failed     []Failure       `json:"failed"`
+	Worked     []string        `json:"worked"`
+	Device     string          `json:"device"`
 	Meta       json.RawMessage `json:"meta"`
 }
 
@@ -216,8 +218,12 @@ func (h *Handler) transports(c *gin.Context, req Request, clientID string) []Tra
 		addr = "" // unknown: remember nothing
 	}
 	ctx := c.Request.Context()
-	offered := order(h.enabled, req.Transports, req.Failed, h.failures.remembered(ctx, addr))
-	h.failures.record(ctx, addr, req.Failed)
+	offered := order(h.enabled, req.Transports, req.Failed, req.Worked, h.failures.demoted(ctx, addr))
+	client := req.Device
+	if !validDevice(client) {
+		client = clientID // an old client, or none kept: each session counts once
+	}
+	h.failures.record(ctx, addr, client, verdicts(req.Failed, req.Worked))
 	out := make([]TransportInfo, len(offered))
 	for i, name := range offered {
 		out[i] = TransportInfo{Name: name, URL: h.transportURL(name, clientID)}
