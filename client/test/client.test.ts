@@ -69,7 +69,9 @@ describe('LifelineClient (fake server)', () => {
     await t.connected();
     const neg = t.server.requests.find((r) => r.path === '/rt/negotiate')!;
     // Every transport this client can use here (no WebSocket constructor in Node 20), best first.
-    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['sse', 'longpoll'], meta: { name: 'ada' } });
+    const device = (neg.body as { device?: string }).device;
+    assert.match(device ?? '', /^[A-Za-z0-9_-]{8,64}$/, 'a device id for the failure memory');
+    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['sse', 'longpoll'], device, meta: { name: 'ada' } });
     assert.equal(t.client.clientId, 'c1');
     assert.deepEqual(t.client.state, {
       status: 'connected',
