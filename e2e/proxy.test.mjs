@@ -19,6 +19,7 @@ const NGINX_MISSING = 3; // nginxproxy's exit status when nginx is not installed
 let ws;
 let exampleBin;
 let proxyBin;
+let testserverBin;
 /** Why the nginx tests are skipped (nginx missing, outside CI), once known. */
 let noNginx = '';
 
@@ -26,7 +27,9 @@ before(async () => {
   if (skipBrowser) return;
   if (IN_CI) requireBrowser();
   ws = await workspace();
-  [exampleBin, proxyBin] = await Promise.all([ws.build('./example'), ws.build('./internal/testkit/nginxproxy')]);
+  [exampleBin, proxyBin, testserverBin] = await Promise.all([
+    ws.build('./example'), ws.build('./internal/testkit/nginxproxy'), ws.build('./internal/testkit/testserver'),
+  ]);
 });
 
 after(async () => {
@@ -151,11 +154,6 @@ test('behind nginx configured for WebSocket the chat stays on WebSocket', { skip
 // cases of issue 9 that need control of the server (publishing, no rate
 // limits) and of the browser (cookies, reloads), with latency measured.
 
-let testserverBin;
-before(async () => {
-  if (skipBrowser) return;
-  testserverBin = await ws.build('./internal/testkit/testserver');
-});
 
 /**
  * Starts one nginx per entry of proxies ({ mode, stripToken }) in front of
@@ -246,7 +244,7 @@ for (const [mode, transport] of [['default', 'sse'], ['buffering', 'longpoll'], 
 }
 
 test('200 negotiates in one browser keep its cookies bounded; the client still connects', { skip: skipBrowser }, async (t) => {
-  const env = await testserverBehind([{ mode: 'default' }], ['-no-limits']);
+  const env = await testserverBehind([{ mode: 'default' }], ['-no-limits', '-max-sessions-per-addr', '1000']);
   if (!env) return t.skip(noNginx);
   const b = await pageBehind(env.proxies[0]);
   // Page loads, room switches and re-negotiations that never end their sessions.
