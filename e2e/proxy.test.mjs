@@ -206,6 +206,8 @@ async function connectAndMeasure(env, b, topic, transport) {
   let sent;
   try {
     r = await settled(b.page, transport);
+    // Ticks published before its negotiate are not the client's: stop once it got one.
+    await b.page.waitForFunction(() => window.__ll.events.some((e) => e.type === 'tick'), null, { timeout: 5_000 });
   } finally {
     sent = await ticks.stop();
   }

@@ -115,7 +115,11 @@ export async function checkDelivery(page, server, topic, { n = 20, gapMs = 50, s
  */
 export async function checkTicks(page, ticks) {
   const last = ticks.at(-1).id;
-  await page.waitForFunction((id) => window.__ll.events.some((e) => e.id === id), last, { timeout: 5_000 });
+  await page.waitForFunction((id) => window.__ll.events.some((e) => e.id === id), last, { timeout: 5_000 })
+    .catch(async (err) => {
+      const r = await record(page);
+      throw new Error(`the last tick ${last} never came: got ${JSON.stringify(r.events.map((e) => e.id))} of ${JSON.stringify(ticks.map((t) => t.id))}; states ${JSON.stringify(r.states)}; requests ${JSON.stringify(r.requests)}; errors ${JSON.stringify(r.errors)}`, { cause: err });
+    });
   const r = await record(page);
   const got = r.events.filter((e) => e.type === 'tick');
   assert.ok(got.length > 0, 'the client received ticks');
