@@ -26,11 +26,6 @@ export class SessionAuth {
     this.#seenAt = issuedAt;
   }
 
-  /** Whether the way in use was switched to after a 401 and has worked since: worth remembering for the next sessions. */
-  get learned(): boolean {
-    return this.#switched && this.#proven;
-  }
-
   /** The token header, unless headerless. */
   headers(token: string): Record<string, string> {
     return this.headerless ? {} : { [TOKEN_HEADER]: token };
@@ -51,7 +46,11 @@ export class SessionAuth {
     this.#seenAt = Math.max(this.#seenAt, now);
   }
 
-  /** A request authenticated the current way succeeded. Returns whether it is the first since a switch. */
+  /**
+   * A request authenticated the current way succeeded. Returns whether it
+   * is the first since a switch: the way is then worth remembering for the
+   * next sessions.
+   */
   succeeded(): boolean {
     const first = this.#switched && !this.#proven;
     this.#proven = true;

@@ -35,7 +35,7 @@ export interface StorageLike {
 }
 
 /** The record as stored. */
-interface Record {
+interface StoredRecord {
   failed: { [t in ClientTransport]?: { reason: FailureReason; at: number } };
   worked: { [t in ClientTransport]?: number };
   /** When a proxy was last found stripping the Lifeline-Token header (auth.ts). */
@@ -72,7 +72,7 @@ export class FailureBook {
   readonly #clock: Clock;
   readonly #storage: StorageLike | null;
   readonly #key: string;
-  #rec: Record = { failed: {}, worked: {} };
+  #rec: StoredRecord = { failed: {}, worked: {} };
   /** Names this client (browser profile, or this instance without storage) to the server. */
   readonly device: string;
 
@@ -164,7 +164,7 @@ export class FailureBook {
     }
     if (!raw || typeof raw !== 'object') return;
     const r = raw as { failed?: unknown; worked?: unknown; headerless?: unknown };
-    const rec: Record = { failed: {}, worked: {} };
+    const rec: StoredRecord = { failed: {}, worked: {} };
     for (const t of RANKING) {
       const f = (r.failed as { [k: string]: { reason?: unknown; at?: unknown } } | undefined)?.[t];
       if (f && typeof f.at === 'number' && typeof f.reason === 'string' && REASONS.includes(f.reason) && this.#fresh(f.at)) {
