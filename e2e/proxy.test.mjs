@@ -6,6 +6,11 @@
 //   websocket  forwards Upgrade and Host (README's config)   → WebSocket
 // Each scenario has its own example server: the server remembers failed
 // transports per client address, and every page here comes from 127.0.0.1.
+// After those, the client itself against the test server behind nginx
+// (proxyclient.mjs): a proxy that strips Lifeline-Token in each mode, 200
+// negotiates in one browser, and two clients behind one address of which
+// only one can use WebSocket; each asserts the transport it ends on, that
+// nothing is lost or repeated, and events within 1 s of publication.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -50,15 +55,8 @@ after(async () => {
 async function startBehindNginx(mode) {
   if (noNginx) return null;
   const upstream = `127.0.0.1:${await freePort()}`;
-  let proxy;
-  try {
-    proxy = await ws.start(proxyBin, ['-upstream', upstream, '-mode', mode], `nginx (${mode})`);
-  } catch (err) {
-    if (err.exitCode !== NGINX_MISSING) throw err;
-    if (IN_CI) throw new Error(`CI=true but nginx is not installed, so the proxy tests cannot run: ${err.message}`);
-    noNginx = 'nginx is not installed (apt-get install -y nginx): the tests behind a real nginx are skipped';
-    return null;
-  }
+  const proxy = await startNginx(upstream, { mode });
+  if (!proxy) return null;
   const args = ['-addr', upstream];
   if (mode !== 'websocket') args.push('-allow-origin', proxy.url);
   try {
@@ -67,6 +65,22 @@ async function startBehindNginx(mode) {
   } catch (err) {
     await proxy.stop();
     throw err;
+  }
+}
+
+/**
+ * Starts nginx ({ mode, stripToken }) in front of upstream; resolves with
+ * it, or with null (noNginx set) when nginx is not installed, outside CI.
+ */
+async function startNginx(upstream, { mode, stripToken = false }) {
+  const flags = ['-upstream', upstream, '-mode', mode, ...(stripToken ? ['-strip-token'] : [])];
+  try {
+    return await ws.start(proxyBin, flags, `nginx (${mode}${stripToken ? ', strips Lifeline-Token' : ''})`);
+  } catch (err) {
+    if (err.exitCode !== NGINX_MISSING) throw err;
+    if (IN_CI) throw new Error(`CI=true but nginx is not installed, so the proxy tests cannot run: ${err.message}`);
+    noNginx = 'nginx is not installed (apt-get install -y nginx): the tests behind a real nginx are skipped';
+    return null;
   }
 }
 
@@ -167,15 +181,12 @@ async function testserverBehind(proxies, args = []) {
   const started = [];
   try {
     for (const p of proxies) {
-      const flags = ['-upstream', upstream, '-mode', p.mode, ...(p.stripToken ? ['-strip-token'] : [])];
-      try {
-        started.push(await ws.start(proxyBin, flags, `nginx (${p.mode}${p.stripToken ? ', strips Lifeline-Token' : ''})`));
-      } catch (err) {
-        if (err.exitCode !== NGINX_MISSING) throw err;
-        if (IN_CI) throw new Error(`CI=true but nginx is not installed, so the proxy tests cannot run: ${err.message}`);
-        noNginx = 'nginx is not installed (apt-get install -y nginx): the tests behind a real nginx are skipped';
+      const proxy = await startNginx(upstream, p);
+      if (!proxy) {
+        await Promise.all(started.map((q) => q.stop()));
         return null;
       }
+      started.push(proxy);
     }
     const server = await ws.start(testserverBin, ['-addr', upstream, ...args], 'testserver');
     return { server, proxies: started };
