@@ -34,6 +34,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./longpoll/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./longpoll/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodyToken$$' -fuzztime $(FUZZTIME) ./longpoll/
 	$(GO) test -run '^$$' -fuzz '^FuzzWebSocketFrame$$' -fuzztime $(FUZZTIME) ./negotiate/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEFraming$$' -fuzztime $(FUZZTIME) ./negotiate/
 	$(GO) test -run '^$$' -fuzz '^FuzzForwardedKey$$' -fuzztime $(FUZZTIME) ./ratelimit/

@@ -31,26 +31,48 @@ func newFailureStore(t *testing.T, rdb redis.UniversalClient) *FailureStore {
 	return s
 }
 
-// A failure recorded through one client is seen through another, under
-// the prefix, for the memory's duration.
-func TestFailureStoreSharedAndExpiring(t *testing.T) {
+// Verdicts recorded through one client are counted through another, under
+// the prefix, per distinct client, for the memory's duration, and at most
+// window clients per address and transport.
+func TestFailureStoreSharedExpiringAndBounded(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	a, b := newFailureStore(t, redisSrv.Client()), newFailureStore(t, redisSrv.Client())
 	ctx := context.Background()
-	if err := a.Record(ctx, "2001:db8::/64", []string{negotiate.WebSocket}, 10*time.Minute); err != nil {
-		t.Fatal(err)
+	const addr = "2001:db8::/64"
+	t0 := time.Now().Truncate(time.Millisecond)
+	rec := func(client string, at time.Time, vs ...negotiate.Verdict) {
+		t.Helper()
+		if err := a.Record(ctx, negotiate.Report{Addr: addr, Client: client, Verdicts: vs, At: at}, 3, 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got, err := b.Failed(ctx, "2001:db8::/64", []string{negotiate.WebSocket, negotiate.SSE})
-	if err != nil || !slices.Equal(got, []string{negotiate.WebSocket}) {
-		t.Fatalf("Failed through the other client = %v, %v; want [websocket]", got, err)
+	failed := negotiate.Verdict{Transport: negotiate.WebSocket, Failed: true}
+	worked := negotiate.Verdict{Transport: negotiate.WebSocket}
+	rec("stale", t0.Add(-11*time.Minute), failed)
+	rec("blocked", t0, failed, negotiate.Verdict{Transport: negotiate.SSE})
+	rec("blocked", t0.Add(time.Second), failed) // again: one client
+	rec("fine", t0.Add(2*time.Second), worked)
+	rec("flaky", t0.Add(3*time.Second), failed)
+	rec("flaky", t0.Add(4*time.Second), worked) // its latest verdict replaces the earlier
+	got, err := b.Tally(ctx, addr, []string{negotiate.WebSocket, negotiate.SSE}, t0.Add(-10*time.Minute))
+	want := []negotiate.Tally{{Transport: negotiate.WebSocket, Failed: 1, Worked: 2}, {Transport: negotiate.SSE, Worked: 1}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Tally through the other client = %+v, %v; want %+v", got, err, want)
 	}
-	if got, err := b.Failed(ctx, "192.0.2.1", []string{negotiate.WebSocket, negotiate.SSE}); err != nil || len(got) != 0 {
-		t.Errorf("another address: %v, %v; want none", got, err)
+	if got, err := b.Tally(ctx, "192.0.2.1", []string{negotiate.WebSocket}, t0.Add(-time.Hour)); err != nil || got[0] != (negotiate.Tally{Transport: negotiate.WebSocket}) {
+		t.Errorf("another address: %+v, %v; want nothing", got, err)
+	}
+	for i, c := range []string{"c1", "c2", "c3"} {
+		rec(c, t0.Add(time.Duration(5+i)*time.Second), failed)
 	}
 	rdb := redisSrv.Client()
-	ttl, err := rdb.PTTL(ctx, "{test}:nf:websocket:2001:db8::/64").Result()
+	key := "{test}:nfv:websocket:" + addr
+	if n, err := rdb.ZCard(ctx, key).Result(); err != nil || n != 3 {
+		t.Errorf("ZCARD of the window = %d, %v; want the window's 3", n, err)
+	}
+	ttl, err := rdb.PTTL(ctx, key).Result()
 	if err != nil || ttl <= 9*time.Minute || ttl > 10*time.Minute {
-		t.Errorf("PTTL of the failure = %v, %v; want the 10 minute memory", ttl, err)
+		t.Errorf("PTTL of the window = %v, %v; want the 10 minute memory", ttl, err)
 	}
 }
 

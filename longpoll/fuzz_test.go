@@ -60,3 +60,36 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBodyToken feeds arbitrary send bodies to the token reader of sends
+// without the Lifeline-Token header: it must never panic, and a token it
+// finds must be the body's "token" member, so that a body cannot
+// authenticate with anything but the token it carries.
+func FuzzBodyToken(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"room:a","type":"message","mid":"m_00000001","token":"t_abc"}`,
+		`{"token":""}`, `{"token":1}`, `{"token":"a","token":"b"}`, `{"Token":"x"}`, `[]`, `null`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got := bodyToken(body)
+		if got == "" {
+			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("bodyToken(%q) = %q from a body that is not a JSON object", body, got)
+		}
+		var want string
+		for k, v := range m {
+			if bytes.EqualFold([]byte(k), []byte("token")) {
+				_ = json.Unmarshal(v, &want)
+				if want == got {
+					return
+				}
+			}
+		}
+		t.Fatalf("bodyToken(%q) = %q, which is no token member of the body", body, got)
+	})
+}

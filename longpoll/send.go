@@ -76,22 +76,28 @@ func (s *Server) SendHandler() gin.HandlerFunc {
 }
 
 func (s *Server) send(c *gin.Context) {
-	sess, err := s.session(c)
+	token := c.GetHeader(TokenHeader)
+	var raw []byte
+	if token == "" {
+		// No header: a proxy on the way may strip it, so the client puts
+		// the token in the body instead (never in the URL, never a cookie:
+		// a cross-site page cannot know it).
+		var ok bool
+		if raw, ok = s.readSendBody(c); !ok {
+			return
+		}
+		token = bodyToken(raw)
+	}
+	sess, err := s.Authenticate(token)
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
-	raw, err := body.Read(c.Writer, c.Request, int64(s.cfg.MaxMessageBytes), s.cfg.BodyTimeout)
-	switch {
-	case errors.Is(err, body.ErrTooLarge):
-		problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxMessageBytes))
-		return
-	case errors.Is(err, body.ErrTimeout):
-		problem.WriteBodyTimeout(c, s.cfg.BodyTimeout)
-		return
-	case err != nil:
-		c.Abort() // the client went away mid-body
-		return
+	if raw == nil {
+		var ok bool
+		if raw, ok = s.readSendBody(c); !ok {
+			return
+		}
 	}
 	ack, err := s.Deliver(c, sess, raw)
 	if err != nil {
@@ -99,6 +105,39 @@ func (s *Server) send(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, ack)
+}
+
+// readSendBody reads a send's body, answering the request itself (and
+// returning false) when the body is too large, late or cut off.
+func (s *Server) readSendBody(c *gin.Context) ([]byte, bool) {
+	raw, err := body.Read(c.Writer, c.Request, int64(s.cfg.MaxMessageBytes), s.cfg.BodyTimeout)
+	switch {
+	case errors.Is(err, body.ErrTooLarge):
+		problem.Write(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxMessageBytes))
+		return nil, false
+	case errors.Is(err, body.ErrTimeout):
+		problem.WriteBodyTimeout(c, s.cfg.BodyTimeout)
+		return nil, false
+	case err != nil:
+		c.Abort() // the client went away mid-body
+		return nil, false
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	return raw, true
+}
+
+// bodyToken returns the "token" field of a send body, or "" when it has
+// none or is not JSON: the request then gets 401, as one without a token.
+func bodyToken(raw []byte) string {
+	var b struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(raw, &b) != nil {
+		return ""
+	}
+	return b.Token
 }
 
 // Deliver parses, authorizes and publishes one client message for sess,

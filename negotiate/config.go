@@ -19,6 +19,10 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
+	// DefaultFailureWindow is the default of Config.FailureWindow.
+	DefaultFailureWindow = 32
+	// DefaultMaxSessionCookies is the default of Config.MaxSessionCookies.
+	DefaultMaxSessionCookies = 16
 	// DefaultMaxHeldPerAddress is the default of Config.MaxHeldPerAddress.
 	DefaultMaxHeldPerAddress = 128
 	// DefaultNegotiateLimit and DefaultNegotiateBurst: per minute, per
@@ -86,14 +90,31 @@ type Config struct {
 	// Default: Secure only when the request itself came over TLS.
 	SecureCookie bool
 
+	// MaxSessionCookies caps the ll_<clientId> cookies one browser holds
+	// for this base path. Each negotiate sets one; a page closed without
+	// DELETE {base}/session leaves its cookie until it expires, and every
+	// request to {base} carries them all, so without a cap enough page
+	// loads make a proxy refuse the Cookie header as too large. A
+	// negotiate that finds this many already clears the oldest (browsers
+	// send cookies of one path oldest first): their tabs, if still open,
+	// keep working through the Lifeline-Token header, or negotiate again
+	// when they need the cookie. Default: 16 (about 1.3 KB of Cookie).
+	MaxSessionCookies int
+
 	// SSERetry is the reconnection delay an SSE stream advises with its
 	// "retry:" field. Default: 1 s.
 	SSERetry time.Duration
 
 	// FailureMemory is how long negotiate remembers, per client address,
-	// the transports that failed there, and offers them last. Default:
-	// 10 minutes.
+	// what its clients found of each transport (PROTOCOL.md §3). A
+	// transport most of the address's recent clients failed with is
+	// offered last to its clients that report no verdict of their own.
+	// Default: 10 minutes.
 	FailureMemory time.Duration
+
+	// FailureWindow is how many distinct recent clients per address and
+	// transport that memory counts: the newest ones. Default: 32.
+	FailureWindow int
 
 	// FailureStore keeps that memory. Set it to a shared store (for example
 	// llredis.NewFailureStore) when several instances serve the same
@@ -176,6 +197,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FloodClose <= 0 {
 		c.FloodClose = DefaultFloodClose
+	}
+	if c.FailureWindow <= 0 {
+		c.FailureWindow = DefaultFailureWindow
+	}
+	if c.MaxSessionCookies <= 0 {
+		c.MaxSessionCookies = DefaultMaxSessionCookies
 	}
 	nl := &c.NegotiateLimit
 	if nl.Limiter == nil {

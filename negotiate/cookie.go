@@ -2,6 +2,7 @@ package negotiate
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,6 +25,32 @@ func (h *Handler) setSessionCookie(c *gin.Context, clientID, token string) {
 	maxAge := h.cfg.StreamMaxAge + h.lp.Config().SessionTTL
 	h.writeCookie(c, clientID, token, int((maxAge+time.Second-1)/time.Second))
 }
+
+// capSessionCookies clears the oldest session cookies the request carries
+// so that, with the one this negotiate sets, the browser holds at most
+// Config.MaxSessionCookies: the Cookie header of every request to {base}
+// stays small whatever happened to earlier pages. Browsers list cookies of
+// one path oldest first (RFC 6265 §5.4), so the first ones go.
+//
+// At most maxCookieClears go per negotiate, so that a request stuffed with
+// cookies cannot make the response as large; the next negotiates clear the
+// rest.
+func (h *Handler) capSessionCookies(c *gin.Context) {
+	var ids []string
+	for _, ck := range c.Request.Cookies() {
+		if id, ok := strings.CutPrefix(ck.Name, cookiePrefix); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	over := len(ids) - (h.cfg.MaxSessionCookies - 1)
+	for _, id := range ids[:min(max(0, over), maxCookieClears)] {
+		h.clearSessionCookie(c, id)
+	}
+}
+
+// maxCookieClears bounds the cookies one negotiate clears: more than an
+// 8 KiB Cookie header (nginx's limit) can hold.
+const maxCookieClears = 128
 
 // clearSessionCookie tells the browser to drop the session's cookie.
 func (h *Handler) clearSessionCookie(c *gin.Context, clientID string) {

@@ -10,9 +10,19 @@
 // or a reset when the cursor it asked to resume from can no longer be
 // honoured) and lists, best first, the transports it should try: WebSocket,
 // then Server-Sent Events, then long-poll, minus what the client does not
-// support, with the transports that failed for it — as it reports, or as
-// this server remembers for its address — moved to the end. PROTOCOL.md is
-// the complete wire contract.
+// support, with the transports that failed for it moved to the end: those
+// it reports, and — when it reports nothing of a transport — those that
+// most of the recent distinct clients at its address failed with (the
+// failure memory counts clients, by the device id they report, so that one
+// user behind a proxy that blocks WebSocket does not demote it for everyone
+// behind the same NAT). PROTOCOL.md is the complete wire contract.
+//
+// # Proxies that strip the token header
+//
+// Behind a proxy that drops Lifeline-Token, the GET endpoints and DELETE
+// {base}/session accept the per-session cookie named by ?client=, and sends
+// the token in their JSON body (PROTOCOL.md §3a). A browser holds at most
+// Config.MaxSessionCookies session cookies: negotiate clears the oldest.
 //
 // # Transports
 //

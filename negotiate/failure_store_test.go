@@ -17,12 +17,12 @@ type brokenFailures struct{ calls int }
 
 var errStoreDown = errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
 
-func (b *brokenFailures) Record(context.Context, string, []string, time.Duration) error {
+func (b *brokenFailures) Record(context.Context, Report, int, time.Duration) error {
 	b.calls++
 	return errStoreDown
 }
 
-func (b *brokenFailures) Failed(context.Context, string, []string) ([]string, error) {
+func (b *brokenFailures) Tally(context.Context, string, []string, time.Time) ([]Tally, error) {
 	b.calls++
 	return nil, errStoreDown
 }
@@ -62,20 +62,76 @@ func TestFailureStoreSharedByHandlers(t *testing.T) {
 	}
 }
 
-func TestMemoryFailuresExpire(t *testing.T) {
+func TestMemoryFailuresExpireAndStayBounded(t *testing.T) {
 	m := newMemoryFailures()
 	ctx := context.Background()
-	if err := m.Record(ctx, "192.0.2.1", []string{WebSocket}, time.Nanosecond); err != nil {
-		t.Fatal(err)
+	t0 := time.Unix(1_700_000_000, 0)
+	rec := func(client string, at time.Time, vs ...Verdict) {
+		t.Helper()
+		if err := m.Record(ctx, Report{Addr: "192.0.2.1", Client: client, Verdicts: vs, At: at}, 3, time.Minute); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := m.Record(ctx, "192.0.2.1", []string{SSE}, time.Hour); err != nil {
-		t.Fatal(err)
+	tally := func(since time.Time) []Tally {
+		t.Helper()
+		got, err := m.Tally(ctx, "192.0.2.1", rememberable, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
-	got, _ := m.Failed(ctx, "192.0.2.1", rememberable)
-	if !slices.Equal(got, []string{SSE}) {
-		t.Errorf("Failed = %v, want [sse]: the websocket entry has expired", got)
+	rec("old", t0, Verdict{Transport: WebSocket, Failed: true})
+	rec("a", t0.Add(50*time.Second), Verdict{Transport: WebSocket, Failed: true}, Verdict{Transport: SSE})
+	rec("a", t0.Add(55*time.Second), Verdict{Transport: WebSocket, Failed: true}) // a again: still one client
+	rec("b", t0.Add(61*time.Second), Verdict{Transport: WebSocket})
+	want := []Tally{{Transport: WebSocket, Failed: 1, Worked: 1}, {Transport: SSE, Worked: 1}}
+	if got := tally(t0.Add(time.Second)); !slices.Equal(got, want) {
+		t.Errorf("Tally = %+v, want %+v: old has expired, a counts once", got, want)
 	}
-	if got, _ := m.Failed(ctx, "192.0.2.2", rememberable); len(got) != 0 {
-		t.Errorf("another address: Failed = %v, want none", got)
+	for i, c := range []string{"c", "d", "e", "f"} {
+		rec(c, t0.Add(time.Duration(62+i)*time.Second), Verdict{Transport: WebSocket, Failed: true})
+	}
+	if got := tally(t0); got[0] != (Tally{Transport: WebSocket, Failed: 3}) {
+		t.Errorf("after 4 more clients Tally = %+v, want the window's 3 newest, all failed", got)
+	}
+	if got, _ := m.Tally(ctx, "192.0.2.2", rememberable, t0); got[0].Failed+got[0].Worked+got[1].Failed+got[1].Worked != 0 {
+		t.Errorf("another address: Tally = %+v, want nothing", got)
+	}
+}
+
+// One client's failure does not demote a transport for the others at its
+// address; most of them failing does. A client's own verdict decides for
+// it whatever the address says.
+func TestFailureMemoryCountsClients(t *testing.T) {
+	_, srv := newServerWith(t, longpoll.Config{}, Config{DisableNegotiateLimit: true})
+	order := func(body string) []string { t.Helper(); return names(negotiateOK(t, srv, body)) }
+	def := []string{WebSocket, SSE, LongPoll}
+	demoted := []string{SSE, LongPoll, WebSocket}
+	failedWS := `"failed":[{"transport":"websocket","reason":"no_upgrade"}]`
+
+	if got := order(`{"device":"dev_worker1","worked":["websocket"]}`); !slices.Equal(got, def) {
+		t.Fatalf("a client for whom WebSocket works: %v, want %v", got, def)
+	}
+	for range 3 { // one client behind a proxy that blocks WebSocket, reloading
+		if got := order(`{"device":"dev_blocked",` + failedWS + `}`); !slices.Equal(got, demoted) {
+			t.Fatalf("the blocked client: %v, want %v", got, demoted)
+		}
+	}
+	if got := order(`{}`); !slices.Equal(got, def) {
+		t.Errorf("a new client after one of two clients failed: %v, want %v", got, def)
+	}
+	if got := order(`{"device":"dev_worker1","worked":["websocket"]}`); !slices.Equal(got, def) {
+		t.Errorf("the working client again: %v, want %v", got, def)
+	}
+	order(`{"device":"dev_blocked2",` + failedWS + `}`)
+	if got := order(`{"device":"dev_newcomer"}`); !slices.Equal(got, demoted) {
+		t.Errorf("a new client after two of three clients failed: %v, want %v", got, demoted)
+	}
+	if got := order(`{"device":"dev_worker1","worked":["websocket"]}`); !slices.Equal(got, def) {
+		t.Errorf("the working client, now a minority: %v, want its own verdict %v", got, def)
+	}
+	// A device id that is not one counts as the session: still one client per negotiate.
+	if got := order(`{"device":"x y",` + failedWS + `}`); !slices.Equal(got, demoted) {
+		t.Errorf("bad device id: %v, want %v", got, demoted)
 	}
 }

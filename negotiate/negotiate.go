@@ -63,7 +63,7 @@ func New(cfg Config) *Handler {
 	}
 	cfg = cfg.shared()
 	h := &Handler{cfg: cfg.withDefaults(), lp: cfg.LongPoll}
-	h.failures = &failures{store: h.cfg.FailureStore, ttl: h.cfg.FailureMemory, log: h.lp.Config().Logger}
+	h.failures = &failures{store: h.cfg.FailureStore, ttl: h.cfg.FailureMemory, window: h.cfg.FailureWindow, now: h.lp.Config().Now, log: h.lp.Config().Logger}
 	if h.failures.store == nil {
 		h.failures.store = newMemoryFailures()
 	}
@@ -107,11 +107,11 @@ func (h *Handler) Mount(r gin.IRoutes) {
 	if !h.cfg.DisableSSE {
 		r.GET(routeSSE, h.SSE)
 	}
-	r.GET(routePoll, h.capPolls, h.lp.PollHandler())
+	r.GET(routePoll, h.capPolls, h.cookieAuth, h.lp.PollHandler())
 	r.POST(routeSend, h.boundBody, h.lp.SendHandler())
-	r.GET(routePresence, h.lp.PresenceHandler())
-	r.GET(routeHistory, h.lp.HistoryHandler())
-	r.DELETE(routeSession, h.endSession)
+	r.GET(routePresence, h.cookieAuth, h.lp.PresenceHandler())
+	r.GET(routeHistory, h.cookieAuth, h.lp.HistoryHandler())
+	r.DELETE(routeSession, h.cookieAuth, h.endSession)
 	if !h.cfg.DisableClientBundle {
 		r.GET(routeClient, h.clientBundle)
 		r.HEAD(routeClient, h.clientBundle)
@@ -141,6 +141,8 @@ type Request struct {
 	Cursor     string          `json:"cursor"`
 	Transports []string        `json:"transports"`
 	Failed     []Failure       `json:"failed"`
+	Worked     []string        `json:"worked"`
+	Device     string          `json:"device"`
 	Meta       json.RawMessage `json:"meta"`
 }
 
@@ -187,6 +189,7 @@ func (h *Handler) Negotiate(c *gin.Context) {
 	}
 	reportFailures(h.lp, opened.Session, req.Failed)
 	cfg := h.lp.Config()
+	h.capSessionCookies(c)
 	h.setSessionCookie(c, opened.Session.ID, opened.Token)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, Response{
@@ -215,8 +218,12 @@ func (h *Handler) transports(c *gin.Context, req Request, clientID string) []Tra
 		addr = "" // unknown: remember nothing
 	}
 	ctx := c.Request.Context()
-	offered := order(h.enabled, req.Transports, req.Failed, h.failures.remembered(ctx, addr))
-	h.failures.record(ctx, addr, req.Failed)
+	offered := order(h.enabled, req.Transports, req.Failed, req.Worked, h.failures.demoted(ctx, addr))
+	client := req.Device
+	if !validDevice(client) {
+		client = clientID // an old client, or none kept: each session counts once
+	}
+	h.failures.record(ctx, addr, client, verdicts(req.Failed, req.Worked))
 	out := make([]TransportInfo, len(offered))
 	for i, name := range offered {
 		out[i] = TransportInfo{Name: name, URL: h.transportURL(name, clientID)}

@@ -3,12 +3,12 @@
  * sends one HTTP request and validates the answer's shape. Retrying is the
  * caller's business.
  */
+import { SessionAuth } from './auth.js';
 import type { Clock } from './clock.js';
 import { LifelineError, clientError } from './errors.js';
 import { request, resolveUrl, withQuery, type FetchLike } from './http.js';
 import {
   PROTOCOL_VERSION,
-  TOKEN_HEADER,
   type Ack,
   type ClientTransport,
   type HistoryResponse,
@@ -28,6 +28,8 @@ export interface ApiContext {
   headers: () => Promise<Record<string, string>>;
   /** Deadline of every request but the poll. */
   timeoutMs: number;
+  /** A session proved, after a 401, which way its token must travel here (auth.ts): remember it for the next. */
+  learnedAuth?: (headerless: boolean) => void;
 }
 
 /** A transport the server offers, with its absolute URL. */
@@ -45,7 +47,10 @@ export interface Session {
   sendUrl: string;
   pollTimeoutMs: number;
   heartbeatMs: number;
+  sessionTtlMs: number;
   maxMessageBytes: number;
+  /** How the token travels: the header, or the cookie and the body (auth.ts). */
+  auth: SessionAuth;
   /** Where to start, and whether the requested cursor could not be honoured. */
   cursor: string;
   reset: boolean;
@@ -54,6 +59,7 @@ export interface Session {
 
 const DEFAULT_POLL_TIMEOUT_MS = 25_000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_SESSION_TTL_MS = 60_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 
 const positive = (v: unknown, d: number): number => (typeof v === 'number' && v > 0 ? v : d);
@@ -66,8 +72,27 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-async function authHeaders(ctx: ApiContext, token: string): Promise<Record<string, string>> {
-  return { ...(await ctx.headers()), [TOKEN_HEADER]: token };
+async function authHeaders(ctx: ApiContext, s: Session): Promise<Record<string, string>> {
+  return { ...(await ctx.headers()), ...s.auth.headers(s.token) };
+}
+
+/**
+ * Runs one authenticated request, and again at once the other way when its
+ * 401 says a proxy strips the token header (auth.ts): at most once per
+ * session. Other errors, and a 401 of a session that is gone, reject.
+ */
+export async function authed<T>(ctx: ApiContext, s: Session, run: () => Promise<T>): Promise<T> {
+  for (;;) {
+    const used = s.auth.headerless;
+    try {
+      const out = await run();
+      if (used === s.auth.headerless && s.auth.succeeded()) ctx.learnedAuth?.(used);
+      return out;
+    } catch (err) {
+      if (err instanceof LifelineError && err.status === 401 && s.auth.unauthorized(used, ctx.clock.now(), s.sessionTtlMs)) continue;
+      throw err;
+    }
+  }
 }
 
 /**
@@ -79,6 +104,7 @@ export async function negotiate(
   body: Omit<NegotiateRequest, 'protocol'>,
   supported: readonly ClientTransport[],
   signal: AbortSignal,
+  headerless = false,
 ): Promise<Session> {
   if (supported.length === 0) {
     throw clientError('no_transport', `none of the requested transports [${(body.transports ?? []).join(', ')}] is implemented by this client`);
@@ -123,6 +149,8 @@ export async function negotiate(
     sendUrl: resolveUrl(sendUrl, url),
     pollTimeoutMs: positive(b.pollTimeoutMs, DEFAULT_POLL_TIMEOUT_MS),
     heartbeatMs: positive(b.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    sessionTtlMs: positive(b.sessionTtlMs, DEFAULT_SESSION_TTL_MS),
+    auth: new SessionAuth(headerless, ctx.clock.now()),
     maxMessageBytes: positive(b.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
     cursor: b.cursor,
     reset: b.reset === true,
@@ -132,14 +160,16 @@ export async function negotiate(
 
 /** POST the send URL (§6). */
 export async function sendMessage(ctx: ApiContext, s: Session, msg: SendRequest, signal: AbortSignal): Promise<Ack> {
-  const res = await request(ctx.fetch, ctx.clock, {
-    method: 'POST',
-    url: s.sendUrl,
-    json: msg,
-    headers: await authHeaders(ctx, s.token),
-    signal,
-    timeoutMs: ctx.timeoutMs,
-  });
+  const res = await authed(ctx, s, async () =>
+    request(ctx.fetch, ctx.clock, {
+      method: 'POST',
+      url: s.sendUrl,
+      json: s.auth.body(msg, s.token),
+      headers: await authHeaders(ctx, s),
+      signal,
+      timeoutMs: ctx.timeoutMs,
+    }),
+  );
   const b = res.body;
   if (!isObject(b) || (b.id !== undefined && typeof b.id !== 'string')) throw badResponse('send', res.status);
   const ack: Ack = { mid: typeof b.mid === 'string' ? b.mid : msg.mid };
@@ -154,13 +184,15 @@ export async function getPresence(
   topic: string,
   signal: AbortSignal,
 ): Promise<PresenceResponse> {
-  const res = await request(ctx.fetch, ctx.clock, {
-    method: 'GET',
-    url: withQuery(`${ctx.base}/presence`, { topic }),
-    headers: await authHeaders(ctx, s.token),
-    signal,
-    timeoutMs: ctx.timeoutMs,
-  });
+  const res = await authed(ctx, s, async () =>
+    request(ctx.fetch, ctx.clock, {
+      method: 'GET',
+      url: withQuery(`${ctx.base}/presence`, { topic, ...s.auth.query(s.clientId) }),
+      headers: await authHeaders(ctx, s),
+      signal,
+      timeoutMs: ctx.timeoutMs,
+    }),
+  );
   const b = res.body;
   if (!isObject(b) || !Array.isArray(b.clients)) throw badResponse('presence', res.status);
   return {
@@ -172,13 +204,16 @@ export async function getPresence(
 
 /** GET {base}/history?topic=&limit= (§7a). */
 export async function getHistory(ctx: ApiContext, s: Session, topic: string, limit: number | undefined, signal: AbortSignal): Promise<HistoryResponse> {
-  const res = await request(ctx.fetch, ctx.clock, {
-    method: 'GET',
-    url: withQuery(`${ctx.base}/history`, limit === undefined ? { topic } : { topic, limit: String(limit) }),
-    headers: await authHeaders(ctx, s.token),
-    signal,
-    timeoutMs: ctx.timeoutMs,
-  });
+  const query = { topic, ...(limit === undefined ? {} : { limit: String(limit) }), ...s.auth.query(s.clientId) };
+  const res = await authed(ctx, s, async () =>
+    request(ctx.fetch, ctx.clock, {
+      method: 'GET',
+      url: withQuery(`${ctx.base}/history`, query),
+      headers: await authHeaders(ctx, s),
+      signal,
+      timeoutMs: ctx.timeoutMs,
+    }),
+  );
   const b = res.body;
   if (!isObject(b) || !Array.isArray(b.events) || typeof b.cursor !== 'string') throw badResponse('history', res.status);
   return { topic, events: b.events.filter(isEnvelope), cursor: b.cursor, complete: b.complete === true };
@@ -195,8 +230,8 @@ export async function endSession(ctx: ApiContext, s: Session): Promise<void> {
   try {
     await request(ctx.fetch, ctx.clock, {
       method: 'DELETE',
-      url: `${ctx.base}/session`,
-      headers: await authHeaders(ctx, s.token),
+      url: withQuery(`${ctx.base}/session`, s.auth.query(s.clientId)),
+      headers: await authHeaders(ctx, s),
       timeoutMs: END_SESSION_TIMEOUT_MS,
       keepalive: true,
     });

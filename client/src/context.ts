@@ -7,8 +7,8 @@ import { backoffOptions, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { CursorTracker } from './cursor.js';
 import type { Emitter } from './emitter.js';
-import { FailureBook, RANKING } from './failures.js';
-import type { FetchLike } from './http.js';
+import { FailureBook, RANKING, defaultStorage } from './failures.js';
+import { resolveUrl, type FetchLike } from './http.js';
 import type { ClientTransport } from './protocol.js';
 import type { ClientEvents, LifelineOptions } from './types.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -46,6 +46,10 @@ export function contextFrom(options: LifelineOptions, emitter: Emitter<ClientEve
   const allowed: readonly string[] = options.transports ?? RANKING;
   const baseFetch: FetchLike = (options.fetch as FetchLike | undefined) ?? ((input, init) => globalThis.fetch(input, init));
   const h = options.headers;
+  const base = options.url.replace(/\/+$/, '');
+  const random = options.random ?? Math.random;
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const book = new FailureBook(clock, storage, resolveUrl(base, base), random);
   return {
     api: {
       fetch: async (input, init) => {
@@ -54,16 +58,19 @@ export function contextFrom(options: LifelineOptions, emitter: Emitter<ClientEve
         return res;
       },
       clock,
-      base: options.url.replace(/\/+$/, ''),
+      base,
       headers: typeof h === 'function' ? async () => ({ ...(await h()) }) : async () => ({ ...h }),
       timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      learnedAuth: (headerless) => {
+        book.headerless = headerless;
+      },
     },
     clock,
-    random: options.random ?? Math.random,
+    random,
     backoff: backoffOptions(options.backoff),
     emitter,
     tracker: new CursorTracker(options.cursor),
-    book: new FailureBook(clock),
+    book,
     usable: RANKING.filter((t) => allowed.includes(t) && (t !== 'websocket' || wsCtor !== undefined)),
     wsCtor,
     failbackMs: options.failbackMs ?? DEFAULT_FAILBACK_MS,

@@ -11,6 +11,7 @@ export type { Clock } from './clock.js';
 export type { FetchLike } from './http.js';
 export type { Unsubscribe, Listener } from './emitter.js';
 export type { FailureReason } from './transport.js';
+export type { StorageLike } from './failures.js';
 export type { RateLimitInfo } from './ratelimit.js';
 export type { WebSocketConstructor } from './websocket.js';
 export {

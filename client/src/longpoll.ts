@@ -1,11 +1,12 @@
 /**
  * The long-poll transport (PROTOCOL.md §5): one GET at a time, carrying the
- * cursor in the query and the token in the Lifeline-Token header.
+ * cursor in the query and the token in the Lifeline-Token header (or, behind
+ * a proxy that strips it, proving the session by its cookie: auth.ts).
  */
-import type { ApiContext, Session } from './api.js';
+import { authed, type ApiContext, type Session } from './api.js';
 import { LifelineError, toLifelineError } from './errors.js';
 import { AbortedError, request, withQuery } from './http.js';
-import { TOKEN_HEADER, type Envelope, type PollResponse } from './protocol.js';
+import type { Envelope, PollResponse } from './protocol.js';
 import { closeFor, type Transport, type TransportContext } from './transport.js';
 
 /** How much longer than the server's hold the client waits before calling a poll dead. */
@@ -28,13 +29,15 @@ export function isEnvelope(v: unknown): v is Envelope {
  * connection).
  */
 export async function poll(ctx: ApiContext, s: Session, url: string, cursor: string, signal: AbortSignal): Promise<PollResponse> {
-  const res = await request(ctx.fetch, ctx.clock, {
-    method: 'GET',
-    url: withQuery(url, { cursor }),
-    headers: { ...(await ctx.headers()), [TOKEN_HEADER]: s.token },
-    signal,
-    timeoutMs: s.pollTimeoutMs + POLL_GRACE_MS,
-  });
+  const res = await authed(ctx, s, async () =>
+    request(ctx.fetch, ctx.clock, {
+      method: 'GET',
+      url: withQuery(url, { cursor, ...s.auth.query(s.clientId) }),
+      headers: { ...(await ctx.headers()), ...s.auth.headers(s.token) },
+      signal,
+      timeoutMs: s.pollTimeoutMs + POLL_GRACE_MS,
+    }),
+  );
   const b = res.body;
   if (!isObject(b) || typeof b.cursor !== 'string' || !b.cursor || (b.events !== undefined && !Array.isArray(b.events))) {
     throw new LifelineError({ status: res.status, code: 'bad_response', detail: 'poll: the response is not of the documented shape' });

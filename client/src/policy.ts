@@ -8,7 +8,7 @@ import type { Offer } from './api.js';
 import { toLifelineError, type LifelineError } from './errors.js';
 import { rank } from './failures.js';
 import type { ClientTransport } from './protocol.js';
-import { closeFor, type FailureReason, type TransportClose } from './transport.js';
+import type { FailureReason, TransportClose } from './transport.js';
 import type { SkippedTransport } from './types.js';
 
 /** A transport that drops this soon after opening, EARLY_DROPS times in a row, is `closed_early`. */
@@ -54,13 +54,26 @@ export function dropKind(c: TransportClose, home: ClientTransport | null, opened
 }
 
 /**
+ * The negotiate refusals that retrying cannot fix (PROTOCOL.md §3): a 4xx
+ * whose problem document has one of these codes. Anything else — above
+ * all a 4xx without a Lifeline code, such as a proxy's `400 Request Header
+ * Or Cookie Too Large` or its 401/403/404 — may pass (cookies expire,
+ * proxies get fixed), so it is retried with backoff, never final.
+ */
+export const PERMANENT_NEGOTIATE_CODES: readonly string[] = ['bad_request', 'bad_topic', 'forbidden_topic', 'unsupported_protocol', 'too_large'];
+
+/**
  * How a failed negotiate (or anything else thrown in the loop) ends the
- * attempt: as a transport request's error would, except that a 401 cannot
- * mean a lost session here (negotiate sends none), so it is fatal.
+ * attempt: fatal for the documented permanent refusals and the client's
+ * own errors (no usable transport), a new start for a bad cursor, else a
+ * retry with backoff (honouring Retry-After).
  */
 export function closeForThrown(err: unknown): TransportClose {
   const e = toLifelineError(err);
-  return e.status === 401 ? { kind: 'fatal', error: e } : closeFor(e);
+  if (e.status === 0 && !e.retryable) return { kind: 'fatal', error: e };
+  if (e.status === 400 && e.code === 'bad_cursor') return { kind: 'bad_cursor', error: e };
+  if (e.status >= 400 && e.status < 500 && PERMANENT_NEGOTIATE_CODES.includes(e.code)) return { kind: 'fatal', error: e };
+  return { kind: 'retry', error: e, ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}) };
 }
 
 /** Whether a negotiate error refuses the topics asked for (rather than the network or the cursor failing). */

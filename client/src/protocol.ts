@@ -23,6 +23,10 @@ export interface NegotiateRequest {
   cursor?: string;
   transports?: TransportName[];
   failed?: { transport: TransportName; reason: string }[];
+  /** Transports that worked for this client recently (§3). */
+  worked?: TransportName[];
+  /** A random id the client keeps (localStorage), so that the server counts distinct clients behind one address (§3). */
+  device?: string;
   meta?: Record<string, unknown>;
 }
 

@@ -33,7 +33,7 @@ export interface SendHost {
   /** The live session, waiting for a negotiate if there is none; rejects once the client stopped. */
   waitSession(signal: AbortSignal): Promise<Session>;
   /** The server no longer knows `s` (401): negotiate again. */
-  invalidate(s: Session): void;
+  invalidate(s: Session, error: LifelineError): void;
   showConnected(): void;
 }
 
@@ -130,7 +130,7 @@ export class SendPath {
         if (signal.aborted || err instanceof AbortedError) throw closedError();
         const e = toLifelineError(err);
         if (e.status === 401) {
-          this.#host.invalidate(s);
+          this.#host.invalidate(s, e);
           if (renegotiated) throw e;
           renegotiated = true;
           continue;

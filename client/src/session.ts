@@ -87,13 +87,23 @@ export class SessionKeeper {
     const topics = change ? change.topics : this.#topics;
     const cursor = tracker.cursor;
     const failed = book.list();
+    const worked = book.workedList();
     let s: Session;
     try {
       s = await negotiate(
         api,
-        { topics, ...(cursor ? { cursor } : {}), transports: [...usable], ...(failed.length ? { failed } : {}), ...(meta ? { meta } : {}) },
+        {
+          topics,
+          ...(cursor ? { cursor } : {}),
+          transports: [...usable],
+          ...(failed.length ? { failed } : {}),
+          ...(worked.length ? { worked } : {}),
+          device: book.device,
+          ...(meta ? { meta } : {}),
+        },
         usable,
         signal,
+        book.headerless,
       );
     } catch (err) {
       if (err instanceof AbortedError || signal.aborted) throw err;

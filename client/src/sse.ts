@@ -15,7 +15,7 @@
  */
 import { LifelineError, clientError, toLifelineError } from './errors.js';
 import { AbortedError, request, withQuery } from './http.js';
-import { TOKEN_HEADER, type Envelope, type Problem } from './protocol.js';
+import type { Envelope, Problem } from './protocol.js';
 import { SseParser, type SseMessage } from './sse-parser.js';
 import { closeFor, type FailureReason, type Transport, type TransportClose, type TransportContext } from './transport.js';
 import { Watchdog } from './watchdog.js';
@@ -90,7 +90,7 @@ export class SseTransport implements Transport {
     const { api, session, url } = this.#ctx;
     let res: Response;
     try {
-      const headers = { ...(await api.headers()), Accept: 'text/event-stream', [TOKEN_HEADER]: session.token };
+      const headers = { ...(await api.headers()), Accept: 'text/event-stream', ...session.auth.headers(session.token) };
       if (this.#done) return;
       // request() decodes error statuses into problems; a 2xx comes back unread.
       res = await api.fetch(withQuery(url, { cursor: this.#ctx.cursor() }), { headers, signal: this.#ctl.signal, cache: 'no-store' });

@@ -10,6 +10,7 @@
  */
 import type { Session } from './api.js';
 import { backoffDelay } from './backoff.js';
+import { LostSessionBreaker } from './breaker.js';
 import { sleep } from './clock.js';
 import type { ClientContext } from './context.js';
 import { clientError, closedError, type LifelineError } from './errors.js';
@@ -71,9 +72,10 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
       if (fatal) return Promise.reject(fatal);
       return keeper.wait();
     },
-    invalidate(s) {
+    invalidate(s, error) {
       if (keeper.current !== s) return;
       keeper.drop();
+      breaker.note(clock.now(), error);
       interrupt();
     },
     showConnected,
@@ -83,7 +85,8 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
       openedAt = clock.now();
       if (home !== t.name) early = 0;
       home = t.name;
-      book.clear(t.name);
+      book.worked(t.name);
+      keeper.current?.auth.seen(openedAt);
       if (t.name !== 'longpoll') trouble = CALM;
       showConnected();
       failback.schedule();
@@ -93,6 +96,7 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
     },
     alive() {
       trouble = CALM;
+      keeper.current?.auth.seen(clock.now());
       if (status.behind(sender.held)) showConnected();
     },
   };
@@ -101,6 +105,7 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
   const sender = new SendPath(ctx, host, maxQueue);
   const link = new Link(ctx, host);
   const failback = new Failback(ctx, link, machine, host);
+  const breaker = new LostSessionBreaker();
 
   function showConnected(): void {
     const s = keeper.current;
@@ -125,6 +130,14 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
       let out: Ended | null;
       try {
         if (machine.phase === 'negotiating') {
+          const hold = breaker.take(ctx.backoff, ctx.random);
+          if (hold > 0) {
+            // Sessions keep getting lost right after negotiate: wait instead of looping.
+            await backoff({ kind: 'retry', error: breaker.error ?? clientError('network', 'sessions keep ending'), retryAfterMs: hold }, signal);
+            if (signal.aborted) return;
+            machine.fire(onward());
+            continue;
+          }
           await keeper.negotiate(signal, adopted);
           if (signal.aborted) return;
           machine.fire(onward());
@@ -140,7 +153,7 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
         }
         out = closeForThrown(err);
       }
-      if (out.kind === 'unknown_token') keeper.drop(); // negotiate again with the last cursor
+      if (out.kind === 'unknown_token' && keeper.drop()) breaker.note(clock.now(), out.error); // negotiate again with the last cursor
       const next = meaning(out, trouble);
       trouble = next.trouble;
       if (next.action === 'fatal') return fail(out.error ?? clientError('error', 'failed'));

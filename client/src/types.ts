@@ -4,6 +4,7 @@ import type { LifelineError } from './errors.js';
 import type { FetchLike } from './http.js';
 import type { ClientTransport, Envelope, PresenceData, TransportName } from './protocol.js';
 import type { RateLimitInfo } from './ratelimit.js';
+import type { StorageLike } from './failures.js';
 import type { FailureReason } from './transport.js';
 import type { WebSocketConstructor } from './websocket.js';
 
@@ -171,6 +172,15 @@ export interface LifelineOptions {
   fetch?: FetchLike | typeof fetch;
   /** Source of randomness for backoff jitter, in [0, 1). Default Math.random. */
   random?: () => number;
+  /**
+   * Where the client keeps, across page loads, its record of which
+   * transports failed or worked here (reported to the server, which counts
+   * distinct clients behind one address), a random device id for that
+   * count, and whether a proxy here strips the Lifeline-Token header.
+   * Entries expire after 10 minutes. Default `localStorage` when usable;
+   * null keeps it in memory for this client only.
+   */
+  storage?: StorageLike | null;
   /** Time source for timers. Default the real one. */
   clock?: Clock;
   /**

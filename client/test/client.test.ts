@@ -69,7 +69,9 @@ describe('LifelineClient (fake server)', () => {
     await t.connected();
     const neg = t.server.requests.find((r) => r.path === '/rt/negotiate')!;
     // Every transport this client can use here (no WebSocket constructor in Node 20), best first.
-    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['sse', 'longpoll'], meta: { name: 'ada' } });
+    const device = (neg.body as { device?: string }).device;
+    assert.match(device ?? '', /^[A-Za-z0-9_-]{8,64}$/, 'a device id for the failure memory');
+    assert.deepEqual(neg.body, { protocol: 1, topics: ['room:a', 'notifications'], transports: ['sse', 'longpoll'], device, meta: { name: 'ada' } });
     assert.equal(t.client.clientId, 'c1');
     assert.deepEqual(t.client.state, {
       status: 'connected',
@@ -149,6 +151,40 @@ describe('LifelineClient (fake server)', () => {
     );
     assert.deepEqual(t.errors.map((e) => e.code), ['network', 'internal', 'rate_limited', 'shutting_down']);
     assert.equal(t.client.state.attempt, 0);
+  });
+
+  it("retries a proxy's 4xx on negotiate (400 Request Header Or Cookie Too Large, 401, 404) with backoff: never final", async () => {
+    const server = new FakeServer();
+    const html = (status: number, text: string) => () => new Response(`<html><center><h1>${status} ${text}</h1></center></html>`, { status, headers: { 'Content-Type': 'text/html' } });
+    server
+      .once('POST /rt/negotiate', html(400, 'Request Header Or Cookie Too Large'))
+      .once('POST /rt/negotiate', html(401, 'Authorization Required'))
+      .once('POST /rt/negotiate', html(404, 'Not Found'));
+    const t = setup({}, server);
+    await t.connected();
+    assert.deepEqual(t.errors.map((e) => `${e.status} ${e.code}`), ['400 http_400', '401 http_401', '404 http_404']);
+    assert.ok(t.states.every((s) => s.status !== 'disconnected'), 'never stopped');
+    assert.equal(server.count('POST /rt/negotiate'), 4);
+  });
+
+  it('behind a proxy that strips Lifeline-Token switches the session to the cookie and the body token at once, without renegotiating', async () => {
+    const server = new FakeServer();
+    server.stripToken = true;
+    const t = setup({}, server);
+    await t.connected();
+    server.publish('room:a', 'message', 1);
+    await until(() => t.events.length === 1);
+    const ack = await t.client.send('room:a', 'message', { text: 'hi' });
+    assert.ok(ack.id);
+    await until(() => t.events.length === 2);
+    assert.equal(server.count('POST /rt/negotiate'), 1, 'no negotiate loop');
+    const polls = server.requests.filter((r) => r.path === '/rt/poll');
+    assert.equal(polls[0]!.headers.get('Lifeline-Token'), 't1', 'first the header');
+    assert.ok(polls.slice(1).every((p) => p.query.get('client') === 'c1' && !p.headers.has('Lifeline-Token')), 'then the cookie, named by ?client=');
+    const sends = server.requests.filter((r) => r.path === '/rt/send');
+    assert.deepEqual(sends.map((r) => [r.body.token, r.headers.has('Lifeline-Token')]), [['t1', false]], 'the token in the body, never in a URL');
+    assert.ok(server.requests.every((r) => !r.url.includes('t1')), 'no token in any URL');
+    assert.deepEqual(t.errors.map((e) => e.code), [], 'nothing to report: the 401 was understood');
   });
 
   it('on 503 shutting_down during polls reconnects with backoff, keeping the cursor; a good poll resets the backoff', async () => {

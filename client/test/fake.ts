@@ -75,8 +75,23 @@ export class FakeServer {
   acks = new Map<string, { mid: string; id: string }>();
   applied = 0;
   requests: FakeRequest[] = [];
+
+  /** The token a request proves its session with: the header, else (§3a) the cookie ?client= names, or a send's body. */
+  token(req: FakeRequest): string {
+    const header = this.stripToken ? '' : req.headers.get('Lifeline-Token');
+    if (header) return header;
+    if (req.method === 'POST') return typeof req.body?.token === 'string' ? req.body.token : '';
+    const client = req.query.get('client');
+    return [...this.tokens].find(([, id]) => client && id === client)?.[0] ?? '';
+  }
   /** How long an empty poll is held, in real ms. */
   holdMs = 30;
+  /**
+   * Drop the Lifeline-Token header, as a proxy that strips it: requests
+   * then prove the session as PROTOCOL.md §3a says (the browser's cookie,
+   * named by ?client=, which this fake takes as sent; a send's body token).
+   */
+  stripToken = false;
   /** What negotiate offers, best first. */
   offers: { name: string; url: string }[] = [{ name: 'longpoll', url: '/rt/poll' }];
   /** Every negotiate response, as sent. */
@@ -199,7 +214,7 @@ export class FakeServer {
         return json(200, body);
       }
       case 'GET /rt/poll': {
-        if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
+        if (!this.tokens.has(this.token(req))) return problem(401, 'unknown_token');
         const cursor = req.query.get('cursor') ?? '';
         const [epoch, seqText] = cursor.split('.');
         if (epoch !== this.epoch) return json(200, { events: [], cursor: this.head, reset: true });
@@ -222,16 +237,17 @@ export class FakeServer {
         return json(200, { events, cursor: events.length ? events[events.length - 1]!.id : cursor });
       }
       case 'POST /rt/send': {
-        const clientId = this.tokens.get(req.headers.get('Lifeline-Token') ?? '');
+        const clientId = this.tokens.get(this.token(req));
         if (!clientId) return problem(401, 'unknown_token');
-        return json(200, this.apply(req.body, clientId));
+        const { token: _, ...msg } = req.body ?? {};
+        return json(200, this.apply(msg, clientId));
       }
       case 'GET /rt/presence': {
-        if (!this.tokens.has(req.headers.get('Lifeline-Token') ?? '')) return problem(401, 'unknown_token');
+        if (!this.tokens.has(this.token(req))) return problem(401, 'unknown_token');
         return json(200, { topic: req.query.get('topic'), clients: [...this.tokens.values()].map((clientId) => ({ clientId })) });
       }
       case 'DELETE /rt/session':
-        this.tokens.delete(req.headers.get('Lifeline-Token') ?? '');
+        this.tokens.delete(this.token(req));
         return new Response(null, { status: 204 });
       default:
         return problem(404, 'not_found');

@@ -127,6 +127,16 @@ describe('what an end means', () => {
     assert.equal(closeForThrown(forbidden).kind, 'fatal');
     assert.deepEqual(closeForThrown(busy), { kind: 'retry', error: busy, retryAfterMs: 1000 });
     assert.equal(closeForThrown(new TypeError('fetch failed')).kind, 'retry'); // a network error
+    // Only the documented permanent refusals stop the client; a proxy's 4xx (no Lifeline code) is retried.
+    const tooBigHeaders = new LifelineError({ status: 400, code: 'http_400', detail: 'Request Header Or Cookie Too Large' });
+    assert.deepEqual(closeForThrown(tooBigHeaders), { kind: 'retry', error: tooBigHeaders });
+    for (const status of [401, 403, 404, 405, 431]) {
+      assert.equal(closeForThrown(new LifelineError({ status, code: `http_${status}`, detail: 'proxy' })).kind, 'retry', `a proxy's ${status}`);
+    }
+    for (const [status, code] of [[400, 'unsupported_protocol'], [400, 'bad_request'], [400, 'bad_topic'], [413, 'too_large']] as const) {
+      assert.equal(closeForThrown(new LifelineError({ status, code, detail: 'x' })).kind, 'fatal', code);
+    }
+    assert.equal(closeForThrown(new LifelineError({ status: 0, code: 'no_transport', detail: 'x' })).kind, 'fatal');
     assert.equal(refusesTopics(forbidden), true);
     assert.equal(refusesTopics(badCursor), false);
     assert.equal(refusesTopics(busy), false);

@@ -38,11 +38,14 @@ describe('fallback against the Go server', { skip }, () => {
     const { c, rec } = client({ url: s.rt, topics: ['room:f1'], fetch: spy });
     await on(rec, 'sse', 5000);
     assert.deepEqual(c.state.skipped, [{ transport: 'websocket', reason: 'no_upgrade' }]);
-    assert.deepEqual(negotiations[0], { protocol: 1, topics: ['room:f1'], transports: ['websocket', 'sse', 'longpoll'] });
+    const device = (negotiations[0] as { device?: string }).device;
+    assert.deepEqual(negotiations[0], { protocol: 1, topics: ['room:f1'], transports: ['websocket', 'sse', 'longpoll'], device });
     const a = await s.publish('room:f1', 'message', 'a');
     await rec.until(() => rec.of().length === 1, 'a');
     await c.setTopics(['room:f1', 'room:f2']);
     assert.deepEqual(negotiations[1]!.failed, [{ transport: 'websocket', reason: 'no_upgrade' }]);
+    assert.deepEqual((negotiations[1] as { worked?: unknown }).worked, ['sse'], 'and that SSE worked');
+    assert.equal((negotiations[1] as { device?: string }).device, device, 'as the same client');
     await on(rec, 'sse', 5000);
     const b = await s.publish('room:f2', 'message', 'b');
     await rec.until(() => rec.of().length === 2, 'b');

@@ -5,7 +5,8 @@
 //	go run ./internal/testkit/nginxproxy -upstream 127.0.0.1:8080 -mode default
 //
 // Modes: default (nginx's stock proxy_pass), buffering (buffers even
-// X-Accel-Buffering: no responses), websocket (forwards Upgrade). It exits
+// X-Accel-Buffering: no responses), websocket (forwards Upgrade);
+// -strip-token removes the Lifeline-Token header in any of them. It exits
 // with status 3 when nginx is not installed.
 package main
 
@@ -25,11 +26,12 @@ import (
 func main() {
 	upstream := flag.String("upstream", "", "upstream host:port (required)")
 	mode := flag.String("mode", string(nginxtest.Default), "default, buffering or websocket")
+	stripToken := flag.Bool("strip-token", false, "remove the Lifeline-Token request header, as some proxies do")
 	flag.Parse()
 	if *upstream == "" {
 		log.Fatal("nginxproxy: -upstream is required")
 	}
-	p, err := nginxtest.Start(context.Background(), *upstream, nginxtest.Mode(*mode))
+	p, err := nginxtest.StartWith(context.Background(), *upstream, nginxtest.Options{Mode: nginxtest.Mode(*mode), StripToken: *stripToken})
 	if errors.Is(err, nginxtest.ErrNoNginx) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

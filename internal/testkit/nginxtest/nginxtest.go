@@ -89,14 +89,37 @@ http {
       proxy_set_header Host $http_host;
       proxy_read_timeout 1h;
 {{- end}}
+{{- if .StripToken}}
+      proxy_set_header Lifeline-Token "";
+{{- end}}
     }
   }
 }
 `))
 
+// Options are how a proxy started by StartWith behaves.
+type Options struct {
+	// Mode is how it treats realtime traffic. Default: Default.
+	Mode Mode
+	// StripToken removes the Lifeline-Token request header on its way
+	// to the upstream, as some corporate proxies and WAFs do with headers
+	// they do not know.
+	StripToken bool
+}
+
 // Start runs nginx in mode in front of upstream (host:port) and waits until
 // it accepts connections. Close stops it.
 func Start(ctx context.Context, upstream string, mode Mode) (*Proxy, error) {
+	return StartWith(ctx, upstream, Options{Mode: mode})
+}
+
+// StartWith runs nginx as opts say in front of upstream (host:port) and
+// waits until it accepts connections. Close stops it.
+func StartWith(ctx context.Context, upstream string, opts Options) (*Proxy, error) {
+	mode := opts.Mode
+	if mode == "" {
+		mode = Default
+	}
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -112,6 +135,7 @@ func Start(ctx context.Context, upstream string, mode Mode) (*Proxy, error) {
 	var text bytes.Buffer
 	if err := conf.Execute(&text, map[string]any{
 		"Dir": dir, "Listen": listen, "Upstream": upstream, "Mode": string(mode), "Root": os.Geteuid() == 0,
+		"StripToken": opts.StripToken,
 	}); err != nil {
 		return nil, err
 	}

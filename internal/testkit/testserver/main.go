@@ -55,6 +55,7 @@ func main() {
 	flag.BoolVar(&o.disableSSE, "disable-sse", false, "turn SSE off (neither offered nor mounted)")
 	flag.BoolVar(&o.refuseWS, "refuse-ws", false, "start refusing WebSocket upgrades (offered, but 400 before the upgrade); see POST /test/ws")
 	flag.BoolVar(&o.noLimits, "no-limits", false, "turn off the negotiate and idle-request rate limits")
+	flag.IntVar(&o.maxSessionsPerAddr, "max-sessions-per-addr", 0, "live sessions one client address may hold (0: the default, 100)")
 	limitFlags(&o.send, "send", "messages sent per session")
 	limitFlags(&o.idle, "idle", "requests that bring nothing new, per session")
 	limitFlags(&o.negotiate, "negotiate", "negotiate requests per client address")
@@ -69,7 +70,7 @@ type options struct {
 	heartbeat, streamMaxAge, failureMemory    time.Duration
 	disableWS, disableSSE, refuseWS, noLimits bool
 	send, idle, negotiate                     longpoll.Limit
-	floodClose                                int
+	floodClose, maxSessionsPerAddr            int
 }
 
 // limitFlags registers -NAME-limit, -NAME-period and -NAME-burst for l.
@@ -83,10 +84,11 @@ func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 	gin.SetMode(gin.ReleaseMode)
 	var applied atomic.Int64
 	lp := longpoll.New(longpoll.Config{
-		PollTimeout: pollTimeout,
-		SessionTTL:  sessionTTL,
-		SendLimit:   o.send,
-		IdleLimit:   longpoll.Limit{Limit: o.idle.Limit, Period: o.idle.Period, Burst: o.idle.Burst, Off: o.noLimits},
+		PollTimeout:        pollTimeout,
+		SessionTTL:         sessionTTL,
+		SendLimit:          o.send,
+		MaxSessionsPerAddr: o.maxSessionsPerAddr,
+		IdleLimit:          longpoll.Limit{Limit: o.idle.Limit, Period: o.idle.Period, Burst: o.idle.Burst, Off: o.noLimits},
 		OnMessage: func(_ *gin.Context, m longpoll.Message) (longpoll.Draft, error) {
 			applied.Add(1)
 			return m.Draft(), nil
