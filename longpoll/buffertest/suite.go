@@ -68,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 		{"Envelope", testEnvelope},
 		{"AppendRefusals", testAppendRefusals},
 		{"AppendKeyOnce", testAppendKeyOnce},
+		{"AppendAtOnce", testAppendAtOnce},
 		{"SubscribeSignalsOnlyItsTopics", testSubscribeSignalsOnlyItsTopics},
 		{"ConcurrentAppendsNeverSkip", testConcurrentAppendsNeverSkip},
 		{"WrapsAtTheTopicBound", testWrapsAtTheTopicBound},
