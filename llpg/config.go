@@ -3,6 +3,7 @@ package llpg
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -96,6 +97,21 @@ func (o Op) String() string {
 // MarshalJSON encodes the operation as its name.
 func (o Op) MarshalJSON() ([]byte, error) { return json.Marshal(o.String()) }
 
+// UnmarshalJSON decodes INSERT, UPDATE or DELETE.
+func (o *Op) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	for _, op := range []Op{Insert, Update, Delete} {
+		if op.String() == s {
+			*o = op
+			return nil
+		}
+	}
+	return fmt.Errorf("llpg: unknown operation %q", s)
+}
+
 // A Table declares how one table's changes become events.
 type Table struct {
 	// Schema is the table's schema. Default: "public".
@@ -154,4 +170,15 @@ func (c Config) withDefaults() Config {
 	}
 	c.Tables = tables
 	return c
+}
+
+// BufferTarget makes a PositionedBuffer a Target, for apps (and tests)
+// that hold the buffer rather than the Server. Prefer the Server, which
+// counts the events in its metrics.
+func BufferTarget(b longpoll.PositionedBuffer) Target { return bufferTarget{b} }
+
+type bufferTarget struct{ b longpoll.PositionedBuffer }
+
+func (t bufferTarget) PublishAt(ctx context.Context, stream, pos string, d longpoll.Draft) (*longpoll.Event, error) {
+	return t.b.AppendAt(ctx, stream, pos, d)
 }

@@ -18,9 +18,9 @@ import (
 // instances elect one relay through a Postgres advisory lock, and the
 // others wait to take over.
 type Relay struct {
-	cfg    Config
-	rules  map[string][]*rule // "schema.table" → its rules
-	streamName string         // the buffer's name for the slot's stream
+	cfg        Config
+	rules      map[string][]*rule // "schema.table" → its rules
+	streamName string             // the buffer's name for the slot's stream
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -170,11 +170,11 @@ func (s *streamState) apply(ctx context.Context, msg pglogrepl.Message) error {
 			s.confirmed = m.TransactionEndLSN
 		}
 	case *pglogrepl.InsertMessage:
-		return s.change(ctx, Insert, m.RelationID, m.Tuple, nil)
+		return s.change(ctx, Insert, m.RelationID, m.Tuple, nil, 0)
 	case *pglogrepl.UpdateMessage:
-		return s.change(ctx, Update, m.RelationID, m.NewTuple, m.OldTuple)
+		return s.change(ctx, Update, m.RelationID, m.NewTuple, m.OldTuple, m.OldTupleType)
 	case *pglogrepl.DeleteMessage:
-		return s.change(ctx, Delete, m.RelationID, nil, m.OldTuple)
+		return s.change(ctx, Delete, m.RelationID, nil, m.OldTuple, m.OldTupleType)
 	}
 	// Truncate, type and origin messages carry no rows: a TRUNCATE is not
 	// relayed (the README says so).
@@ -182,7 +182,9 @@ func (s *streamState) apply(ctx context.Context, msg pglogrepl.Message) error {
 }
 
 // change relays one row change through every rule of its table.
-func (s *streamState) change(ctx context.Context, op Op, relID uint32, newTD, oldTD *pglogrepl.TupleData) error {
+// oldType is 'K' when the old tuple holds only the key (its other columns
+// come as NULLs and are left out), 'O' when it is the whole old row.
+func (s *streamState) change(ctx context.Context, op Op, relID uint32, newTD, oldTD *pglogrepl.TupleData, oldType uint8) error {
 	s.tx.changes++
 	rel, ok := s.relations[relID]
 	if !ok {
@@ -199,6 +201,14 @@ func (s *streamState) change(ctx context.Context, op Op, relID uint32, newTD, ol
 	ot, err := decodeTuple(s.types, rel, oldTD)
 	if err != nil {
 		return err
+	}
+	if oldType == pglogrepl.UpdateMessageTupleTypeKey {
+		ot.values = keyOf(rel, ot.values)
+		for name := range ot.text {
+			if _, ok := ot.values[name]; !ok {
+				delete(ot.text, name)
+			}
+		}
 	}
 	c := &Change{
 		Op: op, Schema: rel.Namespace, Table: rel.RelationName,
