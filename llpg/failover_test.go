@@ -1,0 +1,255 @@
+package llpg
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/pgtest"
+	"github.com/lifeline-go/lifeline/llredis"
+	"github.com/lifeline-go/lifeline/longpoll"
+)
+
+// sharedRedis is the machine's Redis (REDIS_ADDR overrides it), with a key
+// prefix of the test's own.
+func sharedRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis at %s is required under CI: %v", addr, err)
+		}
+		t.Skipf("no Redis at %s (start redis-server or set REDIS_ADDR): %v", addr, err)
+	}
+	prefix := "llpgtest-" + longpoll.NewEpoch()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, "{"+prefix+"}*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	return rdb, prefix
+}
+
+// instance is one app instance's shared buffer: an llredis Backend.
+func instance(t *testing.T, rdb *redis.Client, prefix string) longpoll.PositionedBuffer {
+	t.Helper()
+	b, err := llredis.New(rdb, llredis.Config{Prefix: prefix, Logger: quiet, MaxEventsPerTopic: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b.Buffer().(longpoll.PositionedBuffer)
+}
+
+// writeRows inserts tasks 1..n, one transaction each, in order (so that
+// commit order is id order), retrying through connection failures. A
+// retried insert whose first attempt did commit changes nothing (ON
+// CONFLICT DO NOTHING), so the table ends with each id once, whatever
+// failed.
+func writeRows(ctx context.Context, url string, n int, progress *atomic.Int64) error {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for id := 1; id <= n; {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if conn == nil {
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond) // the server is restarting
+				continue
+			}
+			conn = c
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO tasks (id, title) VALUES ($1, 't') ON CONFLICT DO NOTHING", id); err != nil {
+			conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		progress.Store(int64(id))
+		id++
+	}
+	return nil
+}
+
+// checkOnceInOrder checks that events are the inserts of tasks 1..n, each
+// once, in order.
+func checkOnceInOrder(t *testing.T, events []*longpoll.Event, n int) {
+	t.Helper()
+	if len(events) != n {
+		t.Fatalf("%d events, want %d", len(events), n)
+	}
+	for i, e := range events {
+		if c := decode(t, e); c.Op != "INSERT" || c.New["id"] != float64(i+1) {
+			t.Fatalf("event %d = %s, want the insert of task %d", i, e.Data, i+1)
+		}
+	}
+}
+
+// waitUntil polls cond every few milliseconds for up to d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition of another process
+	}
+	return time.Since(start)
+}
+
+// The relaying app is killed after appending events but before it
+// confirmed them to Postgres; a new instance replays them from the slot,
+// and the shared buffer's position makes the replay append nothing twice.
+func TestKilledAppRestartsWithoutLossOrRepeat(t *testing.T) {
+	const n = 1500
+	rdb, prefix := sharedRedis(t)
+	cfg, conn := setupDB(t, "", Config{})
+	first := instance(t, rdb, prefix)
+	start, err := first.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg
+	a.Target = BufferTarget(first)
+	a.StatusInterval = time.Hour // confirms nothing: everything it relayed is replayed
+	ra, err := New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midway := make(chan struct{})
+	var once sync.Once
+	ra.afterAppend = func() {
+		if ra.relayed.Load() == 300 {
+			once.Do(func() { close(midway) })
+		}
+	}
+	if err := ra.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var written atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- writeRows(ctx, cfg.ConnString, n, &written) }()
+
+	select {
+	case <-midway:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first relay relayed nothing")
+	}
+	ra.crash()
+	killedAt := ra.Stats().Relayed
+	// A new instance: a new Backend on the same Redis, a new relay.
+	b := cfg
+	b.Target = BufferTarget(instance(t, rdb, prefix))
+	rb := startRelay(t, b)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	events := fence(t, conn, first, start, "tasks")
+	checkOnceInOrder(t, events, n)
+	s := rb.Stats()
+	if s.Replayed == 0 {
+		t.Fatalf("the second relay replayed nothing (stats %+v): the test did not exercise the crash window", s)
+	}
+	t.Logf("killed after %d appends (%d rows written); the successor skipped %d replayed changes and relayed %d", killedAt, written.Load(), s.Replayed, s.Relayed)
+}
+
+// Postgres itself crashes (an immediate stop) mid-stream and comes back:
+// the relay reconnects and resumes from the slot, which may have gone back
+// to its last checkpoint; nothing is lost or repeated.
+func TestPostgresRestartMidStream(t *testing.T) {
+	const n = 1500
+	cluster := pgtest.StartCluster(t)
+	cfg, conn := setupDB(t, cluster.DB(t), Config{})
+	conn.Close(context.Background())
+	buf := memory(t, longpoll.MemoryConfig{MaxEventsPerTopic: 5000})
+	cfg.Target = BufferTarget(buf)
+	start, _ := buf.Head(context.Background())
+	r := startRelay(t, cfg)
+
+	var written atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- writeRows(ctx, cfg.ConnString, n, &written) }()
+	waitUntil(t, 30*time.Second, "300 relayed events", func() bool { return r.Stats().Relayed >= 300 })
+	cluster.Restart()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	conn = pgtest.Connect(t, cfg.ConnString)
+	events := fence(t, conn, buf, start, "tasks")
+	checkOnceInOrder(t, events, n)
+	t.Logf("restarted Postgres mid-stream; stats %+v", r.Stats())
+}
+
+// Two instances race for the relay: one leads, the other waits; when the
+// leader is killed, the other takes over within seconds and the shared
+// buffer receives every change once.
+func TestTwoRelaysOneLeadsTheOtherTakesOver(t *testing.T) {
+	const n = 1200
+	cfg, conn := setupDB(t, "", Config{})
+	buf := memory(t, longpoll.MemoryConfig{MaxEventsPerTopic: 5000}) // shared by both, as Redis would be
+	cfg.Target = BufferTarget(buf)
+	start, _ := buf.Head(context.Background())
+	relays := []*Relay{startRelay(t, cfg), startRelay(t, cfg)}
+	leader := func() int {
+		l := -1
+		for i, r := range relays {
+			if r.Stats().Leading {
+				if l >= 0 {
+					t.Fatal("two relays lead at once")
+				}
+				l = i
+			}
+		}
+		return l
+	}
+	waitUntil(t, 10*time.Second, "a leader", func() bool { return leader() >= 0 })
+
+	var written atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- writeRows(ctx, cfg.ConnString, n, &written) }()
+	first := leader()
+	waitUntil(t, 30*time.Second, "200 relayed events", func() bool { return relays[first].Stats().Relayed >= 200 })
+	for range 20 { // the follower stays a follower while the leader lives
+		if leader() != first {
+			t.Fatal("the follower took over from a live leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	relays[first].crash()
+	took := waitUntil(t, 10*time.Second, "the takeover", func() bool { return relays[1-first].Stats().Leading })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	events := fence(t, conn, buf, start, "tasks")
+	checkOnceInOrder(t, events, n)
+	t.Logf("took over in %v; first relayed %d, second relayed %d and skipped %d", took.Round(time.Millisecond),
+		relays[first].Stats().Relayed, relays[1-first].Stats().Relayed, relays[1-first].Stats().Replayed)
+}
