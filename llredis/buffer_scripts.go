@@ -92,7 +92,7 @@ end
 // KEYS: meta, topics, the topic's set, the key's string.
 // ARGV: epoch, candidate epoch, topic, now ms, ttl ms, payload, max events,
 // cutoff ms, max topics, dedup window ms (0: no key), channel, the meta
-// field of an external stream's position ('' for none) and the position.
+// field of an external stream's position (empty for none) and the position.
 // Reply: {1, seq} appended; {2, seq} a duplicate of seq; {3} too many
 // topics; {4} the stream has reached the position already; {0, epoch}.
 // The position lives in the epoch's meta hash, so that it is written in
