@@ -30,8 +30,10 @@ import (
 // the machine's cores, alike in every phase). Four phases:
 //
 //   - postgres-max: -pg-writers connections insert one row per
-//     transaction (synchronous_commit off, so that the disk's flush rate
-//     is not what is measured) as fast as they can for -publish-for; the
+//     transaction (synchronous commits, Postgres's default: logical
+//     decoding sends only flushed WAL, so an asynchronous commit would
+//     wait up to wal_writer_delay, 200 ms, before the relay sees it) as
+//     fast as they can for -publish-for; the
 //     relay appends each change to the bench topic. Latency runs from the
 //     row's commit time (Postgres's clock, this machine's) to its arrival
 //     at a subscriber.
@@ -316,10 +318,6 @@ func pgWrite(ctx context.Context, dbURL string, writers int, rate float64, stop 
 				return
 			}
 			defer conn.Close(ctx)
-			if _, err := conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
-				errs <- err
-				return
-			}
 			for {
 				select {
 				case <-stop:
