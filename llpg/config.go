@@ -39,8 +39,9 @@ type Config struct {
 	// Each table must be in the publication (Install puts them there).
 	Tables []Table
 	// Slot names the logical replication slot: the durable position of the
-	// relay in the database's change log. It also names the stream whose
-	// position the buffer keeps, and the advisory lock that lets one
+	// relay in the database's change log. With the server's system
+	// identifier and the database's name it also names the stream whose
+	// position the buffer keeps; alone, the advisory lock that lets one
 	// instance relay at a time. Default: "lifeline".
 	Slot string
 	// Publication names the publication the slot decodes. Default:

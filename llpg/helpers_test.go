@@ -175,3 +175,15 @@ func decode(t *testing.T, e *longpoll.Event) wireChange {
 
 // connectLike opens another connection to url.
 func connectLike(ctx context.Context, url string) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }
+
+// crash stops the relay as a killed process would: its connections cut,
+// nothing more said to Postgres.
+func (r *Relay) crash() {
+	r.abrupt.Store(true)
+	r.connMu.Lock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.connMu.Unlock()
+	r.Close()
+}

@@ -89,7 +89,7 @@ func New(cfg Config) (*Relay, error) {
 	if _, err := pgx.ParseConfig(cfg.ConnString); err != nil {
 		return nil, fmt.Errorf("%w: ConnString: %v", ErrConfig, err)
 	}
-	r := &Relay{cfg: cfg, rules: make(map[string][]*rule), streamName: "pg:" + cfg.Slot, done: make(chan struct{})}
+	r := &Relay{cfg: cfg, rules: make(map[string][]*rule), done: make(chan struct{})}
 	for _, t := range cfg.Tables {
 		if t.Topic == nil {
 			return nil, fmt.Errorf("%w: table %s has no Topic", ErrConfig, t.Name)
@@ -131,18 +131,6 @@ func (r *Relay) Close() error {
 	})
 	<-r.done
 	return nil
-}
-
-// crash stops the relay as a killed process would: its connections cut,
-// nothing more said to Postgres.
-func (r *Relay) crash() {
-	r.abrupt.Store(true)
-	r.connMu.Lock()
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.connMu.Unlock()
-	r.Close()
 }
 
 // Stats returns the relay's counters.

@@ -47,6 +47,15 @@ func (r *Relay) stream(ctx context.Context) error {
 	}
 	defer r.track(conn.Conn())()
 	defer conn.Close(context.WithoutCancel(ctx))
+	// The stream's name in the buffer includes the server's system
+	// identifier and the database: LSNs grow within one cluster only, so a
+	// database restored elsewhere (lower LSNs) must not be taken for a
+	// replay of the old one and skipped.
+	sys, err := pglogrepl.IdentifySystem(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("llpg: identify system: %w", err)
+	}
+	r.streamName = fmt.Sprintf("pg:%s:%s:%s", sys.SystemID, sys.DBName, r.cfg.Slot)
 	err = pglogrepl.StartReplication(ctx, conn, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{
 		// Protocol 1 sends each transaction whole at its commit, in commit
 		// order; it never streams transactions in progress.
