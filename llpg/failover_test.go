@@ -2,7 +2,6 @@ package llpg
 
 import (
 	"context"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,28 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/pgtest"
+	"github.com/lifeline-go/lifeline/internal/testkit/redistest"
 	"github.com/lifeline-go/lifeline/llredis"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// sharedRedis is the machine's Redis (REDIS_ADDR overrides it), with a key
-// prefix of the test's own.
+// sharedRedis is the machine's Redis, with a key prefix of the test's own
+// whose keys are deleted when the test ends.
 func sharedRedis(t *testing.T) (*redis.Client, string) {
 	t.Helper()
-	addr := os.Getenv("REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required under CI: %v", addr, err)
-		}
-		t.Skipf("no Redis at %s (start redis-server or set REDIS_ADDR): %v", addr, err)
-	}
+	rdb := redistest.Shared(t)
 	prefix := "llpgtest-" + longpoll.NewEpoch()
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -41,7 +28,6 @@ func sharedRedis(t *testing.T) (*redis.Client, string) {
 		for iter.Next(ctx) {
 			rdb.Del(ctx, iter.Val())
 		}
-		rdb.Close()
 	})
 	return rdb, prefix
 }

@@ -3,7 +3,6 @@ package buffertest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,24 +57,7 @@ func testAppendAtOnce(t *testing.T, f Factory) {
 			t.Fatalf("read %q, want %q", got, want)
 		}
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	applied := 0
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := at("s", "000C")
-			if err == nil {
-				mu.Lock()
-				applied++
-				mu.Unlock()
-			} else if !errors.Is(err, longpoll.ErrStalePosition) {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	applied := concurrently(t, 8, longpoll.ErrStalePosition, func() error { return at("s", "000C") })
 	if applied != 1 {
 		t.Fatalf("%d concurrent appends at one position applied, want 1", applied)
 	}
