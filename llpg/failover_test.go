@@ -2,7 +2,8 @@ package llpg
 
 import (
 	"context"
-	"sync"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,48 +106,52 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) tim
 	return time.Since(start)
 }
 
-// The relaying app is killed after appending events but before it
-// confirmed them to Postgres; a new instance replays them from the slot,
-// and the shared buffer's position makes the replay append nothing twice.
+// The relaying app - a process of its own, this test binary run as a
+// relay (see TestMain) - is killed with SIGKILL after appending events but
+// before it confirmed any to Postgres; a new instance replays them all
+// from the slot, and the shared buffer's position makes the replay append
+// nothing twice.
 func TestKilledAppRestartsWithoutLossOrRepeat(t *testing.T) {
 	const n = 1500
 	rdb, prefix := sharedRedis(t)
 	cfg, conn := setupDB(t, "", Config{})
-	first := instance(t, rdb, prefix)
-	start, err := first.Head(context.Background())
+	shared := instance(t, rdb, prefix)
+	ctx := context.Background()
+	start, err := shared.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := cfg
-	a.Target = BufferTarget(first)
-	a.StatusInterval = time.Hour // confirms nothing: everything it relayed is replayed
-	ra, err := New(a)
-	if err != nil {
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childRelayEnv+"="+cfg.ConnString, childPrefixEnv+"="+prefix)
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	midway := make(chan struct{})
-	var once sync.Once
-	ra.afterAppend = func() {
-		if ra.relayed.Load() == 300 {
-			once.Do(func() { close(midway) })
+	killed := false
+	defer func() {
+		if !killed {
+			child.Process.Kill()
+			child.Wait()
 		}
-	}
-	if err := ra.Start(); err != nil {
-		t.Fatal(err)
-	}
+	}()
 	var written atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- writeRows(ctx, cfg.ConnString, n, &written) }()
-
-	select {
-	case <-midway:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first relay relayed nothing")
+	go func() { done <- writeRows(wctx, cfg.ConnString, n, &written) }()
+	relayed := func() int {
+		b, err := shared.Read(ctx, []string{"tasks"}, start, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b.Events)
 	}
-	ra.crash()
-	killedAt := ra.Stats().Relayed
+	waitUntil(t, 30*time.Second, "the relay process to relay 300 changes", func() bool { return relayed() >= 300 })
+	child.Process.Kill()
+	child.Wait()
+	killed = true
+	atKill := relayed()
+
 	// A new instance: a new Backend on the same Redis, a new relay.
 	b := cfg
 	b.Target = BufferTarget(instance(t, rdb, prefix))
@@ -154,13 +159,42 @@ func TestKilledAppRestartsWithoutLossOrRepeat(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	events := fence(t, conn, first, start, "tasks")
+	events := fence(t, conn, shared, start, "tasks")
 	checkOnceInOrder(t, events, n)
 	s := rb.Stats()
-	if s.Replayed == 0 {
-		t.Fatalf("the second relay replayed nothing (stats %+v): the test did not exercise the crash window", s)
+	if s.Replayed != uint64(atKill) {
+		t.Fatalf("the successor skipped %d replayed changes, want the %d the killed process appended (stats %+v)", s.Replayed, atKill, s)
 	}
-	t.Logf("killed after %d appends (%d rows written); the successor skipped %d replayed changes and relayed %d", killedAt, written.Load(), s.Replayed, s.Relayed)
+	t.Logf("killed after %d appends (%d rows written by then); the successor skipped the %d replayed and relayed %d", atKill, written.Load(), s.Replayed, s.Relayed)
+}
+
+// Environment of the relay process of TestKilledAppRestartsWithoutLossOrRepeat.
+const (
+	childRelayEnv  = "LLPG_TEST_RELAY_DB"
+	childPrefixEnv = "LLPG_TEST_RELAY_PREFIX"
+)
+
+// runChildRelay is the relay process: it relays the test schema of the
+// database into the Redis buffer under the prefix, confirming nothing to
+// Postgres (StatusInterval of an hour), until it is killed.
+func runChildRelay(db, prefix string) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+	if addr := os.Getenv("REDIS_ADDR"); addr != "" {
+		rdb = redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	}
+	b, err := llredis.New(rdb, llredis.Config{Prefix: prefix, Logger: quiet, MaxEventsPerTopic: 5000})
+	if err != nil {
+		panic(err)
+	}
+	r, err := New(Config{ConnString: db, Target: BufferTarget(b.Buffer().(longpoll.PositionedBuffer)), Tables: testTables(),
+		StatusInterval: time.Hour, RetryInterval: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		panic(err)
+	}
+	if err := r.Start(); err != nil {
+		panic(err)
+	}
+	select {} // until killed
 }
 
 // Postgres itself crashes (an immediate stop) mid-stream and comes back:

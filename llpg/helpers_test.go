@@ -94,8 +94,8 @@ func memory(t *testing.T, cfg longpoll.MemoryConfig) *longpoll.Memory {
 	return m
 }
 
-// exec runs SQL on conn, failing t.
-func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
+// mustExec runs SQL on conn, failing t.
+func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)

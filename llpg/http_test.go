@@ -58,8 +58,8 @@ func TestClientsGetOnlyAuthorizedTopics(t *testing.T) {
 	}
 	token, cursor := out["token"].(string), out["cursor"].(string)
 
-	exec(t, conn, "INSERT INTO cards (board_id, title) VALUES (2, 'secret'), (1, 'visible')")
-	exec(t, conn, "UPDATE cards SET title = 'moved' WHERE board_id = 1")
+	mustExec(t, conn, "INSERT INTO cards (board_id, title) VALUES (2, 'secret'), (1, 'visible')")
+	mustExec(t, conn, "UPDATE cards SET title = 'moved' WHERE board_id = 1")
 
 	var got []string
 	deadline := time.Now().Add(20 * time.Second)

@@ -19,10 +19,10 @@ func TestInsertUpdateDeleteInCommitOrder(t *testing.T) {
 	start, _ := buf.Head(context.Background())
 	startRelay(t, cfg)
 
-	exec(t, conn, "INSERT INTO tasks (title) VALUES ('write tests')")
-	exec(t, conn, "UPDATE tasks SET done = true, note = 'ok' WHERE id = 1")
-	exec(t, conn, "BEGIN; INSERT INTO tasks (title) VALUES ('second'); DELETE FROM tasks WHERE id = 1; COMMIT")
-	exec(t, conn, "UPDATE tasks SET id = 20 WHERE id = 2") // the key changes: Old carries the old key
+	mustExec(t, conn, "INSERT INTO tasks (title) VALUES ('write tests')")
+	mustExec(t, conn, "UPDATE tasks SET done = true, note = 'ok' WHERE id = 1")
+	mustExec(t, conn, "BEGIN; INSERT INTO tasks (title) VALUES ('second'); DELETE FROM tasks WHERE id = 1; COMMIT")
+	mustExec(t, conn, "UPDATE tasks SET id = 20 WHERE id = 2") // the key changes: Old carries the old key
 	before := time.Now()
 	events := fence(t, conn, buf, start, "tasks")
 
@@ -174,9 +174,9 @@ func TestFilterRelaysOnlyMatchingRows(t *testing.T) {
 	cfg.Target = BufferTarget(buf)
 	start, _ := buf.Head(context.Background())
 	r := startRelay(t, cfg)
-	exec(t, conn, "INSERT INTO cards (board_id, title) SELECT b, 'c' || b FROM generate_series(4, 8) b")
-	exec(t, conn, "UPDATE cards SET title = 'x' WHERE board_id IN (5, 6)")
-	exec(t, conn, "DELETE FROM cards WHERE board_id IN (5, 7)") // five takes no deletes
+	mustExec(t, conn, "INSERT INTO cards (board_id, title) SELECT b, 'c' || b FROM generate_series(4, 8) b")
+	mustExec(t, conn, "UPDATE cards SET title = 'x' WHERE board_id IN (5, 6)")
+	mustExec(t, conn, "DELETE FROM cards WHERE board_id IN (5, 7)") // five takes no deletes
 
 	var got []string
 	for _, e := range fence(t, conn, buf, start, "five", "six-seven") {
@@ -206,8 +206,8 @@ func TestRowOverTheEventLimitCarriesItsKey(t *testing.T) {
 	cfg.Target = BufferTarget(buf)
 	start, _ := buf.Head(context.Background())
 	r := startRelay(t, cfg)
-	exec(t, conn, "INSERT INTO tasks (title, note) VALUES ('big', repeat('x', 5000))")
-	exec(t, conn, "INSERT INTO tasks (title) VALUES ('small')")
+	mustExec(t, conn, "INSERT INTO tasks (title, note) VALUES ('big', repeat('x', 5000))")
+	mustExec(t, conn, "INSERT INTO tasks (title) VALUES ('small')")
 	events := fence(t, conn, buf, start, "tasks")
 	if len(events) != 2 {
 		t.Fatalf("%d events, want 2", len(events))
