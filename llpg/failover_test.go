@@ -162,8 +162,10 @@ func TestKilledAppRestartsWithoutLossOrRepeat(t *testing.T) {
 	events := fence(t, conn, shared, start, "tasks")
 	checkOnceInOrder(t, events, n)
 	s := rb.Stats()
-	if s.Replayed != uint64(atKill) {
-		t.Fatalf("the successor skipped %d replayed changes, want the %d the killed process appended (stats %+v)", s.Replayed, atKill, s)
+	// The killed process appends one change at a time; one may have been
+	// on its way to Redis when it died, and land after atKill was counted.
+	if s.Replayed != uint64(atKill) && s.Replayed != uint64(atKill)+1 {
+		t.Fatalf("the successor skipped %d replayed changes, want the %d the killed process appended (or one more in flight) (stats %+v)", s.Replayed, atKill, s)
 	}
 	t.Logf("killed after %d appends (%d rows written by then); the successor skipped the %d replayed and relayed %d", atKill, written.Load(), s.Replayed, s.Relayed)
 }
