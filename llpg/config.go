@@ -38,14 +38,14 @@ type Config struct {
 	// Tables says which tables are relayed and how. Required: at least one.
 	// Each table must be in the publication (Install puts them there).
 	Tables []Table
-	// Slot names the logical replication slot: the durable position of the
-	// relay in the database's change log. With the server's system
-	// identifier and the database's name it also names the stream whose
-	// position the buffer keeps; alone, the advisory lock that lets one
-	// instance relay at a time. Default: "lifeline".
+	// Slot names the logical replication slot (1 to 63 of [a-z0-9_]): the
+	// durable position of the relay in the database's change log. With the
+	// server's system identifier and the database's name it also names the
+	// stream whose position the buffer keeps; alone, the advisory lock
+	// that lets one instance relay at a time. Default: "lifeline".
 	Slot string
-	// Publication names the publication the slot decodes. Default:
-	// "lifeline".
+	// Publication names the publication the slot decodes: 1 to 63 of
+	// [a-z0-9_], as Slot. Default: "lifeline".
 	Publication string
 	// RetryInterval is how often an instance that does not hold the relay
 	// lock tries to take it, and how long a relay waits before it

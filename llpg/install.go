@@ -81,11 +81,15 @@ func InstallSQL(cfg Config) (string, error) {
 
 var errNoTables = fmt.Errorf("%w: no tables", ErrConfig)
 
-// checkNames checks the slot's name (Postgres allows [a-z0-9_], at most
-// 63 bytes) and that there are tables with names.
+// checkNames checks the names of the slot (Postgres allows [a-z0-9_], at
+// most 63 bytes) and of the publication (held to the same, since the
+// replication command names it unquoted, folded to lower case), and that
+// there are tables with names.
 func (c *Config) checkNames() error {
-	if c.Slot == "" || len(c.Slot) > 63 || strings.Trim(c.Slot, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
-		return fmt.Errorf("%w: slot %q: use 1 to 63 of [a-z0-9_]", ErrConfig, c.Slot)
+	for _, n := range []struct{ what, name string }{{"slot", c.Slot}, {"publication", c.Publication}} {
+		if n.name == "" || len(n.name) > 63 || strings.Trim(n.name, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			return fmt.Errorf("%w: %s %q: use 1 to 63 of [a-z0-9_]", ErrConfig, n.what, n.name)
+		}
 	}
 	if len(c.Tables) == 0 {
 		return errNoTables
