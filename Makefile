@@ -39,5 +39,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEFraming$$' -fuzztime $(FUZZTIME) ./negotiate/
 	$(GO) test -run '^$$' -fuzz '^FuzzForwardedKey$$' -fuzztime $(FUZZTIME) ./ratelimit/
 	$(GO) test -run '^$$' -fuzz '^FuzzFieldRoundTrip$$' -fuzztime $(FUZZTIME) ./ratelimit/
+	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./llpg/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMember$$' -fuzztime $(FUZZTIME) ./llredis/
 	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(FUZZTIME) ./llredis/

@@ -34,6 +34,10 @@ type options struct {
 	// X-Forwarded-For those proxies write, for gin and for every
 	// per-address limit. Default: none; the TCP peer is the client.
 	TrustedProxies []string
+	// Postgres, when set (-postgres), is the database whose notifications
+	// table backs the notifications: run starts a relay of its inserts.
+	// Default: none.
+	Postgres string
 	// Operations, when set (-metrics-addr), exports metrics and readiness
 	// on an address of its own. Default: none.
 	Operations *operations

@@ -6,6 +6,8 @@
 //	go run ./example -redis redis://127.0.0.1:6379/0   # any number of instances
 //	go run ./example -trusted-proxy 127.0.0.1/32        # behind a local nginx
 //	LIFELINE_NOTIFY_TOKEN=s3cret go run ./example   # also mounts POST /api/notify
+//	go run ./example -postgres postgres://postgres@127.0.0.1:5432/postgres
+//	                     # rows inserted into the notifications table are notifications
 //
 // Once it listens it prints "LISTENING http://ADDR" on stdout (for scripts
 // and tests; -addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it
@@ -47,13 +49,14 @@ func main() {
 	redisURL := flag.String("redis", "", "share Lifeline's state through the Redis at this URL (redis://host:port/db), so that several instances serve the same clients; default: in memory")
 	proxies := flag.String("trusted-proxy", "", "comma-separated IPs or CIDRs of the proxies in front of the app (e.g. 127.0.0.1/32 behind a local nginx): clients are told apart by the X-Forwarded-For they write; default: none")
 	notifyToken := flag.String("notify-token", os.Getenv("LIFELINE_NOTIFY_TOKEN"), "bearer token that POST /api/notify requires; empty leaves the route unmounted (default $LIFELINE_NOTIFY_TOKEN, which keeps it out of ps)")
+	postgresURL := flag.String("postgres", "", "relay the rows inserted into the table notifications (column text; created if missing) of this database as notifications (postgres://user@host:port/db; needs wal_level=logical and a role with REPLICATION); default: off")
 	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics (GET /metrics) and readiness (GET /healthz) on this address only, e.g. 127.0.0.1:9090; keep it off the public one; default: off")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins), NotifyToken: *notifyToken, TrustedProxies: splitList(*proxies)}
+	opts := options{Logger: slog.Default(), AllowOrigins: splitList(*origins), NotifyToken: *notifyToken, TrustedProxies: splitList(*proxies), Postgres: *postgresURL}
 	if err := checkProxies(opts.TrustedProxies); err != nil {
 		log.Fatal(err)
 	}
@@ -87,6 +90,15 @@ func run(ctx context.Context, addr string, opts options, stdout io.Writer) error
 		serverStarted(lp)
 	}
 	defer lp.Close() // on early return; Close is idempotent
+	stopRelay := func() {}
+	if opts.Postgres != "" {
+		stop, err := startPostgres(ctx, opts.Postgres, lp, logger)
+		if err != nil {
+			return err
+		}
+		stopRelay = stop
+		defer stop() // on early return; before lp.Close, which was deferred first
+	}
 	if opts.Operations != nil {
 		stopMetrics, err := opts.Operations.serve(lp, stdout, logger)
 		if err != nil {
@@ -113,6 +125,7 @@ func run(ctx context.Context, addr string, opts options, stdout io.Writer) error
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	stopRelay() // its appends need lp
 	if err := lp.Close(); err != nil {
 		logger.Warn("closing Lifeline", "err", err)
 	}

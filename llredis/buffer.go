@@ -16,6 +16,8 @@ import (
 // its cache.
 type buffer struct{ b *Backend }
 
+var _ longpoll.PositionedBuffer = (*buffer)(nil)
+
 // epochTries bounds the retries of a script that found a new epoch; two
 // suffice (one to learn it, one to use it), a third covers a race with
 // another instance making it.
@@ -55,6 +57,21 @@ func (buf *buffer) topicKey(epoch, topic string) string {
 // Append implements longpoll.Buffer: one script, one round trip, whatever
 // the number of subscribers and instances.
 func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Event, error) {
+	return buf.appendAt(ctx, "", "", d)
+}
+
+// AppendAt implements longpoll.PositionedBuffer: the check of the
+// stream's position, the append and the new position are one script.
+func (buf *buffer) AppendAt(ctx context.Context, stream, pos string, d longpoll.Draft) (*longpoll.Event, error) {
+	if stream == "" || pos == "" {
+		return nil, fmt.Errorf("%w: AppendAt needs a stream and a position", longpoll.ErrBadEvent)
+	}
+	return buf.appendAt(ctx, "pos:"+stream, pos, d)
+}
+
+// appendAt appends d; posField names the meta field of the stream whose
+// position pos the append must pass, or is empty.
+func (buf *buffer) appendAt(ctx context.Context, posField, pos string, d longpoll.Draft) (*longpoll.Event, error) {
 	cfg := buf.b.cfg
 	if err := d.Validate(cfg.MaxEventBytes); err != nil {
 		return nil, err
@@ -69,7 +86,7 @@ func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Even
 	}
 	res, epoch, err := buf.appendBatched(ctx, keys,
 		d.Topic, now.UnixMilli(), d.TTL.Milliseconds(), encodePayload(&d),
-		cfg.MaxEventsPerTopic, now.Add(-cfg.MaxAge).UnixMilli(), cfg.MaxTopics, window, buf.b.channel)
+		cfg.MaxEventsPerTopic, now.Add(-cfg.MaxAge).UnixMilli(), cfg.MaxTopics, window, buf.b.channel, posField, pos)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +97,8 @@ func (buf *buffer) Append(ctx context.Context, d longpoll.Draft) (*longpoll.Even
 		return e, nil
 	case 2:
 		return nil, &longpoll.Duplicate{ID: longpoll.Cursor{Epoch: epoch, Seq: uint64(res[1].(int64))}}
+	case 4:
+		return nil, longpoll.ErrStalePosition
 	default:
 		return nil, longpoll.ErrTooManyTopics
 	}

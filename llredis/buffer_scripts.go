@@ -12,7 +12,9 @@ import "github.com/redis/go-redis/v9"
 //
 //	{p}:meta                 hash: epoch, seq (last number given), dropped
 //	                         (highest durable number lost with a dropped topic),
-//	                         events and bytes (what the topics hold, for gauges)
+//	                         events and bytes (what the topics hold, for gauges),
+//	                         pos:<stream> (an external stream's position, see
+//	                         longpoll.PositionedBuffer)
 //	{p}:<epoch>:topics       hash: topic → its loss mark (highest durable
 //	                         number that left it; n - 0.5 when event n left
 //	                         for its age, so that a read can say why)
@@ -89,14 +91,22 @@ end
 //
 // KEYS: meta, topics, the topic's set, the key's string.
 // ARGV: epoch, candidate epoch, topic, now ms, ttl ms, payload, max events,
-// cutoff ms, max topics, dedup window ms (0: no key), channel.
+// cutoff ms, max topics, dedup window ms (0: no key), channel, the meta
+// field of an external stream's position (empty for none) and the position.
 // Reply: {1, seq} appended; {2, seq} a duplicate of seq; {3} too many
-// topics; {0, epoch}.
+// topics; {4} the stream has reached the position already; {0, epoch}.
+// The position lives in the epoch's meta hash, so that it is written in
+// the same script as the event and forgotten with the epoch's events.
 var appendScript = redis.NewScript(luaEpoch + luaTrim + `
 local window = tonumber(ARGV[10])
 if window > 0 then
   local prior = redis.call('GET', KEYS[4])
   if prior then return {2, tonumber(prior)} end
+end
+local posField = ARGV[12]
+if posField ~= '' then
+  local reached = redis.call('HGET', KEYS[1], posField)
+  if reached and reached >= ARGV[13] then return {4} end
 end
 local topic = ARGV[3]
 local lost = redis.call('HGET', KEYS[2], topic)
@@ -116,6 +126,7 @@ redis.call('HINCRBY', KEYS[1], 'bytes', #member)
 local removed = trim(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]), KEYS[1])
 if removed > tonumber(lost) then redis.call('HSET', KEYS[2], topic, removed) end
 if window > 0 then redis.call('SET', KEYS[4], id, 'PX', window) end
+if posField ~= '' then redis.call('HSET', KEYS[1], posField, ARGV[13]) end
 -- The notice carries the event: every instance's mirror applies it.
 redis.call('PUBLISH', ARGV[11], 'e ' .. epoch .. ' ' .. member)
 return {1, seq}

@@ -2,14 +2,13 @@ package llredis
 
 import (
 	"context"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/lifeline-go/lifeline/internal/testkit/redistest"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
@@ -18,27 +17,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// sharedRedis is the machine's Redis, which CI starts before the tests;
-// REDIS_ADDR overrides it. Tests that must stop Redis start their own.
-func sharedRedis(t testing.TB) redis.UniversalClient {
-	t.Helper()
-	addr := os.Getenv("REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required under CI: %v", addr, err)
-		}
-		t.Skipf("no Redis at %s (start redis-server or set REDIS_ADDR): %v", addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
-}
+// sharedRedis is the machine's Redis (see redistest.Shared).
+func sharedRedis(t testing.TB) redis.UniversalClient { return redistest.Shared(t) }
 
 // testPrefix returns a prefix of the test's own, and deletes its keys when
 // the test ends.

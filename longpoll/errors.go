@@ -53,6 +53,14 @@ var (
 	// errors wrapping both.
 	ErrUnavailable = errors.New("longpoll: shared store unavailable")
 
+	// ErrStalePosition reports an append at a position its stream has
+	// already reached (see PositionedBuffer): the event was appended
+	// before, and nothing was appended now.
+	ErrStalePosition = errors.New("longpoll: stream position already appended")
+
+	// ErrUnsupported reports a feature the Server's buffer does not offer.
+	ErrUnsupported = errors.New("longpoll: not supported by this buffer")
+
 	// ErrDrop may be returned by Config.OnMessage to acknowledge a client
 	// message without publishing anything.
 	ErrDrop = errors.New("longpoll: message dropped by the application")

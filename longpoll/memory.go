@@ -113,6 +113,7 @@ type Memory struct {
 	seed          maphash.Seed
 	shards        [shardCount]shard
 	keys          *appendKeys
+	positions     positions
 
 	closed atomic.Bool
 	stop   chan struct{}

@@ -79,6 +79,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 func main() {
@@ -140,6 +142,9 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	countSubs := fs.String("count-subscribers", "1,100,1000", "commands: numbers of held polls")
 	countInstances := fs.String("count-instances", "1,3", "commands: numbers of instances")
 	fs.IntVar(&cfg.CountPublishes, "count-publishes", 5, "commands: publishes measured per setting (one per round, after one unmeasured round)")
+	pgURL := fs.String("postgres", "", "Postgres mode: the URL of a PostgreSQL server (wal_level=logical, a role with REPLICATION that may create databases); measures rows relayed by llpg to -subscribers long-polls beside the same events published with Publish (pgmode.go), and nothing else")
+	pgWriters := fs.Int("pg-writers", 8, "Postgres mode: connections inserting rows (and goroutines publishing in the Publish phases)")
+	pgRate := fs.Float64("pg-rate", 200, "Postgres mode: rows (and events) per second of the paced phases")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	save := fs.String("save", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +155,15 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *pgURL != "" {
+		gin.SetMode(gin.ReleaseMode)
+		err := runPostgresLoad(pgLoad{url: *pgURL, subscribers: cfg.Subscribers, writers: *pgWriters, duration: cfg.PublishFor, timeout: cfg.Timeout, rate: *pgRate}, stdout, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "lifeline-load:", err)
+			return 1
+		}
+		return 0
+	}
 	if cfg.Redis != "" {
 		if !set["targets"] {
 			*targets = targetLifeline + "," + targetRedis

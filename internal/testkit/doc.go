@@ -6,6 +6,8 @@
 //     the proxy tests need;
 //   - nginxproxy is nginxtest as a command, for the client's and the
 //     browser's tests;
+//   - pgtest gives a test a PostgreSQL database of its own on the
+//     machine's server, or a whole cluster it may crash and restart;
 //   - testserver runs Lifeline with test-only control endpoints for the
 //     client's and the browser's tests.
 //

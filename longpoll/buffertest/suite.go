@@ -68,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 		{"Envelope", testEnvelope},
 		{"AppendRefusals", testAppendRefusals},
 		{"AppendKeyOnce", testAppendKeyOnce},
+		{"AppendAtOnce", testAppendAtOnce},
 		{"SubscribeSignalsOnlyItsTopics", testSubscribeSignalsOnlyItsTopics},
 		{"ConcurrentAppendsNeverSkip", testConcurrentAppendsNeverSkip},
 		{"WrapsAtTheTopicBound", testWrapsAtTheTopicBound},
@@ -389,27 +390,35 @@ func testAppendKeyOnce(t *testing.T, f Factory) {
 		t.Fatalf("read %d events, want 2: a keyed append repeated was stored", len(batch.Events))
 	}
 	// Concurrent appends of one key: exactly one is applied.
+	applied := concurrently(t, 8, longpoll.ErrDuplicate, func() error {
+		_, err := b.Append(ctx, longpoll.Draft{Topic: "a", Type: "t", Key: "c_3/m_1"})
+		return err
+	})
+	if applied != 1 {
+		t.Fatalf("%d concurrent appends of one key applied, want 1", applied)
+	}
+}
+
+// concurrently runs op from n goroutines at once and returns how many
+// succeeded; errors other than refused fail t.
+func concurrently(t *testing.T, n int, refused error, op func() error) int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	applied := 0
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.Append(ctx, longpoll.Draft{Topic: "a", Type: "t", Key: "c_3/m_1"})
+	for range n {
+		wg.Go(func() {
+			err := op()
 			if err == nil {
 				mu.Lock()
 				applied++
 				mu.Unlock()
-			} else if !errors.Is(err, longpoll.ErrDuplicate) {
+			} else if !errors.Is(err, refused) {
 				t.Error(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if applied != 1 {
-		t.Fatalf("%d concurrent appends of one key applied, want 1", applied)
-	}
+	return applied
 }
 
 // waitSignal waits for a signal on sub, which some implementations deliver
