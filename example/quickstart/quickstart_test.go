@@ -299,8 +299,8 @@ func (q *quickStart) pollAsync(token, cursor string) <-chan response {
 }
 
 // heldPoll starts a long-poll on a connection of its own and returns once
-// the request is on the wire: the server has accepted the connection, and
-// Shutdown waits for a new connection's request rather than closing it.
+// the server has accepted that connection: Shutdown waits for a new
+// connection's request rather than closing it.
 func (q *quickStart) heldPoll(t *testing.T, token, cursor string) <-chan response {
 	t.Helper()
 	written := make(chan struct{})
@@ -329,5 +329,17 @@ func (q *quickStart) heldPoll(t *testing.T, token, cursor string) <-chan respons
 	case r := <-out:
 		t.Fatalf("the held poll ended before it was sent: %+v", r)
 	}
+	// Written is not accepted: the connection may still wait in the
+	// listener's backlog, and Shutdown closing the listener would reset it.
+	// The kernel hands out backlogged connections in order, so once a
+	// request on a later connection has been answered, the server has
+	// taken the poll's connection too.
+	later := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	res, err := later.Get(q.base + "/rt/lifeline.js")
+	if err != nil {
+		t.Fatalf("a request after the held poll: %v", err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
 	return out
 }
