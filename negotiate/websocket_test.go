@@ -396,9 +396,10 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 	const (
 		total = 300
 		// A publisher that waited for the stalled client would wait out
-		// this whole timeout; one that does not finishes far sooner, even
-		// on a loaded machine under the race detector.
-		writeTimeout = 3 * time.Second
+		// this whole timeout; one that does not finishes far sooner. The
+		// 300 publishes take ~0.8 s under the race detector on an idle
+		// 2-core machine and were seen past 3 s on a loaded one.
+		writeTimeout = 8 * time.Second
 	)
 	lp, neg, srv := wsServer(t, longpoll.Config{}, Config{WriteTimeout: writeTimeout})
 	c := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
