@@ -51,6 +51,7 @@ export function useChat<D = unknown>(room: string, options: ChatOptions = {}): C
   const send = useCallback(
     (data: D) => {
       const o = opts.current;
+      lastTyping.current = 0; // the message ends the indicator at the others: the next keystroke shows it again
       return hub.outbox()?.send(room, o.messageType ?? 'message', data, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
     },
     [hub, room],

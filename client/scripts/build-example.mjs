@@ -1,0 +1,81 @@
+// Builds the chat example's React page: example/react/main.tsx → one
+// minified ESM file, example/static/react/app.js, which the Go example
+// embeds and serves at /react (so `go run ./example` needs no npm).
+//
+//   node scripts/build-example.mjs [outfile]
+//
+// React comes from client/node_modules (pinned by package-lock.json), the
+// hooks and the client from client/src. The output is deterministic; its
+// banner names a digest of everything it was built from (sourcesDigest),
+// which example/react_test.go recomputes without Node: a page left stale
+// after a change fails `go test`, and scripts/check-bundle.mjs compares it
+// byte for byte.
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const client = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(client, '..');
+export const EXAMPLE_OUTFILE = resolve(repo, 'example/static/react/app.js');
+
+// The files the page depends on, relative to the repository, sorted by
+// code unit. example/react_test.go lists the same ones.
+function sourceFiles() {
+  const files = ['client/package-lock.json', 'client/scripts/build-example.mjs'];
+  const walk = (dir) => {
+    for (const e of readdirSync(resolve(repo, dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else files.push(rel);
+    }
+  };
+  walk('client/src');
+  walk('example/react');
+  return files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function exampleDigest() {
+  const h = createHash('sha256');
+  for (const f of sourceFiles()) {
+    h.update(f);
+    h.update('\0');
+    h.update(readFileSync(resolve(repo, f)));
+    h.update('\0');
+  }
+  return h.digest('hex');
+}
+
+export async function buildExample(outfile) {
+  await build({
+    absWorkingDir: repo,
+    entryPoints: ['example/react/main.tsx'],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    charset: 'utf8',
+    jsx: 'automatic',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    nodePaths: [resolve(client, 'node_modules')],
+    alias: {
+      '@lifeline-go/client/react': resolve(client, 'src/react/index.ts'),
+      '@lifeline-go/client': resolve(client, 'src/index.ts'),
+    },
+    banner: {
+      js: `/* Lifeline chat example, React page (sources sha256 ${exampleDigest()}) — generated from example/react by \`npm run build\` in client/; do not edit. */`,
+    },
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = process.argv[2] ? resolve(process.argv[2]) : EXAMPLE_OUTFILE;
+  await buildExample(out);
+  console.log(`example: wrote ${out}`);
+}

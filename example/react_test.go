@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// reactSourcesDigest is client/scripts/build-example.mjs's exampleDigest:
+// SHA-256 over each source file's path (relative to the repository,
+// '/'-separated), a NUL, its bytes and a NUL, sorted by path.
+func reactSourcesDigest(t *testing.T) string {
+	t.Helper()
+	const repo = ".."
+	files := []string{"client/package-lock.json", "client/scripts/build-example.mjs"}
+	for _, dir := range []string{"client/src", "example/react"} {
+		err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(repo, path)
+			files = append(files, filepath.ToSlash(rel))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("listing %s: %v", dir, err)
+		}
+	}
+	slices.Sort(files)
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(repo, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var reactBanner = regexp.MustCompile(`^/\* Lifeline chat example, React page \(sources sha256 ([0-9a-f]{64})\)`)
+
+// The committed React page was built from the current sources: a change to
+// example/react, client/src or the pinned React without `npm run build` in
+// client/ fails here, without Node, as well as in `npm run check-bundle`.
+func TestReactPageIsBuiltFromTheCurrentSources(t *testing.T) {
+	js, err := static.ReadFile("static/react/app.js")
+	if err != nil {
+		t.Fatalf("the React page's build is not embedded: %v (run `npm run build` in client/)", err)
+	}
+	m := reactBanner.FindSubmatch(js)
+	if m == nil {
+		t.Fatalf("static/react/app.js does not start with the build's banner: %.120q", js)
+	}
+	if got, want := string(m[1]), reactSourcesDigest(t); got != want {
+		t.Fatalf("example/static/react/app.js is stale (built from sources %s, they are now %s): run `npm run build` in client/ and commit it", got[:12], want[:12])
+	}
+}
+
+func TestReactPageIsServed(t *testing.T) {
+	h := newHarness(t)
+	status, body, header := h.do(http.MethodGet, "/react", nil, nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `src="/static/react/app.js"`) || header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("GET /react = %d %q, want the page with its CSP", status, body)
+	}
+	status, body, header = h.do(http.MethodGet, "/static/react/app.js", nil, nil)
+	if status != http.StatusOK || !strings.HasPrefix(header.Get("Content-Type"), "text/javascript") || !strings.Contains(string(body), "Lifeline chat example, React page") {
+		t.Fatalf("GET /static/react/app.js = %d %s", status, header.Get("Content-Type"))
+	}
+}
