@@ -37,11 +37,15 @@ describe('against the Go server: switching topics under load, on every transport
           published[topic]!.push(await server.publish(topic, 'message', { i }));
         }
       })();
-      await delay(150);
+      const publishedAtLeast = (t: string, n: number) => new Promise<void>((resolve) => {
+        const check = (): void => void (published[t]!.length >= n ? resolve() : setTimeout(check, 5));
+        check();
+      });
+      await publishedAtLeast(next, 5); // the new topic has events before the switch...
       await c.setTopics([keep, next]);
       const oldAtSwitch = rec.of().filter((e) => e.topic === old).length;
       const history = await c.history(next, { limit: 200 });
-      await delay(250);
+      await publishedAtLeast(next, published[next]!.length + 5); // ...and after its history
       publishing = false;
       await publisher;
       const byTopic = (t: string): Envelope[] => rec.of().filter((e) => e.topic === t);
