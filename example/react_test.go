@@ -1,51 +1,17 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/srcdigest"
 )
 
-// reactSourcesDigest is client/scripts/build-example.mjs's exampleDigest:
-// SHA-256 over each source file's path (relative to the repository,
-// '/'-separated), a NUL, its bytes and a NUL, sorted by path.
+// reactSourcesDigest is client/scripts/build-example.mjs's exampleDigest.
 func reactSourcesDigest(t *testing.T) string {
-	t.Helper()
-	const repo = ".."
-	files := []string{"client/package-lock.json", "client/scripts/build-example.mjs"}
-	for _, dir := range []string{"client/src", "example/react"} {
-		err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(repo, path)
-			files = append(files, filepath.ToSlash(rel))
-			return err
-		})
-		if err != nil {
-			t.Fatalf("listing %s: %v", dir, err)
-		}
-	}
-	slices.Sort(files)
-	h := sha256.New()
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(repo, filepath.FromSlash(f)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-		h.Write(b)
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return srcdigest.Of(t, "..", []string{"client/package-lock.json", "client/scripts/build-example.mjs"}, []string{"client/src", "example/react"})
 }
 
 var reactBanner = regexp.MustCompile(`^/\* Lifeline chat example, React page \(sources sha256 ([0-9a-f]{64})\)`)

@@ -11,40 +11,18 @@
 // after a change fails `go test`, and scripts/check-bundle.mjs compares it
 // byte for byte.
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { digest } from './digest.mjs';
 
 const client = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(client, '..');
 export const EXAMPLE_OUTFILE = resolve(repo, 'example/static/react/app.js');
 
-// The files the page depends on, relative to the repository, sorted by
-// code unit. example/react_test.go lists the same ones.
-function sourceFiles() {
-  const files = ['client/package-lock.json', 'client/scripts/build-example.mjs'];
-  const walk = (dir) => {
-    for (const e of readdirSync(resolve(repo, dir), { withFileTypes: true })) {
-      const rel = `${dir}/${e.name}`;
-      if (e.isDirectory()) walk(rel);
-      else files.push(rel);
-    }
-  };
-  walk('client/src');
-  walk('example/react');
-  return files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
+// The digest (scripts/digest.mjs) of the files the page depends on,
+// relative to the repository. example/react_test.go lists the same ones.
 export function exampleDigest() {
-  const h = createHash('sha256');
-  for (const f of sourceFiles()) {
-    h.update(f);
-    h.update('\0');
-    h.update(readFileSync(resolve(repo, f)));
-    h.update('\0');
-  }
-  return h.digest('hex');
+  return digest(repo, ['client/package-lock.json', 'client/scripts/build-example.mjs'], ['client/src', 'example/react']);
 }
 
 export async function buildExample(outfile) {

@@ -6,6 +6,8 @@
 //     the proxy tests need;
 //   - nginxproxy is nginxtest as a command, for the client's and the
 //     browser's tests;
+//   - srcdigest recomputes the source digest a committed JavaScript build
+//     names, for the tests that fail when one is stale;
 //   - testserver runs Lifeline with test-only control endpoints for the
 //     client's and the browser's tests.
 //

@@ -7,6 +7,7 @@
  */
 import type { Envelope, LifelineError, OutgoingStatus, Outgoing } from '../index.js';
 import type { Hub } from './hub.js';
+import { TopicStore } from './topic-store.js';
 
 /** A message of the room as useChat lists it. */
 export interface ChatMessage<D = unknown> {
@@ -69,9 +70,7 @@ export interface ChatSnapshot<D = unknown> {
 
 const DEFAULT_TYPING_TTL_MS = 4000;
 
-export class ChatStore<D = unknown> {
-  readonly #hub: Hub;
-  readonly #topic: string;
+export class ChatStore<D = unknown> extends TopicStore<ChatSnapshot<D>> {
   readonly #o: ChatOptions;
   /** Delivered messages, oldest first, and their ids. */
   #delivered: ChatMessage<D>[] = [];
@@ -83,51 +82,26 @@ export class ChatStore<D = unknown> {
   #shown: readonly Outgoing[] = [];
   #loadedFor = -1;
   #generation = 0;
-  #snap: ChatSnapshot<D>;
-  readonly #listeners = new Set<() => void>();
-  #off: (() => void)[] = [];
-
   constructor(hub: Hub, topic: string, options: ChatOptions) {
-    this.#hub = hub;
-    this.#topic = topic;
+    super(hub, topic, { messages: [], typingUsers: [], loading: (options.historyLimit ?? 50) > 0, complete: true });
     this.#o = options;
-    this.#snap = { messages: [], typingUsers: [], loading: (options.historyLimit ?? 50) > 0, complete: true };
   }
 
-  get topic(): string {
-    return this.#topic;
+  protected override more(): (() => void)[] {
+    return [this.hub.onReset(() => this.#reload())];
   }
 
-  readonly getSnapshot = (): ChatSnapshot<D> => this.#snap;
-
-  readonly subscribe = (fn: () => void): (() => void) => {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  };
-
-  /** Follows the room; returns the stop function. */
-  start(): () => void {
-    this.#off = [
-      this.#hub.follow(this.#topic),
-      this.#hub.onEvent(this.#topic, (ev) => this.#event(ev)),
-      this.#hub.onReset(() => this.#reload()),
-      this.#hub.subscribe(() => this.#check()),
-    ];
-    this.#check();
-    return () => {
-      for (const off of this.#off) off();
-      this.#off = [];
-      clearTimeout(this.#typingTimer);
-    };
+  protected override stopped(): void {
+    clearTimeout(this.#typingTimer);
   }
 
   /** On any hub change: load the history once the room is followed; pick up outbox changes. */
-  #check(): void {
-    if (this.#loadedFor !== this.#generation && this.#hub.getAccepted().has(this.#topic) && this.#hub.client) {
+  protected onHub(): void {
+    if (this.#loadedFor !== this.#generation && this.hub.getAccepted().has(this.topic) && this.hub.client) {
       this.#loadedFor = this.#generation;
       this.#load(this.#generation);
     }
-    if (this.#hub.getOutbox() !== this.#outbox) this.#publish();
+    if (this.hub.getOutbox() !== this.#outbox) this.#publish();
   }
 
   /** The cursor could not be resumed: messages may be missing, load the history again. */
@@ -136,16 +110,16 @@ export class ChatStore<D = unknown> {
     this.#delivered = [];
     this.#ids.clear();
     this.#publish({ loading: (this.#o.historyLimit ?? 50) > 0 });
-    this.#check();
+    this.onHub();
   }
 
   #load(generation: number): void {
     const limit = this.#o.historyLimit ?? 50;
-    const client = this.#hub.client!;
+    const client = this.hub.client!;
     if (limit <= 0) return;
-    client.history(this.#topic, { limit }).then(
+    client.history(this.topic, { limit }).then(
       (h) => {
-        if (generation !== this.#generation || !this.#off.length) return;
+        if (generation !== this.#generation || !this.running) return;
         const type = this.#o.messageType ?? 'message';
         const older = h.events.filter((e) => e.type === type && !this.#ids.has(e.id)).map((e) => this.#message(e));
         for (const m of older) this.#ids.add(m.id!);
@@ -154,14 +128,14 @@ export class ChatStore<D = unknown> {
         this.#publish({ loading: false, complete: h.complete });
       },
       (err: LifelineError) => {
-        if (generation === this.#generation && this.#off.length) this.#publish({ loading: false, historyError: err });
+        if (generation === this.#generation && this.running) this.#publish({ loading: false, historyError: err });
       },
     );
   }
 
-  #event(ev: Envelope): void {
+  protected onEvent(ev: Envelope): void {
     if (ev.type === (this.#o.typingType ?? 'typing')) {
-      if (!ev.from || this.#hub.isMine(ev.from)) return;
+      if (!ev.from || this.hub.isMine(ev.from)) return;
       const ttl = ev.ttlMs ?? this.#o.typingTtlMs ?? DEFAULT_TYPING_TTL_MS;
       this.#typers.set(ev.from, { clientId: ev.from, data: ev.data, until: Date.now() + ttl });
       this.#expireTyping();
@@ -176,7 +150,7 @@ export class ChatStore<D = unknown> {
   }
 
   #message(ev: Envelope): ChatMessage<D> {
-    const m: ChatMessage<D> = { key: ev.mid ?? ev.id, id: ev.id, data: ev.data as D, ts: ev.ts, status: 'sent', mine: this.#hub.isMine(ev.from) };
+    const m: ChatMessage<D> = { key: ev.mid ?? ev.id, id: ev.id, data: ev.data as D, ts: ev.ts, status: 'sent', mine: this.hub.isMine(ev.from) };
     if (ev.mid) m.mid = ev.mid;
     if (ev.from) m.from = ev.from;
     return m;
@@ -195,7 +169,7 @@ export class ChatStore<D = unknown> {
     const now = Date.now();
     for (const [id, t] of this.#typers) if (t.until <= now) this.#typers.delete(id);
     this.#publish({ typingUsers: Object.freeze([...this.#typers.values()]) });
-    if (!this.#typers.size || !this.#off.length) return;
+    if (!this.#typers.size || !this.running) return;
     const next = Math.min(...[...this.#typers.values()].map((t) => t.until));
     this.#typingTimer = setTimeout(() => this.#expireTyping(), Math.max(10, next - now));
   }
@@ -206,9 +180,9 @@ export class ChatStore<D = unknown> {
    */
   #publish(change?: Partial<ChatSnapshot<D>>): void {
     const type = this.#o.messageType ?? 'message';
-    this.#outbox = this.#hub.getOutbox();
+    this.#outbox = this.hub.getOutbox();
     const delivered = new Set(this.#delivered.map((m) => m.mid));
-    const shown = this.#outbox.filter((o) => o.topic === this.#topic && o.type === type && !delivered.has(o.mid));
+    const shown = this.#outbox.filter((o) => o.topic === this.topic && o.type === type && !delivered.has(o.mid));
     const unchanged = shown.length === this.#shown.length && shown.every((o, i) => o === this.#shown[i]);
     if (!change && unchanged) return; // only the outbox changed, and not for this room
     this.#shown = shown;
@@ -219,7 +193,6 @@ export class ChatStore<D = unknown> {
         if (o.error) m.error = o.error;
         return m;
       });
-    this.#snap = { ...this.#snap, ...change, messages: Object.freeze([...this.#delivered, ...pending]) };
-    for (const fn of [...this.#listeners]) fn();
+    this.set({ ...this.getSnapshot(), ...change, messages: Object.freeze([...this.#delivered, ...pending]) });
   }
 }

@@ -5,56 +5,30 @@
  */
 import type { Envelope, PresenceClient, PresenceData } from '../index.js';
 import type { Hub } from './hub.js';
+import { TopicStore } from './topic-store.js';
 
 const NONE: readonly PresenceClient[] = Object.freeze([]);
 
-export class PresenceStore {
-  readonly #hub: Hub;
-  readonly #topic: string;
-  #members: readonly PresenceClient[] = NONE;
+export class PresenceStore extends TopicStore<readonly PresenceClient[]> {
   /** The session the list was loaded for. */
   #loadedFor: string | undefined;
   /** Presence events that arrived while the list was loading. */
   #early: PresenceData[] | null = null;
-  readonly #listeners = new Set<() => void>();
-  #off: (() => void)[] = [];
 
   constructor(hub: Hub, topic: string) {
-    this.#hub = hub;
-    this.#topic = topic;
-  }
-
-  readonly getSnapshot = (): readonly PresenceClient[] => this.#members;
-
-  readonly subscribe = (fn: () => void): (() => void) => {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  };
-
-  /** Follows the topic and keeps the list; returns the stop function. */
-  start(): () => void {
-    this.#off = [
-      this.#hub.follow(this.#topic),
-      this.#hub.onEvent(this.#topic, (ev) => this.#event(ev)),
-      this.#hub.subscribe(() => this.#check()),
-    ];
-    this.#check();
-    return () => {
-      for (const off of this.#off) off();
-      this.#off = [];
-    };
+    super(hub, topic, NONE);
   }
 
   /** Loads the list when the current session follows the topic and has not loaded it. */
-  #check(): void {
-    const id = this.#hub.getState().clientId;
-    const client = this.#hub.client;
-    if (!client || !id || id === this.#loadedFor || !this.#hub.getAccepted().has(this.#topic)) return;
+  protected onHub(): void {
+    const id = this.hub.getState().clientId;
+    const client = this.hub.client;
+    if (!client || !id || id === this.#loadedFor || !this.hub.getAccepted().has(this.topic)) return;
     this.#loadedFor = id;
     const early: PresenceData[] = (this.#early = []);
-    client.presence(this.#topic).then(
+    client.presence(this.topic).then(
       (res) => {
-        if (this.#early !== early || !this.#off.length) return; // a newer load, or stopped
+        if (this.#early !== early || !this.running) return; // a newer load, or stopped
         const map = new Map(res.clients.map((c) => [c.clientId, c]));
         for (const d of early) apply(map, d);
         this.#early = null;
@@ -66,18 +40,17 @@ export class PresenceStore {
     );
   }
 
-  #event(ev: Envelope): void {
+  protected onEvent(ev: Envelope): void {
     if (ev.type !== 'presence') return;
     const d = ev.data as PresenceData;
     if (!d || typeof d.clientId !== 'string') return;
     this.#early?.push(d);
-    const map = new Map(this.#members.map((c) => [c.clientId, c]));
+    const map = new Map(this.getSnapshot().map((c) => [c.clientId, c]));
     if (apply(map, d)) this.#set([...map.values()]);
   }
 
   #set(members: PresenceClient[]): void {
-    this.#members = Object.freeze(members);
-    for (const fn of [...this.#listeners]) fn();
+    this.set(Object.freeze(members));
   }
 }
 
