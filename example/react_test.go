@@ -11,7 +11,7 @@ import (
 
 // reactSourcesDigest is client/scripts/build-example.mjs's exampleDigest.
 func reactSourcesDigest(t *testing.T) string {
-	return srcdigest.Of(t, "..", []string{"client/package-lock.json", "client/scripts/build-example.mjs"}, []string{"client/src", "example/react"})
+	return srcdigest.Of(t, "..", []string{"client/package-lock.json", "client/scripts/build-example.mjs", "client/scripts/bundle.mjs"}, []string{"client/src", "example/react"})
 }
 
 var reactBanner = regexp.MustCompile(`^/\* Lifeline chat example, React page \(sources sha256 ([0-9a-f]{64})\)`)

@@ -13,6 +13,7 @@
 import { build } from 'esbuild';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROWSER_ESM } from './bundle.mjs';
 import { digest } from './digest.mjs';
 
 const client = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,22 +23,15 @@ export const EXAMPLE_OUTFILE = resolve(repo, 'example/static/react/app.js');
 // The digest (scripts/digest.mjs) of the files the page depends on,
 // relative to the repository. example/react_test.go lists the same ones.
 export function exampleDigest() {
-  return digest(repo, ['client/package-lock.json', 'client/scripts/build-example.mjs'], ['client/src', 'example/react']);
+  return digest(repo, ['client/package-lock.json', 'client/scripts/build-example.mjs', 'client/scripts/bundle.mjs'], ['client/src', 'example/react']);
 }
 
 export async function buildExample(outfile) {
   await build({
+    ...BROWSER_ESM,
     absWorkingDir: repo,
     entryPoints: ['example/react/main.tsx'],
     outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    charset: 'utf8',
     jsx: 'automatic',
     define: { 'process.env.NODE_ENV': '"production"' },
     nodePaths: [resolve(client, 'node_modules')],
@@ -48,7 +42,6 @@ export async function buildExample(outfile) {
     banner: {
       js: `/* Lifeline chat example, React page (sources sha256 ${exampleDigest()}) — generated from example/react by \`npm run build\` in client/; do not edit. */`,
     },
-    logLevel: 'warning',
   });
 }
 

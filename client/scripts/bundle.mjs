@@ -25,24 +25,30 @@ export function sourcesDigest() {
   return digest(root, ['package.json', 'tsconfig.json', 'scripts/bundle.mjs'], ['src']);
 }
 
+// How every committed browser build is made: one deterministic, minified
+// ES module (no source map, no comments, no paths, no timestamps).
+export const BROWSER_ESM = Object.freeze({
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  charset: 'utf8',
+  logLevel: 'warning',
+});
+
 export async function bundle(outfile) {
   const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));
   await build({
+    ...BROWSER_ESM,
     absWorkingDir: root,
     entryPoints: ['src/index.ts'],
     outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    charset: 'utf8',
     banner: {
       js: `/* ${pkg.name} ${pkg.version} (sources sha256 ${sourcesDigest()}) — generated from client/src by \`npm run build\` in client/; do not edit. */`,
     },
-    logLevel: 'warning',
   });
 }
 
