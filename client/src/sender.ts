@@ -55,14 +55,17 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
-/** A signal that aborts when either does (AbortSignal.any is too new for some browsers). */
-function either(a: AbortSignal, b: AbortSignal): AbortSignal {
+/**
+ * A signal that aborts when either does (AbortSignal.any is too new for
+ * some browsers), and the function that detaches it from both.
+ */
+function either(a: AbortSignal, b: AbortSignal): [AbortSignal, () => void] {
   const ctl = new AbortController();
   const abort = (): void => ctl.abort();
   if (a.aborted || b.aborted) abort();
   a.addEventListener('abort', abort, { once: true });
   b.addEventListener('abort', abort, { once: true });
-  return ctl.signal;
+  return [ctl.signal, () => (a.removeEventListener('abort', abort), b.removeEventListener('abort', abort))];
 }
 
 const bytes = (s: string): number => new TextEncoder().encode(s).length;
@@ -109,11 +112,10 @@ export class SendPath {
       const t = this.#ctx.clock.setTimeout(() => ctl.abort(), timeoutMs);
       settled = () => this.#ctx.clock.clearTimeout(t);
     }
-    const run = (s: Session): Promise<Ack> =>
-      (async () => {
-        await this.#pace(signal);
-        return this.#sendOnce(s, msg, signal);
-      })();
+    const run = async (s: Session): Promise<Ack> => {
+      await this.#pace(signal);
+      return this.#sendOnce(s, msg, signal);
+    };
     const done = this.#queue.push(
       () => this.#withSession(giveUp ? (s) => raceAbort(run(s), giveUp!) : run, signal, giveUp, (e) => (last = e)),
       giveUp,
@@ -182,30 +184,34 @@ export class SendPath {
   ): Promise<T> {
     let failures = 0;
     let renegotiated = false;
-    let wait: AbortSignal | undefined; // waits end on close or on giving up
-    for (;;) {
-      if (giveUp?.aborted) throw GAVE_UP;
-      const s = await raceAbort(this.#host.waitSession(signal), giveUp);
-      try {
-        return await fn(s);
-      } catch (err) {
-        if (signal.aborted || err instanceof AbortedError) throw closedError();
-        if (err === GAVE_UP) throw err;
-        const e = toLifelineError(err);
-        failed?.(e);
-        if (e.status === 401) {
-          this.#host.invalidate(s);
-          if (renegotiated) throw e;
-          renegotiated = true;
-          continue;
+    // Waits end on close, and on giving up.
+    const [wait, detach] = giveUp ? either(signal, giveUp) : [signal, () => {}];
+    try {
+      for (;;) {
+        if (giveUp?.aborted) throw GAVE_UP;
+        const s = await raceAbort(this.#host.waitSession(signal), giveUp);
+        try {
+          return await fn(s);
+        } catch (err) {
+          if (signal.aborted || err instanceof AbortedError) throw closedError();
+          if (err === GAVE_UP) throw err;
+          const e = toLifelineError(err);
+          failed?.(e);
+          if (e.status === 401) {
+            this.#host.invalidate(s);
+            if (renegotiated) throw e;
+            renegotiated = true;
+            continue;
+          }
+          if (!e.retryable) throw e;
+          this.#ctx.emitter.emit('error', e);
+          const ms = backoffDelay(failures++, this.#ctx.backoff, this.#ctx.random, e.retryAfterMs);
+          if (e.status === 429) await this.#hold(ms, failures, e, wait);
+          else await sleep(this.#ctx.clock, ms, wait, this.#ctx.wakers);
         }
-        if (!e.retryable) throw e;
-        this.#ctx.emitter.emit('error', e);
-        const ms = backoffDelay(failures++, this.#ctx.backoff, this.#ctx.random, e.retryAfterMs);
-        wait ??= giveUp ? either(signal, giveUp) : signal;
-        if (e.status === 429) await this.#hold(ms, failures, e, wait);
-        else await sleep(this.#ctx.clock, ms, wait, this.#ctx.wakers);
       }
+    } finally {
+      detach();
     }
   }
 
