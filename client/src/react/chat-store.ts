@@ -82,6 +82,7 @@ export class ChatStore<D = unknown> extends TopicStore<ChatSnapshot<D>> {
   #shown: readonly Outgoing[] = [];
   #loadedFor = -1;
   #generation = 0;
+
   constructor(hub: Hub, topic: string, options: ChatOptions) {
     super(hub, topic, { messages: [], typingUsers: [], loading: (options.historyLimit ?? 50) > 0, complete: true });
     this.#o = options;
@@ -186,13 +187,12 @@ export class ChatStore<D = unknown> extends TopicStore<ChatSnapshot<D>> {
     const unchanged = shown.length === this.#shown.length && shown.every((o, i) => o === this.#shown[i]);
     if (!change && unchanged) return; // only the outbox changed, and not for this room
     this.#shown = shown;
-    const pending: ChatMessage<D>[] = shown
-      .map((o) => {
-        const m: ChatMessage<D> = { key: o.mid, mid: o.mid, data: o.data as D, ts: o.at, status: o.status, mine: true };
-        if (o.id) m.id = o.id;
-        if (o.error) m.error = o.error;
-        return m;
-      });
+    const pending = shown.map((o) => {
+      const m: ChatMessage<D> = { key: o.mid, mid: o.mid, data: o.data as D, ts: o.at, status: o.status, mine: true };
+      if (o.id) m.id = o.id;
+      if (o.error) m.error = o.error;
+      return m;
+    });
     this.set({ ...this.getSnapshot(), ...change, messages: Object.freeze([...this.#delivered, ...pending]) });
   }
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
-import type { ConnectionStatus, Outgoing, PresenceClient } from '../index.js';
+import type { ConnectionStatus, LifelineError, Outgoing, PresenceClient } from '../index.js';
 import { ChatStore, type ChatMessage, type ChatOptions, type TypingUser } from './chat-store.js';
 import { usePresence } from './hooks.js';
 import { useHub } from './provider.js';
@@ -24,6 +24,8 @@ export interface Chat<D = unknown> {
   loading: boolean;
   /** False when older messages may have been lost from the server's buffer. */
   complete: boolean;
+  /** Why the history could not be loaded (live messages still come). */
+  historyError?: LifelineError;
 }
 
 /**
@@ -73,5 +75,7 @@ export function useChat<D = unknown>(room: string, options: ChatOptions = {}): C
     },
     [hub, room],
   );
-  return { messages: snap.messages, typingUsers: snap.typingUsers, loading: snap.loading, complete: snap.complete, members, status, send, retry, setTyping };
+  const chat: Chat<D> = { messages: snap.messages, typingUsers: snap.typingUsers, loading: snap.loading, complete: snap.complete, members, status, send, retry, setTyping };
+  if (snap.historyError) chat.historyError = snap.historyError;
+  return chat;
 }
