@@ -183,6 +183,40 @@ describe.skipIf(skip)('React hooks against the Go server', () => {
     expect(Date.now() - seenAt).toBeGreaterThan(300); // it lived for its TTL, not less
   });
 
+  it('re-renders only the components whose data changed', async () => {
+    const renders = { a: 0, b: 0, status: 0 };
+    let b: readonly ChatMessage[] = [];
+    function RoomA() {
+      renders.a++;
+      useChat('room:iso-a', { historyLimit: 0 });
+      return null;
+    }
+    function RoomB() {
+      renders.b++;
+      b = useChat('room:iso-b', { historyLimit: 0 }).messages;
+      return null;
+    }
+    function Conn() {
+      renders.status++;
+      return <p data-testid="status">{useConnection().status}</p>;
+    }
+    render(
+      <LifelineProvider {...provider()}>
+        <Conn />
+        <RoomA />
+        <RoomB />
+      </LifelineProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('connected'));
+    await delay(300); // presence joins and the first state changes settle
+    const before = { ...renders };
+    for (let i = 0; i < 3; i++) await server.publish('room:iso-b', 'message', { text: `b${i}` });
+    await waitFor(() => expect(texts(b)).toEqual(['b0', 'b1', 'b2']));
+    expect(renders.b).toBeGreaterThan(before.b);
+    expect(renders.a).toBe(before.a); // another room's messages
+    expect(renders.status).toBe(before.status); // events are not connection changes
+  });
+
   it('useHistory and usePresence read the server', async () => {
     await server.publish('room:hist-hook', 'message', { text: 'h1' });
     await server.publish('room:hist-hook', 'message', { text: 'h2' });
