@@ -99,6 +99,12 @@ test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
   await b.page.getByTestId('message-input').fill('first in team-x');
   await b.page.getByTestId('message-input').press('Enter');
   await waitForText(b.page, 'message', 'first in team-x');
+  // Back in #general, B sees what was said there meanwhile: the room's history.
+  await b.page.getByTestId('room-general').click();
+  await waitForText(b.page, 'room-title', '#general');
+  await waitForText(b.page, 'message', 'only for general');
+  assert.equal(await b.page.getByTestId('message').filter({ hasText: 'only for general' }).count(), 1, 'history and live events overlap, shown once');
+  assert.equal(await b.page.getByTestId('message').filter({ hasText: 'first in team-x' }).count(), 0, '#team-x stays out of #general');
   await b.page.setViewportSize({ width: 390, height: 844 });
   await screenshot(b.page, 'chat-b-mobile.png');
 

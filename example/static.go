@@ -31,7 +31,8 @@ func securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// mountStatic serves the page at / and its assets at /static/.
+// mountStatic serves the page at /, its React version at /react, and their
+// assets at /static/.
 func mountStatic(r gin.IRoutes) {
 	assets, err := fs.Sub(static, "static")
 	if err != nil {
@@ -41,11 +42,21 @@ func mountStatic(r gin.IRoutes) {
 	if err != nil {
 		panic(err) // index.html is embedded at build time
 	}
+	// The same chat written with the React hooks, built from example/react
+	// into static/react/app.js (see client/scripts/build-example.mjs).
+	reactPage, err := fs.ReadFile(assets, "react/index.html")
+	if err != nil {
+		panic(err) // react/index.html is embedded at build time
+	}
 	files := http.StripPrefix("/static", http.FileServer(http.FS(assets)))
 
 	r.GET("/", securityHeaders, func(c *gin.Context) {
 		c.Header("Cache-Control", "no-cache")
 		c.Data(http.StatusOK, "text/html; charset=utf-8", page)
+	})
+	r.GET("/react", securityHeaders, func(c *gin.Context) {
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "text/html; charset=utf-8", reactPage)
 	})
 	r.GET("/static/*file", securityHeaders, func(c *gin.Context) {
 		if strings.HasSuffix(c.Param("file"), "/") {

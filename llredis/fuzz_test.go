@@ -14,14 +14,14 @@ import (
 // cleanly or decodes; and any valid draft survives the round trip through
 // its stored form unchanged.
 func FuzzDecodeMember(f *testing.F) {
-	f.Add("room:1", "c_1", "message", `{"text":"hi\nthere"}`, int64(0))
-	f.Add("t", "", "typing", ``, int64(4000))
-	f.Add("a:b", "c_x", "with\nnewline \"quoted\"", `[1,2,3]`, int64(1))
-	f.Fuzz(func(t *testing.T, topic, from, typ, data string, ttl int64) {
+	f.Add("room:1", "c_1", "", "message", `{"text":"hi\nthere"}`, int64(0))
+	f.Add("t", "", "", "typing", ``, int64(4000))
+	f.Add("a:b", "c_x", "m_0123456789abcdef", "with\nnewline \"quoted\"", `[1,2,3]`, int64(1))
+	f.Fuzz(func(t *testing.T, topic, from, mid, typ, data string, ttl int64) {
 		// Arbitrary text as a member: no panic.
 		_, _ = decodeMember("e", topic+":"+from+":"+typ+":"+data)
 
-		d := longpoll.Draft{Topic: topic, From: from, Type: typ, Data: json.RawMessage(data), TTL: time.Duration(ttl%60_000) * time.Millisecond}
+		d := longpoll.Draft{Topic: topic, From: from, MID: mid, Type: typ, Data: json.RawMessage(data), TTL: time.Duration(ttl%60_000) * time.Millisecond}
 		if d.TTL < 0 || d.Validate(1<<16) != nil || !validClientID(from) {
 			return
 		}
@@ -40,10 +40,11 @@ func FuzzDecodeMember(f *testing.F) {
 	})
 }
 
-// validClientID matches what sessions use as "from": no line feed.
+// validClientID matches what sessions use as "from": no line feed, no
+// unit separator.
 func validClientID(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
+		if s[i] == '\n' || s[i] == midSeparator {
 			return false
 		}
 	}

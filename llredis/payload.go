@@ -13,25 +13,34 @@ import (
 // An event is stored as the member "<seq>:<ms>:<ttlms>:<payload>" of its
 // topic's sorted set; the payload is
 //
-//	<topic> LF <from> LF <type as a JSON string> LF <data>
+//	<topic> LF <from> [US <mid>] LF <type as a JSON string> LF <data>
 //
 // Topic and client ids never hold a line feed, and a JSON string never
 // holds a raw one, so the first three line feeds split it; data, last,
-// may hold anything.
+// may hold anything. The sender's mid, when there is one, follows the
+// client id after a unit separator (0x1F), which neither a client id nor a
+// mid holds; members stored without one decode as before.
 
 func encodePayload(d *longpoll.Draft) string {
 	typ, _ := json.Marshal(d.Type) // a string always encodes
 	var b strings.Builder
-	b.Grow(len(d.Topic) + len(d.From) + len(typ) + len(d.Data) + 3)
+	b.Grow(len(d.Topic) + len(d.From) + len(d.MID) + len(typ) + len(d.Data) + 4)
 	b.WriteString(d.Topic)
 	b.WriteByte('\n')
 	b.WriteString(d.From)
+	if d.MID != "" {
+		b.WriteByte(midSeparator)
+		b.WriteString(d.MID)
+	}
 	b.WriteByte('\n')
 	b.Write(typ)
 	b.WriteByte('\n')
 	b.Write(d.Data)
 	return b.String()
 }
+
+// midSeparator parts a stored event's sender from its mid.
+const midSeparator = 0x1f
 
 var errBadMember = errors.New("llredis: malformed stored event")
 
@@ -61,7 +70,8 @@ func decodeMember(epoch, m string) (*longpoll.Event, error) {
 	if err := json.Unmarshal([]byte(parts[2]), &typ); err != nil {
 		return nil, errBadMember
 	}
-	d := longpoll.Draft{Topic: parts[0], From: parts[1], Type: typ, TTL: time.Duration(ttl) * time.Millisecond}
+	from, mid, _ := strings.Cut(parts[1], string(rune(midSeparator)))
+	d := longpoll.Draft{Topic: parts[0], From: from, MID: mid, Type: typ, TTL: time.Duration(ttl) * time.Millisecond}
 	if data := parts[3]; data != "" {
 		d.Data = json.RawMessage(data)
 	}

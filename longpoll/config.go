@@ -65,7 +65,7 @@ type Message struct {
 // Draft returns the event the message publishes when the application does
 // not change it.
 func (m Message) Draft() Draft {
-	return Draft{Topic: m.Topic, Type: m.Type, Data: m.Data, From: m.ClientID, TTL: m.TTL}
+	return Draft{Topic: m.Topic, Type: m.Type, Data: m.Data, From: m.ClientID, MID: m.MID, TTL: m.TTL}
 }
 
 // Config configures a Server. The zero value is usable: every zero field

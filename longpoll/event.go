@@ -36,6 +36,11 @@ type Draft struct {
 	// From is the clientId of the session that sent the event, or empty for
 	// server-side events.
 	From string
+	// MID is the client's message id (PROTOCOL.md §6) of the send that
+	// published the event, or empty. It is delivered in the envelope so
+	// that the sender can match the event to the message it rendered
+	// optimistically; Message.Draft sets it.
+	MID string
 	// TTL makes the event ephemeral when positive: it is not delivered once
 	// TTL has passed since publication, and losing it is never a reset.
 	// Typing indicators are the usual example.
@@ -68,10 +73,11 @@ type Event struct {
 	// ID is the cursor just after this event: resuming from it delivers
 	// exactly the events that follow.
 	ID Cursor
-	// Topic, Type, From and TTL are as in the Draft.
+	// Topic, Type, From, MID and TTL are as in the Draft.
 	Topic string
 	Type  string
 	From  string
+	MID   string
 	TTL   time.Duration
 	// Data is the Draft's data as it is delivered: the same JSON, with any
 	// line breaks between tokens removed, or nil for JSON null. It shares
@@ -133,7 +139,7 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // into its encoded envelope.
 func newEvent(d *Draft, at time.Time) *Event {
 	body, from, to := encodeBody(d, at)
-	e := &Event{Topic: d.Topic, Type: d.Type, From: d.From, TTL: d.TTL, body: body}
+	e := &Event{Topic: d.Topic, Type: d.Type, From: d.From, MID: d.MID, TTL: d.TTL, body: body}
 	if len(d.Data) > 0 {
 		e.Data = json.RawMessage(body[from:to:to]) // full slice: an append copies
 	}
@@ -152,7 +158,7 @@ const eventOverhead = 256
 // and ending with the closing brace, and returns where the data member's
 // value lies in it.
 func encodeBody(d *Draft, at time.Time) (body []byte, dataFrom, dataTo int) {
-	size := len(d.Topic) + len(d.Type) + len(d.Data) + len(d.From) + 96
+	size := len(d.Topic) + len(d.Type) + len(d.Data) + len(d.From) + len(d.MID) + 104
 	b := make([]byte, 0, size)
 	b = append(b, `,"topic":`...)
 	b = appendJSONString(b, d.Topic)
@@ -178,6 +184,12 @@ func encodeBody(d *Draft, at time.Time) (body []byte, dataFrom, dataTo int) {
 	if d.From != "" {
 		b = append(b, `,"from":`...)
 		b = appendJSONString(b, d.From)
+	}
+	if d.MID != "" {
+		b = append(b, `,"mid":`...)
+		b = append(b, '"')
+		b = append(b, d.MID...) // validMID: no escaping needed
+		b = append(b, '"')
 	}
 	if d.TTL > 0 {
 		b = append(b, `,"ttlMs":`...)
@@ -226,6 +238,9 @@ func validateDraft(d *Draft, maxEventBytes int) error {
 	}
 	if d.Type == "" || len(d.Type) > maxTypeLen || !utf8.ValidString(d.Type) || !utf8.ValidString(d.From) {
 		return fmt.Errorf("%w: type must be 1 to %d bytes of UTF-8", ErrBadEvent, maxTypeLen)
+	}
+	if d.MID != "" && !validMID(d.MID) {
+		return fmt.Errorf("%w: mid must be 8 to 64 of A-Z a-z 0-9 _ -", ErrBadEvent)
 	}
 	if len(d.Data) > 0 && (!json.Valid(d.Data) || !utf8.Valid(d.Data)) {
 		// encoding/json tolerates invalid UTF-8 in strings; WebSocket text

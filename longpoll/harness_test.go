@@ -78,6 +78,7 @@ type wireEvent struct {
 	Data  json.RawMessage `json:"data"`
 	TS    int64           `json:"ts"`
 	From  string          `json:"from"`
+	MID   string          `json:"mid"`
 	TTLMs int64           `json:"ttlMs"`
 }
 

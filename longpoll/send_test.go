@@ -33,8 +33,8 @@ func TestSendPublishesAndAcks(t *testing.T) {
 		t.Fatalf("send = %d %s, want 200 with the mid and an id", status, body)
 	}
 	_, p, _ := h.poll(context.Background(), o.Token, o.Cursor, "0")
-	if len(p.Events) != 1 || p.Events[0].ID != ack.ID || p.Events[0].From != o.ClientID || string(p.Events[0].Data) != `{"text":"hi"}` {
-		t.Fatalf("poll after send = %+v, want the sent event from %s with id %s", p.Events, o.ClientID, ack.ID)
+	if len(p.Events) != 1 || p.Events[0].ID != ack.ID || p.Events[0].From != o.ClientID || p.Events[0].MID != "m_00000001" || string(p.Events[0].Data) != `{"text":"hi"}` {
+		t.Fatalf("poll after send = %+v, want the sent event from %s with id %s and its mid", p.Events, o.ClientID, ack.ID)
 	}
 }
 

@@ -10,60 +10,45 @@
 // in internal/clientbundle recomputes without Node: a bundle left stale
 // after a change to src/ fails `go test` too.
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { digest } from './digest.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_OUTFILE = resolve(root, '../internal/clientbundle/lifeline.js');
 
-// The files a bundle depends on, relative to client/, '/'-separated, sorted
-// by code unit. internal/clientbundle/bundle_test.go lists the same ones.
-function sourceFiles() {
-  const files = ['package.json', 'tsconfig.json', 'scripts/bundle.mjs'];
-  const walk = (dir) => {
-    for (const e of readdirSync(resolve(root, dir), { withFileTypes: true })) {
-      const rel = `${dir}/${e.name}`;
-      if (e.isDirectory()) walk(rel);
-      else files.push(rel);
-    }
-  };
-  walk('src');
-  return files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+// sourcesDigest is the digest (scripts/digest.mjs) of the files a bundle
+// depends on, relative to client/. internal/clientbundle's test lists the
+// same ones.
+export function sourcesDigest() {
+  return digest(root, ['package.json', 'tsconfig.json', 'scripts/bundle.mjs'], ['src']);
 }
 
-// sourcesDigest is SHA-256 over each source file's path, a NUL, its bytes
-// and a NUL, in sourceFiles order, in hex.
-export function sourcesDigest() {
-  const h = createHash('sha256');
-  for (const f of sourceFiles()) {
-    h.update(f);
-    h.update('\0');
-    h.update(readFileSync(resolve(root, f)));
-    h.update('\0');
-  }
-  return h.digest('hex');
-}
+// How every committed browser build is made: one deterministic, minified
+// ES module (no source map, no comments, no paths, no timestamps).
+export const BROWSER_ESM = Object.freeze({
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  charset: 'utf8',
+  logLevel: 'warning',
+});
 
 export async function bundle(outfile) {
   const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));
   await build({
+    ...BROWSER_ESM,
     absWorkingDir: root,
     entryPoints: ['src/index.ts'],
     outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    charset: 'utf8',
     banner: {
       js: `/* ${pkg.name} ${pkg.version} (sources sha256 ${sourcesDigest()}) — generated from client/src by \`npm run build\` in client/; do not edit. */`,
     },
-    logLevel: 'warning',
   });
 }
 

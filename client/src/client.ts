@@ -1,7 +1,7 @@
 import { contextFrom, type ClientContext } from './context.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { closedError } from './errors.js';
-import { newMid } from './mid.js';
+import { MID_PATTERN, newMid } from './mid.js';
 import type { Ack, HistoryResponse, PresenceResponse, SendRequest } from './protocol.js';
 import type { RateLimitInfo } from './ratelimit.js';
 import { supervise, type Supervisor } from './supervisor.js';
@@ -121,22 +121,28 @@ export class LifelineClient<M extends EventMap = DefaultEvents> {
    * spent (RateLimit `r=0`) the next send waits `t` first; meanwhile the
    * state is `rate-limited`.
    *
+   * The published event carries the same `mid` (`ev.mid`), so a message
+   * shown before it is acknowledged can be matched; `Outbox` does that.
+   * With `options.mid` a failed send is tried again under its id.
+   *
    * @returns the acknowledgement `{ mid, id? }` (`id` is the published
    *   event's id; absent if the application published nothing).
    * @throws LifelineError: the server's refusal (e.g. 403 `forbidden_topic`,
-   *   422 `rejected`, 413 `too_large`), `queue_full`, or `closed`.
+   *   422 `rejected`, 413 `too_large`), `queue_full`, `closed`, or after
+   *   `options.timeoutMs` the last failure (or `timeout`).
    */
   send<K extends keyof M & string>(topic: string, type: K, data: M[K], options?: SendOptions): Promise<Ack> {
     if (this.#sup.closed) return Promise.reject(closedError());
     let mid: string;
     try {
-      mid = newMid();
+      mid = options?.mid ?? newMid();
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!MID_PATTERN.test(mid)) return Promise.reject(new TypeError(`send: mid ${JSON.stringify(mid)} is not 8–64 of A–Z a–z 0–9 _ -`));
     const msg: SendRequest = { topic, type, data, mid };
     if (options?.ttlMs !== undefined) msg.ttlMs = options.ttlMs;
-    return this.#sup.sender.send(msg);
+    return this.#sup.sender.send(msg, options?.timeoutMs);
   }
 
   /**

@@ -4,6 +4,7 @@
  * fallback, failback and lossless cursor resume, idempotent sends, presence.
  */
 export { LifelineClient } from './client.js';
+export { Outbox, type Outgoing, type OutgoingStatus, type OutboxOptions } from './outbox.js';
 export { LifelineError, type ClientErrorCode } from './errors.js';
 export { backoffDelay, backoffCeiling, parseRetryAfter, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { newMid, MID_PATTERN } from './mid.js';

@@ -65,6 +65,8 @@ export interface Envelope<T extends string = string, D = unknown> {
   ts: number;
   /** The clientId that sent it through `send`; absent for server events. */
   from?: string;
+  /** The mid of the send that published it (§6); absent for server events. */
+  mid?: string;
   /** Present on ephemeral events (e.g. `typing`). */
   ttlMs?: number;
 }

@@ -2,6 +2,7 @@ import { clientError, type LifelineError } from './errors.js';
 
 interface Job<T> {
   run: () => Promise<T>;
+  started?: boolean;
   resolve: (value: T) => void;
   reject: (err: unknown) => void;
 }
@@ -26,14 +27,25 @@ export class SerialQueue<T> {
     return this.#jobs.length;
   }
 
-  push(run: () => Promise<T>): Promise<T> {
+  /**
+   * Queues run. When `giveUp` aborts before its turn, the job leaves the
+   * queue and rejects with `reason()`; once running, run must stop on it.
+   */
+  push(run: () => Promise<T>, giveUp?: AbortSignal, reason?: () => unknown): Promise<T> {
     if (this.#jobs.length >= this.#max) {
       return Promise.reject(
         clientError('queue_full', `${this.#jobs.length} messages are already waiting to be sent (maxQueue ${this.#max})`),
       );
     }
     return new Promise<T>((resolve, reject) => {
-      this.#jobs.push({ run, resolve, reject });
+      const job: Job<T> = { run, resolve, reject };
+      this.#jobs.push(job);
+      giveUp?.addEventListener('abort', () => {
+        const i = this.#jobs.indexOf(job);
+        if (i < 0 || job.started) return;
+        this.#jobs.splice(i, 1);
+        reject(reason?.());
+      });
       void this.#drain();
     });
   }
@@ -52,6 +64,7 @@ export class SerialQueue<T> {
     this.#running = true;
     try {
       for (let job = this.#jobs[0]; job; job = this.#jobs[0]) {
+        job.started = true;
         try {
           job.resolve(await job.run());
         } catch (err) {

@@ -8,7 +8,7 @@ import { getHistory, getPresence, sendMessage, type Session } from './api.js';
 import { backoffDelay } from './backoff.js';
 import { sleep } from './clock.js';
 import type { ClientContext } from './context.js';
-import { LifelineError, closedError, toLifelineError } from './errors.js';
+import { LifelineError, clientError, closedError, toLifelineError } from './errors.js';
 import { AbortedError } from './http.js';
 import type { Ack, HistoryResponse, PresenceResponse, SendRequest } from './protocol.js';
 import { SerialQueue } from './queue.js';
@@ -37,6 +37,37 @@ export interface SendHost {
   showConnected(): void;
 }
 
+/** Thrown inside the send path when a send's `timeoutMs` passed. */
+const GAVE_UP = Symbol('gave up');
+
+/** p, or GAVE_UP once signal aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(GAVE_UP);
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    const done = (): void => signal.removeEventListener('abort', abort);
+    p.then(
+      (v) => (done(), resolve(v)),
+      (e) => (done(), reject(e)),
+    );
+  });
+}
+
+/**
+ * A signal that aborts when either does (AbortSignal.any is too new for
+ * some browsers), and the function that detaches it from both.
+ */
+function either(a: AbortSignal, b: AbortSignal): [AbortSignal, () => void] {
+  const ctl = new AbortController();
+  const abort = (): void => ctl.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener('abort', abort, { once: true });
+  b.addEventListener('abort', abort, { once: true });
+  return [ctl.signal, () => (a.removeEventListener('abort', abort), b.removeEventListener('abort', abort))];
+}
+
 const bytes = (s: string): number => new TextEncoder().encode(s).length;
 
 export class SendPath {
@@ -63,14 +94,40 @@ export class SendPath {
     return this.#held;
   }
 
-  /** Queues one message; it is tried until acknowledged or refused. */
-  send(msg: SendRequest): Promise<Ack> {
+  /**
+   * Queues one message; it is tried until acknowledged or refused, or
+   * until `timeoutMs` (from now) has passed: then it rejects with the last
+   * failure (or `timeout`), and may be sent again under the same mid.
+   */
+  send(msg: SendRequest, timeoutMs?: number): Promise<Ack> {
     const { signal } = this.#host;
-    return this.#queue.push(() =>
-      this.#withSession(async (s) => {
-        await this.#pace(signal);
-        return this.#sendOnce(s, msg, signal);
-      }, signal),
+    let giveUp: AbortSignal | undefined;
+    let last: LifelineError | undefined;
+    // Why it was not sent: its last failure, else the rate limit holding the queue.
+    const gaveUp = (): LifelineError => last ?? this.#held?.error ?? clientError('timeout', `not sent within ${timeoutMs} ms`);
+    let settled: (() => void) | undefined;
+    if (timeoutMs !== undefined) {
+      const ctl = new AbortController();
+      giveUp = ctl.signal;
+      const t = this.#ctx.clock.setTimeout(() => ctl.abort(), timeoutMs);
+      settled = () => this.#ctx.clock.clearTimeout(t);
+    }
+    const run = async (s: Session): Promise<Ack> => {
+      await this.#pace(signal);
+      return this.#sendOnce(s, msg, signal);
+    };
+    const done = this.#queue.push(
+      () => this.#withSession(giveUp ? (s) => raceAbort(run(s), giveUp!) : run, signal, giveUp, (e) => (last = e)),
+      giveUp,
+      gaveUp,
+    );
+    if (!settled) return done;
+    return done.then(
+      (ack) => (settled(), ack),
+      (err) => {
+        settled();
+        throw err === GAVE_UP ? gaveUp() : err;
+      },
     );
   }
 
@@ -119,28 +176,42 @@ export class SendPath {
    * Runs fn with the session until it succeeds: 401 negotiates again (once
    * in a row), network errors, 5xx and 429 back off; other errors reject.
    */
-  async #withSession<T>(fn: (s: Session) => Promise<T>, signal: AbortSignal): Promise<T> {
+  async #withSession<T>(
+    fn: (s: Session) => Promise<T>,
+    signal: AbortSignal,
+    giveUp?: AbortSignal,
+    failed?: (e: LifelineError) => void,
+  ): Promise<T> {
     let failures = 0;
     let renegotiated = false;
-    for (;;) {
-      const s = await this.#host.waitSession(signal);
-      try {
-        return await fn(s);
-      } catch (err) {
-        if (signal.aborted || err instanceof AbortedError) throw closedError();
-        const e = toLifelineError(err);
-        if (e.status === 401) {
-          this.#host.invalidate(s, e);
-          if (renegotiated) throw e;
-          renegotiated = true;
-          continue;
+    // Waits end on close, and on giving up.
+    const [wait, detach] = giveUp ? either(signal, giveUp) : [signal, () => {}];
+    try {
+      for (;;) {
+        if (giveUp?.aborted) throw GAVE_UP;
+        const s = await raceAbort(this.#host.waitSession(signal), giveUp);
+        try {
+          return await fn(s);
+        } catch (err) {
+          if (signal.aborted || err instanceof AbortedError) throw closedError();
+          if (err === GAVE_UP) throw err;
+          const e = toLifelineError(err);
+          failed?.(e);
+          if (e.status === 401) {
+            this.#host.invalidate(s, e);
+            if (renegotiated) throw e;
+            renegotiated = true;
+            continue;
+          }
+          if (!e.retryable) throw e;
+          this.#ctx.emitter.emit('error', e);
+          const ms = backoffDelay(failures++, this.#ctx.backoff, this.#ctx.random, e.retryAfterMs);
+          if (e.status === 429) await this.#hold(ms, failures, e, wait);
+          else await sleep(this.#ctx.clock, ms, wait, this.#ctx.wakers);
         }
-        if (!e.retryable) throw e;
-        this.#ctx.emitter.emit('error', e);
-        const ms = backoffDelay(failures++, this.#ctx.backoff, this.#ctx.random, e.retryAfterMs);
-        if (e.status === 429) await this.#hold(ms, failures, e, signal);
-        else await sleep(this.#ctx.clock, ms, signal, this.#ctx.wakers);
       }
+    } finally {
+      detach();
     }
   }
 

@@ -127,6 +127,18 @@ export interface ClientEvents<M extends EventMap = DefaultEvents> {
 export interface SendOptions {
   /** Makes the event ephemeral: not delivered once this many ms have passed (§4). */
   ttlMs?: number;
+  /**
+   * The message id (MID_PATTERN). Default a fresh one. Pass the mid of a
+   * send that failed to try it again: the server applies a message once
+   * per session and mid.
+   */
+  mid?: string;
+  /**
+   * Give up after this many ms (offline, retrying, or held by the rate
+   * limit): the send then rejects with the last failure, or `timeout`.
+   * Default: never; only a refusal or `close()` ends a send.
+   */
+  timeoutMs?: number;
 }
 
 /** Options of the client. Only `url` is required. */

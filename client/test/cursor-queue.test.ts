@@ -81,6 +81,40 @@ describe('SerialQueue', () => {
     assert.equal(await after, 3);
   });
 
+  it('a job given up before its turn leaves the queue at once; a running one is left to stop itself', async () => {
+    const q = new SerialQueue<number>(5);
+    let release!: () => void;
+    const first = q.push(() => new Promise<number>((r) => (release = () => r(1))));
+    const ctl = new AbortController();
+    let ran = false;
+    const second = q.push(
+      async () => {
+        ran = true;
+        return 2;
+      },
+      ctl.signal,
+      () => new Error('gave up'),
+    );
+    const third = q.push(async () => 3);
+    ctl.abort();
+    await assert.rejects(second, /gave up/);
+    assert.equal(q.size, 2, 'the running job and the third');
+    release();
+    assert.equal(await first, 1);
+    assert.equal(await third, 3);
+    assert.equal(ran, false);
+    assert.equal(q.size, 0);
+
+    // Once running, giving up does not settle it: the job itself must stop.
+    const late = new AbortController();
+    let finish!: () => void;
+    const running = q.push(() => new Promise<number>((r) => (finish = () => r(4))), late.signal, () => new Error('gave up'));
+    await new Promise((r) => setTimeout(r, 0));
+    late.abort();
+    finish();
+    assert.equal(await running, 4);
+  });
+
   it('needs a positive bound', () => {
     assert.throws(() => new SerialQueue(0), RangeError);
   });

@@ -9,6 +9,7 @@ const ROOMS_KEY = 'lifeline.rooms';
 const TYPING_SEND_EVERY_MS = 2500;
 const TYPING_TTL_MS = 4000; // the server forces this TTL; used when an event lacks ttlMs
 const MAX_MESSAGES = 500;
+const HISTORY_LIMIT = 50; // recent messages shown on entering a room
 const MAX_NOTIFICATIONS = 50;
 const TRANSPORT_LABELS = { longpoll: 'long-poll', websocket: 'WebSocket', sse: 'SSE' };
 
@@ -36,6 +37,7 @@ const state = {
   members: new Map(), // clientId → name, for the current room
   presenceLoading: null, // presence events that arrive while the list loads
   typers: new Map(), // clientId → { name, until }
+  shown: new Set(), // ids of the messages on screen: history and live events overlap
   typingTimer: 0,
   lastTypingSent: 0,
   sending: false,
@@ -209,6 +211,9 @@ async function switchRoom(room) {
   clearRoom();
   try {
     await state.client.setTopics([topicOf(room), 'notifications']);
+    // After the switch: the session follows the room from no later than the
+    // history's cursor, so history plus live events miss nothing.
+    loadHistory();
     await loadPresence();
   } catch (err) {
     state.room = previous;
@@ -219,6 +224,7 @@ async function switchRoom(room) {
 
 function clearRoom() {
   ui.messages.replaceChildren();
+  state.shown.clear();
   state.members.clear();
   state.typers.clear();
   renderPresence();
@@ -307,7 +313,34 @@ ui.messageInput.addEventListener('input', () => {
 
 // ---------- messages ----------
 
+/** Shows the room's recent messages above those that arrived live meanwhile. */
+async function loadHistory() {
+  const topic = topicOf(state.room);
+  try {
+    const res = await state.client.history(topic, { limit: HISTORY_LIMIT });
+    if (topic !== topicOf(state.room)) return; // switched again meanwhile
+    const older = res.events.filter((ev) => ev.type === 'message' && !state.shown.has(ev.id));
+    for (const ev of older) state.shown.add(ev.id);
+    ui.messages.prepend(...older.map(messageItem));
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  } catch (err) {
+    console.warn('history', err);
+  }
+}
+
 function addMessage(ev) {
+  if (state.shown.has(ev.id)) return;
+  state.shown.add(ev.id);
+  const mine = ev.from != null && state.myIds.has(ev.from);
+  const item = messageItem(ev);
+  const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+  ui.messages.append(item);
+  while (ui.messages.childElementCount > MAX_MESSAGES) ui.messages.firstElementChild.remove();
+  if (atBottom || mine) ui.messages.scrollTop = ui.messages.scrollHeight;
+  if (ev.from != null && state.typers.delete(ev.from)) renderTyping();
+}
+
+function messageItem(ev) {
   const mine = ev.from != null && state.myIds.has(ev.from);
   const name = typeof ev.data?.name === 'string' ? ev.data.name : 'anonymous';
   const item = el('li', { className: mine ? 'message mine' : 'message', dataset: { testid: 'message', mine: String(mine) } },
@@ -317,11 +350,7 @@ function addMessage(ev) {
         el('span', { className: 'name', dataset: { testid: 'message-name' }, text: mine ? `${name} (you)` : name }),
         timeOf(ev.ts)),
       el('p', { className: 'text', dataset: { testid: 'message-text' }, text: String(ev.data?.text ?? '') })));
-  const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
-  ui.messages.append(item);
-  while (ui.messages.childElementCount > MAX_MESSAGES) ui.messages.firstElementChild.remove();
-  if (atBottom || mine) ui.messages.scrollTop = ui.messages.scrollHeight;
-  if (ev.from != null && state.typers.delete(ev.from)) renderTyping();
+  return item;
 }
 
 function updateComposer() {
@@ -424,6 +453,7 @@ function onState(s) {
     const first = state.clientId === null;
     state.clientId = s.clientId;
     state.myIds.add(s.clientId);
+    if (first) loadHistory();
     if (s.status === 'connected' || first) loadPresence();
   }
   renderStatus(s);
@@ -432,6 +462,8 @@ function onState(s) {
 function onReset() {
   ui.resetBanner.hidden = false;
   ui.messages.replaceChildren();
+  state.shown.clear();
+  loadHistory();
   state.typers.clear();
   renderTyping();
   loadPresence();

@@ -2,16 +2,13 @@ package clientbundle
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/srcdigest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -19,36 +16,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // clientDir is the TypeScript client's directory in this checkout.
 const clientDir = "../../client"
 
-// sourcesDigest is client/scripts/bundle.mjs's sourcesDigest: SHA-256 over
-// each source file's path (relative to client/, '/'-separated), a NUL, its
-// bytes and a NUL, sorted by path.
+// sourcesDigest is client/scripts/bundle.mjs's sourcesDigest.
 func sourcesDigest(t *testing.T) string {
-	t.Helper()
-	files := []string{"package.json", "tsconfig.json", "scripts/bundle.mjs"}
-	err := filepath.WalkDir(filepath.Join(clientDir, "src"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(clientDir, path)
-		files = append(files, filepath.ToSlash(rel))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listing the client's sources: %v", err)
-	}
-	slices.Sort(files)
-	h := sha256.New()
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(clientDir, filepath.FromSlash(f)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-		h.Write(b)
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return srcdigest.Of(t, clientDir, []string{"package.json", "tsconfig.json", "scripts/bundle.mjs"}, []string{"src"})
 }
 
 var bannerDigest = regexp.MustCompile(`^/\* @lifeline-go/client \S+ \(sources sha256 ([0-9a-f]{64})\)`)

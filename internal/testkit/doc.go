@@ -8,6 +8,8 @@
 //     browser's tests;
 //   - pgtest gives a test a PostgreSQL database of its own on the
 //     machine's server, or a whole cluster it may crash and restart;
+//   - srcdigest recomputes the source digest a committed JavaScript build
+//     names, for the tests that fail when one is stale;
 //   - testserver runs Lifeline with test-only control endpoints for the
 //     client's and the browser's tests.
 //

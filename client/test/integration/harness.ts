@@ -179,6 +179,12 @@ export class TestServer {
     const res = await fetch(`${this.url}/test/sends`);
     return ((await res.json()) as { count: number }).count;
   }
+
+  /** Live sessions on the server. */
+  async sessions(): Promise<number> {
+    const res = await fetch(`${this.url}/test/sessions`);
+    return ((await res.json()) as { count: number }).count;
+  }
 }
 
 /** Why nginx tests cannot run, or false. Under CI=true they must run: the caller fails instead of skipping. */

@@ -8,6 +8,7 @@
 //	POST /test/publish            {"topic","type","data","ttlMs"} → {"id"}
 //	POST /test/expire-sessions    ends every session (as if they expired)
 //	GET  /test/sends              {"count"}: messages applied through send
+//	GET  /test/sessions           {"count"}: live sessions (Server.Stats)
 //	POST /test/ws?enabled=BOOL    refuse (false) or accept (true) WebSocket
 //	                              upgrades: refused ones get 400 before the
 //	                              upgrade, as behind a proxy that strips it
@@ -149,6 +150,9 @@ func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 	})
 	r.GET("/test/sends", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"count": applied.Load()})
+	})
+	r.GET("/test/sessions", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"count": lp.Stats().Sessions})
 	})
 
 	ln, err := net.Listen("tcp", addr)
