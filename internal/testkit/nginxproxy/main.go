@@ -5,7 +5,8 @@
 //	go run ./internal/testkit/nginxproxy -upstream 127.0.0.1:8080 -mode default
 //
 // Modes: default (nginx's stock proxy_pass), buffering (buffers even
-// X-Accel-Buffering: no responses), websocket (forwards Upgrade). It exits
+// X-Accel-Buffering: no responses), websocket (forwards Upgrade),
+// short-timeout (cuts responses idle for 3 s: proxy_read_timeout). It exits
 // with status 3 when nginx is not installed.
 package main
 
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	upstream := flag.String("upstream", "", "upstream host:port (required)")
-	mode := flag.String("mode", string(nginxtest.Default), "default, buffering or websocket")
+	mode := flag.String("mode", string(nginxtest.Default), "default, buffering, websocket or short-timeout")
 	flag.Parse()
 	if *upstream == "" {
 		log.Fatal("nginxproxy: -upstream is required")

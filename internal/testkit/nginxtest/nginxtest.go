@@ -1,7 +1,8 @@
 // Package nginxtest runs a real nginx in front of a test server, configured
 // the way restrictive networks are: the default proxy_pass (HTTP/1.0 to the
 // upstream, no Upgrade forwarding, buffering on), a proxy that buffers even
-// responses that ask not to be, or one set up properly for WebSocket.
+// responses that ask not to be, one that cuts responses idle for
+// ShortReadTimeout, or one set up properly for WebSocket.
 package nginxtest
 
 import (
@@ -32,7 +33,15 @@ const (
 	// WebSocket forwards Upgrade and Host: the configuration Lifeline's
 	// README recommends.
 	WebSocket Mode = "websocket"
+	// ShortTimeout is Default with proxy_read_timeout ShortReadTimeout: a
+	// proxy that ends a response idle for less than the server's poll hold
+	// (504) or heartbeat (the stream is cut). Deployments set 10 s or so;
+	// tests use 3 s to stay fast.
+	ShortTimeout Mode = "short-timeout"
 )
+
+// ShortReadTimeout is the ShortTimeout mode's proxy_read_timeout.
+const ShortReadTimeout = 3 * time.Second
 
 // ErrNoNginx reports that no nginx binary was found.
 var ErrNoNginx = errors.New("nginxtest: nginx not found (apt-get install nginx)")
@@ -82,6 +91,9 @@ http {
 {{- if eq .Mode "buffering"}}
       proxy_ignore_headers X-Accel-Buffering;
 {{- end}}
+{{- if eq .Mode "short-timeout"}}
+      proxy_read_timeout {{.ReadTimeout}}ms;
+{{- end}}
 {{- if eq .Mode "websocket"}}
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
@@ -112,6 +124,7 @@ func Start(ctx context.Context, upstream string, mode Mode) (*Proxy, error) {
 	var text bytes.Buffer
 	if err := conf.Execute(&text, map[string]any{
 		"Dir": dir, "Listen": listen, "Upstream": upstream, "Mode": string(mode), "Root": os.Geteuid() == 0,
+		"ReadTimeout": ShortReadTimeout.Milliseconds(),
 	}); err != nil {
 		return nil, err
 	}
