@@ -6,6 +6,10 @@
 //     the proxy tests need;
 //   - nginxproxy is nginxtest as a command, for the client's and the
 //     browser's tests;
+//   - haproxytest starts a real HAProxy in HTTP mode: with its defaults,
+//     with option http-no-delay, compressing event streams, or compressing
+//     behind a hop that drops Cache-Control: no-transform;
+//   - haproxyproxy is haproxytest as a command;
 //   - testserver runs Lifeline with test-only control endpoints for the
 //     client's and the browser's tests.
 //
