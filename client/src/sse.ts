@@ -15,7 +15,9 @@
  * server sends `event: probe` 250 ms after the open event, whose last byte
  * completes it; no probe within SSE_PROBE_MS of the open event, or, at any
  * time, an event published after the request arriving more than
- * SSE_HELD_MS late, ends the stream as `no_first_byte` too: held.
+ * SSE_HELD_MS late, or part of a frame left without its end for
+ * SSE_HELD_MS (the server writes whole frames), ends the stream as
+ * `no_first_byte` too: held.
  * Once open, silence (not even a `: hb` comment) for twice the heartbeat
  * means the connection is dead. Once the path's idle limit is known
  * (idle.ts) the stream asks for heartbeats below it (`heartbeat`); a stream
@@ -53,6 +55,8 @@ export class SseTransport implements Transport {
   #done = false;
   #timer: unknown;
   #probe: unknown;
+  /** Armed while part of a frame waits for its end. */
+  #partial: unknown;
   #dog: Watchdog | undefined;
   /** The heartbeat interval asked for (the server's unless the path's idle limit is lower). */
   readonly #heartbeatMs: number;
@@ -88,6 +92,7 @@ export class SseTransport implements Transport {
   #stop(): void {
     this.#ctx.api.clock.clearTimeout(this.#timer);
     this.#ctx.api.clock.clearTimeout(this.#probe);
+    this.#ctx.api.clock.clearTimeout(this.#partial);
     this.#dog?.stop();
     this.#ctl.abort();
   }
@@ -108,6 +113,18 @@ export class SseTransport implements Transport {
   #cut(e: LifelineError): void {
     if (!this.#opened) return this.#fail('error', e);
     this.#end({ kind: 'retry', error: e, quietMs: this.#ctx.api.clock.now() - this.#lastRead });
+  }
+
+  /**
+   * The server writes each frame whole: a frame begun but not ended, with
+   * nothing more for SSE_HELD_MS, is a proxy holding its end.
+   */
+  #watchPartial(parser: SseParser): void {
+    const clock = this.#ctx.api.clock;
+    clock.clearTimeout(this.#partial);
+    if (this.#opened && parser.pending) {
+      this.#partial = clock.setTimeout(() => this.#held(`a frame stayed without its end for ${SSE_HELD_MS} ms`), SSE_HELD_MS);
+    }
   }
 
   #held(why: string): void {
@@ -154,6 +171,7 @@ export class SseTransport implements Transport {
         parser.feed(text.decode(value, { stream: true }));
         if (this.#done) return;
         this.#checkLag();
+        this.#watchPartial(parser);
       }
       this.#cut(clientError('network', 'SSE: the stream ended'));
     } catch (err) {

@@ -134,6 +134,33 @@ describe('behind a compressing HAProxy', { skip: skip || haproxySkip }, () => {
     assert.equal(c.state.transport, 'longpoll', 'still on long-poll');
     t.diagnostic(`compressing HAProxy without no-transform: first event after ${firstMs.ms} ms; on long-poll after ${settled} ms; latency median ${lat[5]} ms, max ${lat.at(-1)} ms`);
   });
+
+  it('no-transform dropped, under steady traffic (the probe is pushed through): the first frame left without its end ends SSE; nothing lost', async (t) => {
+    const env = await behind(t, (u) => NginxProxy.haproxy(u, 'compress-stripped'), 'HAProxy');
+    if (!env) return;
+    const topic = 'room:haproxy-steady';
+    const from = await env.s.publish(topic, 'message', 'before');
+    const ids: string[] = [];
+    let publishing = true;
+    const publisher = (async () => {
+      for (let i = 0; publishing && i < 10; i++) {
+        ids.push(await env.s.publish(topic, 'message', { steady: i }));
+        await delay(300);
+      }
+    })();
+    const startedAt = Date.now();
+    const { c, rec } = client({ url: env.p.rt, topics: [topic], cursor: from, transports: ['sse', 'longpoll'] });
+    try {
+      await rec.until(() => c.state.status === 'connected' && c.state.transport === 'longpoll', 'connected on long-poll', 15_000);
+    } finally {
+      publishing = false;
+      await publisher;
+    }
+    const settled = Date.now() - startedAt;
+    assert.deepEqual(c.state.skipped, [{ transport: 'sse', reason: 'no_first_byte' }]);
+    const lat = await deliveredPromptly(env.s, rec, topic, 5, 300, ids);
+    t.diagnostic(`compressing HAProxy under steady traffic: on long-poll after ${settled} ms; then latency median ${lat[2]} ms, max ${lat.at(-1)} ms`);
+  });
 });
 
 /**
