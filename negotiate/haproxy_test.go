@@ -3,10 +3,8 @@ package negotiate
 import (
 	"bufio"
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,22 +14,17 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// behindHAProxy starts HAProxy in mode in front of srv. Without HAProxy the
-// test skips on a developer's machine and fails under CI=true.
+// behindHAProxy starts HAProxy in mode in front of srv, as behindNginx
+// starts nginx.
 func behindHAProxy(t *testing.T, srv *httptest.Server, mode haproxytest.Mode) string {
 	t.Helper()
-	p, err := haproxytest.Start(context.Background(), strings.TrimPrefix(srv.URL, "http://"), mode)
-	if errors.Is(err, haproxytest.ErrNoHAProxy) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
+	return behindProxy(t, srv, haproxytest.ErrNoHAProxy, func(upstream string) (string, func() error, error) {
+		p, err := haproxytest.Start(context.Background(), upstream, mode)
+		if err != nil {
+			return "", nil, err
 		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p.URL
+		return p.URL, p.Close, nil
+	})
 }
 
 // sseLine is one line of a stream and when it was read.

@@ -19,12 +19,26 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// behindNginx starts nginx in mode in front of srv. Without nginx the test
-// skips on a developer's machine and fails under CI=true.
+// behindNginx starts nginx in mode in front of srv.
 func behindNginx(t *testing.T, srv *httptest.Server, mode nginxtest.Mode) string {
 	t.Helper()
-	p, err := nginxtest.Start(context.Background(), strings.TrimPrefix(srv.URL, "http://"), mode)
-	if errors.Is(err, nginxtest.ErrNoNginx) {
+	return behindProxy(t, srv, nginxtest.ErrNoNginx, func(upstream string) (string, func() error, error) {
+		p, err := nginxtest.Start(context.Background(), upstream, mode)
+		if err != nil {
+			return "", nil, err
+		}
+		return p.URL, p.Close, nil
+	})
+}
+
+// behindProxy starts a real proxy in front of srv with start and returns
+// its base URL; it is stopped when the test ends. Without the proxy
+// (start fails with missing) the test skips on a developer's machine and
+// fails under CI=true.
+func behindProxy(t *testing.T, srv *httptest.Server, missing error, start func(upstream string) (string, func() error, error)) string {
+	t.Helper()
+	url, stop, err := start(strings.TrimPrefix(srv.URL, "http://"))
+	if errors.Is(err, missing) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
 		}
@@ -33,8 +47,8 @@ func behindNginx(t *testing.T, srv *httptest.Server, mode nginxtest.Mode) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	return p.URL
+	t.Cleanup(func() { stop() })
+	return url
 }
 
 // proxyClient talks to the proxy; its idle connections are closed when the
@@ -179,7 +193,9 @@ func TestBehindShortTimeoutNginx(t *testing.T) {
 	_, srv := newServer(t, longpoll.Config{DisablePresence: true, PollTimeout: 25 * time.Second})
 	base := behindNginx(t, srv, nginxtest.ShortTimeout)
 	limit := nginxtest.ShortReadTimeout
-	near := func(d, want time.Duration) bool { return d > want-500*time.Millisecond && d < want+1500*time.Millisecond }
+	near := func(d, want time.Duration) bool {
+		return d > want-500*time.Millisecond && d < want+1500*time.Millisecond
+	}
 
 	t.Run("poll", func(t *testing.T) {
 		t.Parallel()

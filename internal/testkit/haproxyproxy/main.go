@@ -7,41 +7,24 @@
 // Modes (internal/testkit/haproxytest): default, nodelay (option
 // http-no-delay), compress (gzip for event streams, which Lifeline's
 // Cache-Control: no-transform turns off), compress-stripped (compress
-// behind a hop that drops no-transform: events but the first are held).
+// behind a hop that drops no-transform: the end of every frame is held).
 // It exits with status 3 when HAProxy is not installed.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"log"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/haproxytest"
+	"github.com/lifeline-go/lifeline/internal/testkit/proxyproc"
 )
 
 func main() {
-	upstream := flag.String("upstream", "", "upstream host:port (required)")
-	mode := flag.String("mode", string(haproxytest.Default), "default, nodelay, compress or compress-stripped")
-	flag.Parse()
-	if *upstream == "" {
-		log.Fatal("haproxyproxy: -upstream is required")
-	}
-	p, err := haproxytest.Start(context.Background(), *upstream, haproxytest.Mode(*mode))
-	if errors.Is(err, haproxytest.ErrNoHAProxy) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer p.Close()
-	fmt.Printf("LISTENING %s\n", p.URL)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
+	proxyproc.Main("haproxyproxy", string(haproxytest.Default), "default, nodelay, compress or compress-stripped",
+		func(ctx context.Context, upstream, mode string) (string, func() error, error) {
+			p, err := haproxytest.Start(ctx, upstream, haproxytest.Mode(mode))
+			if err != nil {
+				return "", nil, err
+			}
+			return p.URL, p.Close, nil
+		}, haproxytest.ErrNoHAProxy)
 }

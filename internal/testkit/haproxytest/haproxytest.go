@@ -10,13 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"text/template"
-	"time"
+
+	"github.com/lifeline-go/lifeline/internal/testkit/proxyproc"
 )
 
 // A Mode is how HAProxy treats realtime traffic.
@@ -52,24 +48,14 @@ var ErrMode = errors.New("haproxytest: unknown mode")
 
 // Binary returns the haproxy executable's path.
 func Binary() (string, error) {
-	for _, p := range []string{"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p, nil
-	}
-	return "", ErrNoHAProxy
+	return proxyproc.Binary("haproxy", ErrNoHAProxy, "/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 }
 
 // A Proxy is a running HAProxy.
 type Proxy struct {
 	// URL is the proxy's base URL, such as http://127.0.0.1:41234.
 	URL string
-	cmd *exec.Cmd
-	dir string
-	out lockedBuffer
+	*proxyproc.Process
 }
 
 // The timeouts are long so that only the test's own choices cut streams:
@@ -113,54 +99,30 @@ func Start(ctx context.Context, upstream string, mode Mode) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	listen, err := freeAddr()
+	listen, err := proxyproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	hop, err := freeAddr()
+	hop, err := proxyproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "haproxytest-")
-	if err != nil {
-		return nil, err
+	config := func(string) ([]byte, error) {
+		var text bytes.Buffer
+		err := conf.Execute(&text, map[string]any{"Listen": listen, "Hop": hop, "Upstream": upstream, "Mode": string(mode)})
+		return text.Bytes(), err
 	}
-	var text bytes.Buffer
-	if err := conf.Execute(&text, map[string]any{"Listen": listen, "Hop": hop, "Upstream": upstream, "Mode": string(mode)}); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	path := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(path, text.Bytes(), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	p := &Proxy{URL: "http://" + listen, dir: dir}
 	// -db: stay in the foreground, so that killing the process stops it.
-	p.cmd = exec.Command(bin, "-db", "-f", path)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	proc, err := proxyproc.Launch(ctx, "haproxytest-", "haproxy.cfg", config, listen, bin,
+		func(_, path string) []string { return []string{"-db", "-f", path} })
+	if err != nil {
+		return nil, fmt.Errorf("haproxytest: %w", err)
 	}
-	if err := waitListening(ctx, listen, 5*time.Second); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("haproxytest: haproxy did not start: %w: %s", err, p.out.String())
-	}
-	return p, nil
-}
-
-// Close stops HAProxy and removes its files.
-func (p *Proxy) Close() error {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
-	}
-	return os.RemoveAll(p.dir)
+	return &Proxy{URL: "http://" + listen, Process: proc}, nil
 }
 
 // Log is what HAProxy printed (warnings, alerts).
-func (p *Proxy) Log() string { return p.out.String() }
+func (p *Proxy) Log() string { return p.Output() }
 
 func known(m Mode) bool {
 	for _, k := range Modes {
@@ -169,50 +131,4 @@ func known(m Mode) bool {
 		}
 	}
 	return false
-}
-
-// lockedBuffer collects HAProxy's output: exec's copying goroutine writes
-// while Log may read.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitListening(ctx context.Context, addr string, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	var d net.Dialer
-	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -12,35 +12,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"log"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/nginxtest"
+	"github.com/lifeline-go/lifeline/internal/testkit/proxyproc"
 )
 
 func main() {
-	upstream := flag.String("upstream", "", "upstream host:port (required)")
-	mode := flag.String("mode", string(nginxtest.Default), "default, buffering, websocket or short-timeout")
-	flag.Parse()
-	if *upstream == "" {
-		log.Fatal("nginxproxy: -upstream is required")
-	}
-	p, err := nginxtest.Start(context.Background(), *upstream, nginxtest.Mode(*mode))
-	if errors.Is(err, nginxtest.ErrNoNginx) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer p.Close()
-	fmt.Printf("LISTENING %s\n", p.URL)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
+	proxyproc.Main("nginxproxy", string(nginxtest.Default), "default, buffering, websocket or short-timeout",
+		func(ctx context.Context, upstream, mode string) (string, func() error, error) {
+			p, err := nginxtest.Start(ctx, upstream, nginxtest.Mode(mode))
+			if err != nil {
+				return "", nil, err
+			}
+			return p.URL, p.Close, nil
+		}, nginxtest.ErrNoNginx)
 }
