@@ -3,8 +3,10 @@
  * that the token goes in the Lifeline-Token header (never the URL) and the
  * client, not the browser, decides when and from where to reconnect.
  *
- * It opens on the stream's `open` event. No open event within
- * SSE_FIRST_BYTE_MS means a proxy buffers the stream (`no_first_byte`).
+ * It opens on the stream's `probe` event, the server's second frame,
+ * holding back what came between it and the `open` event. No open event
+ * within SSE_FIRST_BYTE_MS means a proxy buffers the stream
+ * (`no_first_byte`).
  * Under steady traffic a buffering proxy fills its buffer quickly and the
  * open event does arrive, late and in one piece with many events; so for
  * SSE_LAG_WINDOW_MS after opening, events published after the request
@@ -13,8 +15,10 @@
  * Some proxies pass the first bytes and hold the rest: a compressing one
  * holds the last bytes of each frame until more data pushes them out. The
  * server sends `event: probe` 250 ms after the open event, whose last byte
- * completes it; no probe within SSE_PROBE_MS of the open event, or, at any
- * time, an event published after the request arriving more than
+ * completes it; no probe within SSE_PROBE_MS of the open event (the
+ * transport then fails without having opened: a failback probe of SSE
+ * never takes over), or, at any time, an event published after the
+ * request arriving more than
  * SSE_HELD_MS late, or part of a frame left without its end for
  * SSE_HELD_MS (the server writes whole frames), ends the stream as
  * `no_first_byte` too: held.
@@ -51,7 +55,10 @@ function parse(data: string): unknown {
 export class SseTransport implements Transport {
   readonly name = 'sse';
   readonly #ctl = new AbortController();
+  /** The probe event came: the transport is open. */
   #opened = false;
+  /** What came after the open event and before the probe, delivered on opening. */
+  #early: (() => void)[] = [];
   #done = false;
   #timer: unknown;
   #probe: unknown;
@@ -122,7 +129,7 @@ export class SseTransport implements Transport {
   #watchPartial(parser: SseParser): void {
     const clock = this.#ctx.api.clock;
     clock.clearTimeout(this.#partial);
-    if (this.#opened && parser.pending) {
+    if (this.#openedAt > 0 && parser.pending) {
       this.#partial = clock.setTimeout(() => this.#held(`a frame stayed without its end for ${SSE_HELD_MS} ms`), SSE_HELD_MS);
     }
   }
@@ -198,6 +205,11 @@ export class SseTransport implements Transport {
     if (late) this.#held(early ? 'events arrive in late bursts' : `an event arrived over ${SSE_HELD_MS} ms late`);
   }
 
+  /** Delivers an event or reset now once open, else on opening. */
+  #deliver(f: () => void): void {
+    if (this.#opened) f();
+    else this.#early.push(f);
+  }
 
   #message(m: SseMessage, parser: SseParser): void {
     if (this.#done) return;
@@ -205,32 +217,38 @@ export class SseTransport implements Transport {
     const body = parse(m.data) as Record<string, unknown> | undefined;
     switch (m.event) {
       case 'open': {
-        if (this.#opened) return;
-        this.#opened = true;
+        if (this.#openedAt) return;
         this.#openedAt = this.#ctx.api.clock.now();
         this.#ctx.api.clock.clearTimeout(this.#timer);
         this.#probe = this.#ctx.api.clock.setTimeout(() => this.#held(`no probe event within ${SSE_PROBE_MS} ms of the open event`), SSE_PROBE_MS);
         const dead = 2 * this.#heartbeatMs;
         this.#dog = new Watchdog(this.#ctx.api.clock, dead, () => this.#end({ kind: 'retry', error: clientError('timeout', `SSE: nothing for ${dead} ms`) }));
-        h.open();
         return;
       }
       case 'message': {
         const ev = body as Envelope | undefined;
         if (!ev || typeof ev.id !== 'string' || !ev.id || typeof ev.type !== 'string' || typeof ev.topic !== 'string') return;
         if (typeof ev.ts === 'number' && this.#openedAt) this.#stamps.push(ev.ts);
-        h.event(ev);
+        this.#deliver(() => h.event(ev));
         return;
       }
       case 'reset': {
         const cursor = typeof body?.cursor === 'string' && body.cursor ? body.cursor : m.id;
-        if (cursor) h.reset(cursor);
+        if (cursor) this.#deliver(() => h.reset(cursor));
         return;
       }
-      case 'probe':
+      case 'probe': {
         // The server's second frame came whole: nothing holds the stream's frames.
+        if (this.#opened || !this.#openedAt) return;
         this.#ctx.api.clock.clearTimeout(this.#probe);
+        this.#opened = true;
+        h.open();
+        for (const deliver of this.#early.splice(0)) {
+          if (this.#done) return;
+          deliver();
+        }
         return;
+      }
       case 'recycle':
         this.#end({ kind: 'retry', immediate: true });
         return;
