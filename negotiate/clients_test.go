@@ -209,6 +209,9 @@ type sseTestClient struct {
 	done   chan struct{}
 	err    error // why the stream ended; read after done is closed
 	once   sync.Once
+	// probes receives when each `event: probe` was read: kept out of
+	// msgs, since every stream sends one ProbeDelay after opening.
+	probes chan time.Time
 }
 
 // openSSE opens GET url on srv with headers, and fails the test unless the
@@ -243,7 +246,7 @@ func openSSEClient(t testing.TB, hc *http.Client, url string, headers http.Heade
 		cancel()
 		t.Fatalf("GET %s = %d %q %s, want a 200 event stream", url, res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
-	c := &sseTestClient{t: t, res: res, cancel: cancel, msgs: make(chan sseMessage), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &sseTestClient{t: t, res: res, cancel: cancel, msgs: make(chan sseMessage), stop: make(chan struct{}), done: make(chan struct{}), probes: make(chan time.Time, 4)}
 	go c.read()
 	t.Cleanup(c.close)
 	return c
@@ -252,6 +255,13 @@ func openSSEClient(t testing.TB, hc *http.Client, url string, headers http.Heade
 func (c *sseTestClient) read() {
 	defer close(c.done)
 	p := &sseParser{emit: func(m sseMessage) {
+		if m.event == "probe" {
+			select {
+			case c.probes <- time.Now():
+			default:
+			}
+			return
+		}
 		select {
 		case c.msgs <- m:
 		case <-c.stop:

@@ -57,7 +57,9 @@ type Config struct {
 
 	// Heartbeat is the longest a stream stays silent: SSE sends a comment,
 	// WebSocket a ping and an {"op":"hb"} frame. It is advertised to clients
-	// as heartbeatMs. Default: 15 s, the HTML standard's advice for proxies.
+	// as heartbeatMs; a stream may ask for a shorter one, down to
+	// MinHeartbeat (a client behind a proxy that cuts idle responses
+	// sooner). Default: 15 s, the HTML standard's advice for proxies.
 	Heartbeat time.Duration
 
 	// PongTimeout is how long a WebSocket peer may stay silent (no frame,

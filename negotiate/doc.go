@@ -37,9 +37,17 @@
 //     for every connection.
 //   - SSE (GET {base}/sse): the token comes in the header, or in the
 //     per-session cookie for the browser's native EventSource; Last-Event-ID
-//     resumes; the open event is flushed at once, comments keep it alive,
-//     and responses are never buffered by nginx or compressed by a gzip
-//     middleware; streams recycle themselves after 5 minutes or 8 MiB.
+//     resumes; the open event is flushed at once and a probe event
+//     follows ProbeDelay later (a client that does not get it whole is
+//     behind a proxy that holds frames), comments keep it alive, and
+//     responses are never buffered by nginx or compressed by a gzip
+//     middleware or a proxy that honours no-transform; streams recycle
+//     themselves after 5 minutes or 8 MiB.
+//
+// A stream may ask for heartbeats more often than Config.Heartbeat, down to
+// MinHeartbeat (the `heartbeat` query): a client behind a proxy that cuts
+// idle responses sooner than the heartbeat does so once it learned the
+// proxy's limit.
 //   - Long-poll (GET {base}/poll): served by the longpoll package.
 //
 // Every write has a deadline: a client that stops reading is disconnected

@@ -19,12 +19,26 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// behindNginx starts nginx in mode in front of srv. Without nginx the test
-// skips on a developer's machine and fails under CI=true.
+// behindNginx starts nginx in mode in front of srv.
 func behindNginx(t *testing.T, srv *httptest.Server, mode nginxtest.Mode) string {
 	t.Helper()
-	p, err := nginxtest.Start(context.Background(), strings.TrimPrefix(srv.URL, "http://"), mode)
-	if errors.Is(err, nginxtest.ErrNoNginx) {
+	return behindProxy(t, srv, nginxtest.ErrNoNginx, func(upstream string) (string, func() error, error) {
+		p, err := nginxtest.Start(context.Background(), upstream, mode)
+		if err != nil {
+			return "", nil, err
+		}
+		return p.URL, p.Close, nil
+	})
+}
+
+// behindProxy starts a real proxy in front of srv with start and returns
+// its base URL; it is stopped when the test ends. Without the proxy
+// (start fails with missing) the test skips on a developer's machine and
+// fails under CI=true.
+func behindProxy(t *testing.T, srv *httptest.Server, missing error, start func(upstream string) (string, func() error, error)) string {
+	t.Helper()
+	url, stop, err := start(strings.TrimPrefix(srv.URL, "http://"))
+	if errors.Is(err, missing) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
 		}
@@ -33,8 +47,8 @@ func behindNginx(t *testing.T, srv *httptest.Server, mode nginxtest.Mode) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	return p.URL
+	t.Cleanup(func() { stop() })
+	return url
 }
 
 // proxyClient talks to the proxy; its idle connections are closed when the
@@ -168,4 +182,80 @@ func TestBehindWebSocketNginx(t *testing.T) {
 	if err := conn.ReadJSON(&frame); err != nil || frame.Op != "event" || frame.Event.ID != e.ID.String() {
 		t.Fatalf("frame = %+v, %v; want the event %v", frame, err, e.ID)
 	}
+}
+
+// TestBehindShortTimeoutNginx: nginx with a proxy_read_timeout (3 s here)
+// shorter than the server's hold and heartbeat answers a quiet poll with
+// 504 and cuts a quiet stream; a poll asking for a shorter hold
+// (`timeout`) and a stream asking for heartbeats below the limit
+// (`heartbeat`) pass: what the client asks once it learned the limit.
+func TestBehindShortTimeoutNginx(t *testing.T) {
+	_, srv := newServer(t, longpoll.Config{DisablePresence: true, PollTimeout: 25 * time.Second})
+	base := behindNginx(t, srv, nginxtest.ShortTimeout)
+	limit := nginxtest.ShortReadTimeout
+	near := func(d, want time.Duration) bool {
+		return d > want-500*time.Millisecond && d < want+1500*time.Millisecond
+	}
+
+	t.Run("poll", func(t *testing.T) {
+		t.Parallel()
+		hc := proxyClient(t)
+		res := negotiateVia(t, hc, base, `{"topics":["room:a"]}`)
+		for _, c := range []struct {
+			query  string
+			status int
+			after  time.Duration
+		}{
+			{"", http.StatusGatewayTimeout, limit},
+			{"&timeout=2000", http.StatusOK, 2 * time.Second},
+		} {
+			req, _ := http.NewRequest(http.MethodGet, base+urlOf(res, LongPoll)+"?cursor="+res.Cursor+c.query, nil)
+			req.Header.Set(longpoll.TokenHeader, res.Token)
+			start := time.Now()
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if took := time.Since(start); resp.StatusCode != c.status || !near(took, c.after) {
+				t.Errorf("quiet poll%s = %d after %v, want %d after about %v", c.query, resp.StatusCode, took, c.status, c.after)
+			}
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		t.Parallel()
+		hc := proxyClient(t)
+		res := negotiateVia(t, hc, base, `{"topics":["room:a"]}`)
+		quiet := func(query string, within time.Duration) (time.Duration, int) {
+			ctx, cancel := context.WithTimeout(context.Background(), within)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+urlOf(res, SSE)+"&cursor="+res.Cursor+query, nil)
+			req.Header.Set(longpoll.TokenHeader, res.Token)
+			start := time.Now()
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			beats := 0
+			r := bufio.NewReader(resp.Body)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return time.Since(start), beats
+				}
+				if strings.HasPrefix(line, ": hb") {
+					beats++
+				}
+			}
+		}
+		if lasted, _ := quiet("", 3*limit); !near(lasted, limit) {
+			t.Errorf("a quiet stream lasted %v through nginx, want cut at about %v", lasted, limit)
+		}
+		lasted, beats := quiet("&heartbeat=1500", 2*limit)
+		if lasted < 2*limit-100*time.Millisecond || beats < 3 {
+			t.Errorf("a stream beating every 1.5 s lasted %v with %d heartbeats, want %v (the test's own limit) and 3 or more", lasted, beats, 2*limit)
+		}
+	})
 }

@@ -45,6 +45,10 @@ func (h *Handler) SSE(c *gin.Context) {
 		}
 	}
 
+	heartbeat, ok := h.streamHeartbeat(c)
+	if !ok {
+		return
+	}
 	out, done := streamWriter(c)
 	defer done()
 	sseHeaders(out.Header())
@@ -75,7 +79,7 @@ func (h *Handler) SSE(c *gin.Context) {
 	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
 		return
 	}
-	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, maxAge: h.cfg.StreamMaxAge}
+	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge}
 	switch err := s.run(ctx, w, receiver); {
 	case errors.Is(err, errRecycle):
 		_ = w.write([]byte("event: recycle\ndata: {}\n\n"))
@@ -178,6 +182,11 @@ func (w *sseWriter) reset(head longpoll.Cursor) error {
 }
 
 func (w *sseWriter) heartbeat() error { return w.write([]byte(": hb\n\n")) }
+
+// probe is the event that must reach the client soon after the open
+// event. An event, not a comment: a client knows it complete only with its
+// last byte, which is what a compressing proxy holds back.
+func (w *sseWriter) probe() error { return w.write([]byte("event: probe\ndata: {}\n\n")) }
 
 // problem ends the stream with a problem event after advising the retry
 // delay, so that a native EventSource reconnects rather than giving up.

@@ -32,7 +32,11 @@ type stream struct {
 	sess      *longpoll.Session
 	cursor    longpoll.Cursor
 	heartbeat time.Duration
-	maxAge    time.Duration // zero: no limit
+	// probe, when positive, is when the sink's probe frame goes out (a
+	// heartbeat for sinks without one), whatever else was written: the
+	// second frame SSE clients time (ProbeDelay).
+	probe  time.Duration
+	maxAge time.Duration // zero: no limit
 
 	inbox   <-chan []byte      // nil for SSE
 	onFrame func([]byte) error // handles one inbox frame
@@ -56,6 +60,12 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 
 	hb := time.NewTimer(s.heartbeat)
 	defer hb.Stop()
+	var probe <-chan time.Time
+	if s.probe > 0 {
+		t := time.NewTimer(s.probe)
+		defer t.Stop()
+		probe = t.C
+	}
 	var expire <-chan time.Time
 	if s.maxAge > 0 {
 		t := time.NewTimer(s.maxAge)
@@ -104,6 +114,12 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 				return err
 			}
 			hb.Reset(s.heartbeat)
+		case <-probe:
+			probe = nil
+			if err := probeOf(out)(); err != nil {
+				return err
+			}
+			resetTimer(hb, s.heartbeat)
 		case <-expire:
 			return errRecycle
 		case <-receiver.Done():
@@ -112,6 +128,17 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 			return errPeerGone
 		}
 	}
+}
+
+// A prober is a sink with a frame of its own for the probe.
+type prober interface{ probe() error }
+
+// probeOf is what out sends as its probe.
+func probeOf(out sink) func() error {
+	if p, ok := out.(prober); ok {
+		return p.probe
+	}
+	return out.heartbeat
 }
 
 // resetTimer restarts t for d whether or not it fired.

@@ -88,6 +88,10 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		problem.Write(c, http.StatusBadRequest, "bad_upgrade", "a WebSocket handshake needs HTTP/1.1")
 		return
 	}
+	heartbeat, ok := h.streamHeartbeat(c)
+	if !ok {
+		return
+	}
 	release, held := h.hold(c, h.held)
 	if held {
 		defer release()
@@ -101,7 +105,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		// Refused after the upgrade: a refused handshake would look to the
 		// client like a proxy stripping Upgrade, and it would give up on
 		// WebSocket for this address.
-		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
+		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
 		p := h.tooManyHeld()
 		_ = ws.json(wsError{Op: "error", Status: p.Status, Code: p.Code, Detail: p.Detail, RetryAfterMs: ceilMillis(p.RetryAfter)})
 		ws.close(websocket.ClosePolicyViolation, p.Code)
@@ -126,7 +130,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		reader.Wait()
 	}()
 
-	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: h.cfg.Heartbeat, lastPing: time.Now()}
+	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
 	sess, cursor, code, err := h.wsAuth(c, inbox)
 	if errors.Is(err, errPeerGone) && binary.Load() {
 		code, err = websocket.CloseUnsupportedData, errBinaryFrame
@@ -148,7 +152,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
 		return
 	}
-	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: h.cfg.Heartbeat, inbox: inbox,
+	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, inbox: inbox,
 		onFrame: func(frame []byte) error { return h.wsFrame(c, sess, ws, frame) }}
 	switch err := s.run(c.Request.Context(), ws, receiver); {
 	case errors.Is(err, longpoll.ErrSuperseded):

@@ -1,5 +1,5 @@
-// Builds the Go test server (../internal/testkit/testserver) and the nginx helper
-// (../internal/testkit/nginxproxy) once for the integration tests, into .cache/.
+// Builds the Go test server (../internal/testkit/testserver) and the nginx and
+// HAProxy helpers (../internal/testkit/nginxproxy, haproxyproxy) once for the integration tests, into .cache/.
 // Skips, with a note, when the packages or the Go toolchain are missing; the
 // integration tests then skip too. LIFELINE_TESTSERVER=/path/to/binary and
 // LIFELINE_NGINXPROXY=/path/to/binary use prebuilt ones instead.
@@ -34,3 +34,4 @@ function build(name, env) {
 
 build('testserver', 'LIFELINE_TESTSERVER');
 build('nginxproxy', 'LIFELINE_NGINXPROXY');
+build('haproxyproxy', 'LIFELINE_HAPROXYPROXY');

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import { CursorTracker } from './cursor.js';
 import type { Emitter } from './emitter.js';
 import { FailureBook, RANKING, defaultStorage } from './failures.js';
+import { IdleLimit } from './idle.js';
 import { resolveUrl, type FetchLike } from './http.js';
 import type { ClientTransport } from './protocol.js';
 import type { ClientEvents, LifelineOptions } from './types.js';
@@ -27,6 +28,8 @@ export interface ClientContext {
   readonly tracker: CursorTracker;
   /** Which transports failed here, and why. */
   readonly book: FailureBook;
+  /** The network path's idle limit, as learned from cuts (idle.ts). */
+  readonly idle: IdleLimit;
   /** What the client may use and can: sent in negotiate, best first. */
   readonly usable: readonly ClientTransport[];
   readonly wsCtor: WebSocketConstructor | undefined;
@@ -71,6 +74,7 @@ export function contextFrom(options: LifelineOptions, emitter: Emitter<ClientEve
     emitter,
     tracker: new CursorTracker(options.cursor),
     book,
+    idle: new IdleLimit(),
     usable: RANKING.filter((t) => allowed.includes(t) && (t !== 'websocket' || wsCtor !== undefined)),
     wsCtor,
     failbackMs: options.failbackMs ?? DEFAULT_FAILBACK_MS,

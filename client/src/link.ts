@@ -117,7 +117,7 @@ export class Link {
   }
 
   #create(offer: Offer, s: Session): Transport {
-    const { api, tracker, wsCtor } = this.#ctx;
+    const { api, tracker, wsCtor, idle } = this.#ctx;
     let t: Transport | undefined;
     /** Whether `t` is still the active transport: what it reports otherwise is ignored. */
     const active = (): boolean => t === this.#active;
@@ -125,6 +125,7 @@ export class Link {
       api,
       session: s,
       url: offer.url,
+      idle,
       cursor: () => tracker.cursor ?? s.cursor,
       handlers: {
         open: () => this.#onOpen(t!),

@@ -7,7 +7,7 @@ import { authed, type ApiContext, type Session } from './api.js';
 import { LifelineError, toLifelineError } from './errors.js';
 import { AbortedError, request, withQuery } from './http.js';
 import type { Envelope, PollResponse } from './protocol.js';
-import { closeFor, type Transport, type TransportContext } from './transport.js';
+import { closeFor, isCut, type Transport, type TransportContext } from './transport.js';
 
 /** How much longer than the server's hold the client waits before calling a poll dead. */
 export const POLL_GRACE_MS = 10_000;
@@ -23,19 +23,21 @@ export function isEnvelope(v: unknown): v is Envelope {
 }
 
 /**
- * Polls once from `cursor`. Resolves with the validated response (events
- * that lack an id, type or topic are left out); a poll that outlives the
- * server's hold by POLL_GRACE_MS is a `timeout` (a silently dead
- * connection).
+ * Polls once from `cursor`, asking the server to hold it at most
+ * `holdMs` (its own `pollTimeoutMs` when undefined). Resolves with the
+ * validated response (events that lack an id, type or topic are left
+ * out); a poll that outlives the hold by POLL_GRACE_MS is a `timeout` (a
+ * silently dead connection).
  */
-export async function poll(ctx: ApiContext, s: Session, url: string, cursor: string, signal: AbortSignal): Promise<PollResponse> {
+export async function poll(ctx: ApiContext, s: Session, url: string, cursor: string, signal: AbortSignal, holdMs?: number): Promise<PollResponse> {
+  const hold: Record<string, string> = holdMs === undefined ? {} : { timeout: String(holdMs) };
   const res = await authed(ctx, s, async () =>
     request(ctx.fetch, ctx.clock, {
       method: 'GET',
-      url: withQuery(url, { cursor, ...s.auth.query(s.clientId) }),
+      url: withQuery(url, { cursor, ...hold, ...s.auth.query(s.clientId) }),
       headers: { ...(await ctx.headers()), ...s.auth.headers(s.token) },
       signal,
-      timeoutMs: s.pollTimeoutMs + POLL_GRACE_MS,
+      timeoutMs: (holdMs ?? s.pollTimeoutMs) + POLL_GRACE_MS,
     }),
   );
   const b = res.body;
@@ -55,7 +57,8 @@ export async function poll(ctx: ApiContext, s: Session, url: string, cursor: str
 /**
  * Polls in a loop until closed. It opens at once (a poll that fails fails
  * fast; one that is held is working), and ends only on an error: a
- * superseded poll is ignored and polled again.
+ * superseded poll is ignored and polled again. Once the path's idle limit
+ * is known (idle.ts) each poll asks to be held less than it.
  */
 export class LongPollTransport implements Transport {
   readonly name = 'longpoll';
@@ -94,7 +97,8 @@ export class LongPollTransport implements Transport {
   }
 
   async #loop(): Promise<void> {
-    const { api, session, url, handlers: h } = this.#ctx;
+    const { api, session, url, handlers: h, idle } = this.#ctx;
+    let sentAt = api.clock.now();
     const signal = this.#ctl.signal;
     const timer = api.clock.setTimeout(() => this.#open(), POLL_OPEN_MS);
     try {
@@ -104,7 +108,8 @@ export class LongPollTransport implements Transport {
           this.#paused = null;
           continue;
         }
-        const res = await poll(api, session, url, this.#ctx.cursor(), signal);
+        sentAt = api.clock.now();
+        const res = await poll(api, session, url, this.#ctx.cursor(), signal, idle.pollTimeoutMs(session.pollTimeoutMs));
         if (signal.aborted) return;
         this.#open();
         h.alive();
@@ -119,7 +124,9 @@ export class LongPollTransport implements Transport {
     } catch (err) {
       if (signal.aborted || err instanceof AbortedError) return;
       this.#ctl.abort();
-      h.close(closeFor(toLifelineError(err)));
+      const e = toLifelineError(err);
+      // A held poll is quiet: cut while held, it may have met a proxy's idle timeout.
+      h.close(isCut(e) ? { ...closeFor(e), quietMs: api.clock.now() - sentAt } : closeFor(e));
     } finally {
       api.clock.clearTimeout(timer);
     }

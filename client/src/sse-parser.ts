@@ -30,6 +30,11 @@ export class SseParser {
     this.#onMessage = onMessage;
   }
 
+  /** Whether part of a message has been fed that its end has not followed yet. */
+  get pending(): boolean {
+    return this.#rest !== '' || this.#data.length > 0 || this.#event !== '';
+  }
+
   /** Feeds the next decoded chunk of the stream. */
   feed(chunk: string): void {
     let s = chunk;

@@ -236,6 +236,11 @@ export function supervise(ctx: ClientContext, topics: readonly string[], maxQueu
         return AGAIN;
       }
       if (out.kind === 'again') return out;
+      if (out.kind === 'retry' && out.quietMs !== undefined && ctx.idle.cut(out.quietMs)) {
+        // A proxy's idle timeout, foreseen (idle.ts): from now on polls and
+        // streams stay below it; reconnect at once, without showing trouble.
+        return { ...out, immediate: true };
+      }
       const drop = dropKind(out, t, openedAt || startedAt, clock.now());
       if (drop === 'late') early = 0;
       else if (drop === 'early' && ++early >= EARLY_DROPS) {

@@ -6,6 +6,7 @@
  */
 import type { ApiContext, Session } from './api.js';
 import type { LifelineError } from './errors.js';
+import type { IdleLimit } from './idle.js';
 import type { Ack, Envelope, SendRequest, TransportName } from './protocol.js';
 
 /** Why a transport failed before it opened (PROTOCOL.md §3, `failed`). */
@@ -30,6 +31,12 @@ export interface TransportClose {
   retryAfterMs?: number;
   /** Reconnect at once (a recycled SSE stream): not a failure. */
   immediate?: boolean;
+  /**
+   * The connection was cut (a 502/504, or the stream or socket ended)
+   * after this long without traffic: perhaps a proxy's idle timeout
+   * (idle.ts).
+   */
+  quietMs?: number;
 }
 
 /** What a transport reports. None of them is called after `close()`. */
@@ -57,6 +64,8 @@ export interface TransportContext {
   /** The cursor to (re)start from: the last event processed. */
   cursor: () => string;
   handlers: TransportHandlers;
+  /** The path's idle limit, as learned: polls hold less and streams beat more often below it. */
+  idle: IdleLimit;
 }
 
 export interface Transport {
@@ -70,6 +79,11 @@ export interface Transport {
   resume?(): void;
   /** WebSocket only: sends in-band while open. Rejects (retryably) if it closes first. */
   send?(msg: SendRequest): Promise<Ack>;
+}
+
+/** Whether an error is how a proxy cuts a response it found idle too long: a gateway timeout or error, or the connection ending. */
+export function isCut(e: LifelineError): boolean {
+  return e.status === 502 || e.status === 504 || (e.status === 0 && e.code === 'network');
 }
 
 /** Maps an HTTP-level error of a transport request to how the transport ends. */

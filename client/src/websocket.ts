@@ -11,6 +11,7 @@
 import { LifelineError, clientError } from './errors.js';
 import type { Ack, Envelope, SendRequest } from './protocol.js';
 import type { Transport, TransportClose, TransportContext } from './transport.js';
+import { withQuery } from './http.js';
 import { Watchdog } from './watchdog.js';
 
 /** The open frame must arrive within this long (DESIGN.md §5). */
@@ -52,6 +53,9 @@ export class WebSocketTransport implements Transport {
   #done = false;
   #timer: unknown;
   #dog: Watchdog | undefined;
+  /** The heartbeat interval asked for (the server's unless the path's idle limit is lower). */
+  readonly #heartbeatMs: number;
+  #lastFrame = 0;
   readonly #pending = new Map<string, Pending>();
   /** The retry delay of the last error frame that had one (a refused stream open or send). */
   #floorMs: number | undefined;
@@ -61,6 +65,7 @@ export class WebSocketTransport implements Transport {
   constructor(ctx: TransportContext, Ctor: WebSocketConstructor) {
     this.#ctx = ctx;
     this.#Ctor = Ctor;
+    this.#heartbeatMs = ctx.idle.heartbeatMs(ctx.session.heartbeatMs) ?? ctx.session.heartbeatMs;
   }
 
   start(): void {
@@ -71,7 +76,8 @@ export class WebSocketTransport implements Transport {
     );
     let ws: WebSocketLike;
     try {
-      ws = new this.#Ctor(wsUrl(this.#ctx.url)) as WebSocketLike;
+      const url = this.#heartbeatMs === session.heartbeatMs ? this.#ctx.url : withQuery(this.#ctx.url, { heartbeat: String(this.#heartbeatMs) });
+      ws = new this.#Ctor(wsUrl(url)) as WebSocketLike;
     } catch (err) {
       queueMicrotask(() => this.#end({ kind: 'failed', reason: 'error', error: clientError('error', `WebSocket: ${String(err)}`, err) }));
       return;
@@ -114,6 +120,7 @@ export class WebSocketTransport implements Transport {
 
   #frame(text: string): void {
     if (this.#done) return;
+    this.#lastFrame = this.#ctx.api.clock.now();
     this.#dog?.kick();
     let f: Record<string, unknown>;
     try {
@@ -128,9 +135,8 @@ export class WebSocketTransport implements Transport {
         if (this.#opened) return;
         this.#opened = true;
         this.#ctx.api.clock.clearTimeout(this.#timer);
-        this.#dog = new Watchdog(this.#ctx.api.clock, 2 * this.#ctx.session.heartbeatMs, () =>
-          this.#end({ kind: 'retry', error: clientError('timeout', `WebSocket: no frame for ${2 * this.#ctx.session.heartbeatMs} ms`) }),
-        );
+        const dead = 2 * this.#heartbeatMs;
+        this.#dog = new Watchdog(this.#ctx.api.clock, dead, () => this.#end({ kind: 'retry', error: clientError('timeout', `WebSocket: no frame for ${dead} ms`) }));
         h.open();
         return;
       case 'event': {
@@ -183,7 +189,7 @@ export class WebSocketTransport implements Transport {
     else if (code === 1001) c = { kind: 'retry', error: e('shutting_down', 503), retryAfterMs: 1000 };
     else if (code === 1013) c = { kind: 'retry', error: e('unavailable', 503), retryAfterMs: 2000 };
     else if (code === 1008) c = { kind: 'retry', error: e('rate_limited', 429), ...(this.#floorMs ? { retryAfterMs: this.#floorMs } : {}) };
-    else if (this.#opened) c = { kind: 'retry', error: e('network') };
+    else if (this.#opened) c = { kind: 'retry', error: e('network'), quietMs: this.#ctx.api.clock.now() - this.#lastFrame };
     else if (code === 4002) c = { kind: 'failed', reason: 'open_timeout', error: e('open_timeout') };
     else c = this.#socketOpen ? { kind: 'failed', reason: 'error', error: e('error') } : { kind: 'failed', reason: 'no_upgrade', error: e('no_upgrade') };
     this.#end(c);

@@ -118,7 +118,7 @@ describe('rate limits (fake server)', () => {
     const body = 'retry: 1700\nevent: problem\ndata: {"status":429,"code":"rate_limited","detail":"x"}\n\n';
     const sse = (text: string) => () => new Response(text, { headers: { 'Content-Type': 'text/event-stream' } });
     server.once('GET /rt/sse', sse(body));
-    server.once('GET /rt/sse', sse('retry: 1000\nevent: open\ndata: {}\n\n')); // then the stream ends: a plain drop
+    server.once('GET /rt/sse', sse('retry: 1000\nevent: open\ndata: {}\n\nevent: probe\ndata: {}\n\n')); // then the stream ends: a plain drop
     const t = setup({ transports: ['sse', 'longpoll'] }, server, fastClock(10)); // 300 ms (real) for the first byte
     await until(() => t.states.some((s) => s.status === 'connected' && s.transport === 'sse'));
     const s = t.states.find((x) => x.status === 'rate-limited')!;

@@ -22,6 +22,22 @@ describe('SseParser', () => {
     assert.equal(parser.lastEventId, 'e.1');
   });
 
+  it('says when part of a message waits for its end', () => {
+    const { parser } = parse([]);
+    assert.equal(parser.pending, false);
+    for (const [chunk, pending] of [
+      ['id: e.1\ndata: {"id"', true],
+      [':"e.1"}\n', true],
+      ['\n', false],
+      ['event: probe\n', true],
+      ['data: {}\n\n', false],
+      [': hb\n\n', false],
+    ] as const) {
+      parser.feed(chunk);
+      assert.equal(parser.pending, pending, JSON.stringify(chunk));
+    }
+  });
+
   it('accepts LF, CR and CRLF line ends, and mixes of them', () => {
     const want = parse([stream]).messages;
     for (const eol of ['\r', '\r\n']) assert.deepEqual(parse([stream.replaceAll('\n', eol)]).messages, want, JSON.stringify(eol));

@@ -524,6 +524,9 @@ func (l *load) readSSE(s *subscriber) error {
 		if err != nil {
 			return err
 		}
+		if string(m.event) == "probe" {
+			continue // the server's probe after opening (PROTOCOL.md §5a)
+		}
 		if len(m.event) != 0 && string(m.event) != "message" {
 			return fmt.Errorf("unexpected %q message: %q", m.event, m.data)
 		}

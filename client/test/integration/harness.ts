@@ -19,6 +19,7 @@ import type { Envelope } from '../../src/protocol.js';
 export const CLIENT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SERVER_BIN = process.env.LIFELINE_TESTSERVER ?? resolve(CLIENT_ROOT, '.cache/testserver');
 export const NGINX_BIN = process.env.LIFELINE_NGINXPROXY ?? resolve(CLIENT_ROOT, '.cache/nginxproxy');
+export const HAPROXY_BIN = process.env.LIFELINE_HAPROXYPROXY ?? resolve(CLIENT_ROOT, '.cache/haproxyproxy');
 
 /** Node 20 has no global WebSocket: the tests give the client the `ws` package's. */
 export const WebSocket = WS;
@@ -190,7 +191,13 @@ export class TestServer {
 /** Why nginx tests cannot run, or false. Under CI=true they must run: the caller fails instead of skipping. */
 export const nginxSkip: string | false = existsSync(NGINX_BIN) ? false : `no nginx proxy at ${NGINX_BIN} (npm test builds it)`;
 
-/** A real nginx in front of a test server (../internal/testkit/nginxproxy). */
+/** Why HAProxy tests cannot run, or false. */
+export const haproxySkip: string | false = existsSync(HAPROXY_BIN) ? false : `no HAProxy helper at ${HAPROXY_BIN} (npm test builds it)`;
+
+/**
+ * A real nginx in front of a test server (../internal/testkit/nginxproxy),
+ * or a real HAProxy (../internal/testkit/haproxyproxy, `haproxy`).
+ */
 export class NginxProxy {
   private constructor(
     readonly proc: ChildProcess,
@@ -205,8 +212,8 @@ export class NginxProxy {
    * Starts nginx in `mode` before `upstream` (host:port). Resolves with
    * null when nginx is not installed (the helper exits with status 3).
    */
-  static start(upstream: string, mode: 'default' | 'buffering' | 'websocket'): Promise<NginxProxy | null> {
-    const proc = spawn(NGINX_BIN, ['-upstream', upstream, '-mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+  static start(upstream: string, mode: 'default' | 'buffering' | 'websocket' | 'short-timeout', bin = NGINX_BIN): Promise<NginxProxy | null> {
+    const proc = spawn(bin, ['-upstream', upstream, '-mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -230,6 +237,11 @@ export class NginxProxy {
         else reject(new Error(`nginxproxy exited (${code}) before listening: ${stderr}`));
       });
     });
+  }
+
+  /** Starts HAProxy in `mode` before `upstream`; null when HAProxy is not installed. */
+  static haproxy(upstream: string, mode: 'default' | 'nodelay' | 'compress' | 'compress-stripped'): Promise<NginxProxy | null> {
+    return NginxProxy.start(upstream, mode as 'default', HAPROXY_BIN);
   }
 
   async stop(): Promise<void> {

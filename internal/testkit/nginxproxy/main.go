@@ -5,43 +5,29 @@
 //	go run ./internal/testkit/nginxproxy -upstream 127.0.0.1:8080 -mode default
 //
 // Modes: default (nginx's stock proxy_pass), buffering (buffers even
-// X-Accel-Buffering: no responses), websocket (forwards Upgrade);
+// X-Accel-Buffering: no responses), websocket (forwards Upgrade),
+// short-timeout (cuts responses idle for 3 s: proxy_read_timeout);
 // -strip-token removes the Lifeline-Token header in any of them. It exits
 // with status 3 when nginx is not installed.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"log"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/nginxtest"
+	"github.com/lifeline-go/lifeline/internal/testkit/proxyproc"
 )
 
 func main() {
-	upstream := flag.String("upstream", "", "upstream host:port (required)")
-	mode := flag.String("mode", string(nginxtest.Default), "default, buffering or websocket")
 	stripToken := flag.Bool("strip-token", false, "remove the Lifeline-Token request header, as some proxies do")
-	flag.Parse()
-	if *upstream == "" {
-		log.Fatal("nginxproxy: -upstream is required")
-	}
-	p, err := nginxtest.StartWith(context.Background(), *upstream, nginxtest.Options{Mode: nginxtest.Mode(*mode), StripToken: *stripToken})
-	if errors.Is(err, nginxtest.ErrNoNginx) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer p.Close()
-	fmt.Printf("LISTENING %s\n", p.URL)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
+	proxyproc.Main("nginxproxy", string(nginxtest.Default), "default, buffering, websocket or short-timeout",
+		func(ctx context.Context, upstream, mode string) (string, func() error, error) {
+			// proxyproc.Main has parsed the flags before it calls this.
+			p, err := nginxtest.StartWith(ctx, upstream, nginxtest.Options{Mode: nginxtest.Mode(mode), StripToken: *stripToken})
+			if err != nil {
+				return "", nil, err
+			}
+			return p.URL, p.Close, nil
+		}, nginxtest.ErrNoNginx)
 }
