@@ -2,40 +2,27 @@
 // independent Chromium instances chat over long-poll (forced with
 // ?transport=longpoll) and over WebSocket (the default negotiation), and the
 // indicator shows when the server rate-limits the client.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  IN_CI, WAIT_MS, skipBrowser, requireBrowser, workspace, openChat, waitForText, waitForTransport,
-  indicator, chatBothWays, screenshot, assertNoErrors,
+  WAIT_MS, skipBrowser, openChat, waitForText, waitForTransport, indicator, chatBothWays, screenshot, assertNoErrors, builtWorkspace,
 } from './lib.mjs';
 
-let ws;
-let exampleBin;
-
-before(async () => {
-  if (skipBrowser) return;
-  if (IN_CI) requireBrowser();
-  ws = await workspace();
-  exampleBin = await ws.build('./example');
-});
-
-after(async () => {
-  await ws?.cleanup();
-});
+const fx = builtWorkspace('./example');
 
 /** The token the example's POST /api/notify requires in these tests. */
 const NOTIFY_TOKEN = 'e2e-notify-token';
 
 /** A fresh example server (its own rate limits and failure memory). */
-const startExample = (addr = '127.0.0.1:0') => ws.start(exampleBin, ['-addr', addr, '-notify-token', NOTIFY_TOKEN], 'example');
+const startExample = (addr = '127.0.0.1:0') => fx.ws.start(fx.bin, ['-addr', addr, '-notify-token', NOTIFY_TOKEN], 'example');
 
 test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
   let server = await startExample();
   const baseURL = server.url;
-  const a = await openChat(ws, `${baseURL}/?transport=longpoll`, 'ada', {
+  const a = await openChat(fx.ws, `${baseURL}/?transport=longpoll`, 'ada', {
     beforeJoin: (page) => screenshot(page, 'nickname.png', { fullPage: false }),
   });
-  const b = await openChat(ws, `${baseURL}/?transport=longpoll`, 'grace');
+  const b = await openChat(fx.ws, `${baseURL}/?transport=longpoll`, 'grace');
 
   // Both run on long-poll and are connected; forced, so nothing was "skipped".
   for (const c of [a, b]) {
@@ -134,10 +121,10 @@ test('two browsers chat over long-poll', { skip: skipBrowser }, async () => {
 test('two browsers chat over WebSocket, negotiated by default', { skip: skipBrowser }, async () => {
   const server = await startExample();
   const sockets = [];
-  const a = await openChat(ws, `${server.url}/`, 'ada', {
+  const a = await openChat(fx.ws, `${server.url}/`, 'ada', {
     beforeJoin: (page) => { page.on('websocket', (s) => sockets.push(s.url())); }, // the client connects on join
   });
-  const b = await openChat(ws, `${server.url}/`, 'grace');
+  const b = await openChat(fx.ws, `${server.url}/`, 'grace');
 
   for (const c of [a, b]) {
     const ind = await waitForTransport(c, /^WebSocket · connected$/);
@@ -161,7 +148,7 @@ test('two browsers chat over WebSocket, negotiated by default', { skip: skipBrow
 
 test('the indicator says when the server rate-limits the client (negotiate, then sends), which carries on', { skip: skipBrowser }, async () => {
   const server = await startExample();
-  const c = await openChat(ws, `${server.url}/`, 'ada', {
+  const c = await openChat(fx.ws, `${server.url}/`, 'ada', {
     // Negotiate is limited per address (a burst of 30, then one a second):
     // this page spends the budget and keeps it spent until the client is
     // refused, and records every text the indicator shows from now on.

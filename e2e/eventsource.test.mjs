@@ -3,34 +3,22 @@
 // negotiate, the server ends the stream every 1.5 s (`event: recycle`), and
 // EventSource reconnects on its own with Last-Event-ID, losing and repeating
 // nothing, including events published while it was disconnected.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IN_CI, skipBrowser, requireBrowser, workspace, screenshot, assertNoErrors } from './lib.mjs';
+import { skipBrowser, screenshot, assertNoErrors, builtWorkspace } from './lib.mjs';
 
 const TOPIC = 'e2e:native';
 const EVENTS = 24;
 const PUBLISH_EVERY_MS = 250;
 const STREAM_MAX_AGE = '1500ms';
 
-let ws;
-let testserverBin;
-
-before(async () => {
-  if (skipBrowser) return;
-  if (IN_CI) requireBrowser();
-  ws = await workspace();
-  testserverBin = await ws.build('./internal/testkit/testserver');
-});
-
-after(async () => {
-  await ws?.cleanup();
-});
+const fx = builtWorkspace('./internal/testkit/testserver');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('native EventSource resumes with Last-Event-ID after the server ends the stream', { skip: skipBrowser }, async () => {
-  const server = await ws.start(testserverBin, ['-stream-max-age', STREAM_MAX_AGE, '-no-limits'], 'testserver');
-  const c = await ws.browser();
+  const server = await fx.ws.start(fx.bin, ['-stream-max-age', STREAM_MAX_AGE, '-no-limits'], 'testserver');
+  const c = await fx.ws.browser();
   const { page } = c;
   // Any page of the server's origin will do: the cookie is SameSite=Strict, Path=/rt.
   await page.goto(`${server.url}/test/sends`);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { promisify } from 'node:util';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,26 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Registers the test file's before/after hooks for a workspace with the Go
+ * package pkg built into it (nothing when there is no browser outside CI;
+ * an error when there is none under CI). Returns { ws, bin }, filled in
+ * once before has run.
+ */
+export function builtWorkspace(pkg) {
+  const fx = { ws: undefined, bin: undefined };
+  before(async () => {
+    if (skipBrowser) return;
+    if (IN_CI) requireBrowser();
+    fx.ws = await workspace();
+    fx.bin = await fx.ws.build(pkg);
+  });
+  after(async () => {
+    await fx.ws?.cleanup();
+  });
+  return fx;
 }
 
 /** A temporary directory for one test file: binaries and user-data dirs. */

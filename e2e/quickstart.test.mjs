@@ -4,25 +4,13 @@
 // plugin's own bundle route (/rt/lifeline.js) — no npm, no static files.
 // The page is the README's block as it stands, served at the program's
 // origin as any page of the app would be.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IN_CI, ROOT, WAIT_MS, skipBrowser, requireBrowser, workspace, freePort, assertNoErrors } from './lib.mjs';
+import { ROOT, WAIT_MS, skipBrowser, freePort, assertNoErrors, builtWorkspace } from './lib.mjs';
 
-let ws;
-let bin;
-
-before(async () => {
-  if (skipBrowser) return;
-  if (IN_CI) requireBrowser();
-  ws = await workspace();
-  bin = await ws.build('./example/quickstart');
-});
-
-after(async () => {
-  await ws?.cleanup();
-});
+const fx = builtWorkspace('./example/quickstart');
 
 /** The first ```html block of the README's "## Quick start" section. */
 async function readmePageScript() {
@@ -35,11 +23,11 @@ async function readmePageScript() {
 
 test("the README's page loads the client from /rt/lifeline.js and receives the published event", { skip: skipBrowser }, async () => {
   const port = await freePort();
-  const app = await ws.service(bin, ['-addr', `127.0.0.1:${port}`], 'quickstart', port);
+  const app = await fx.ws.service(fx.bin, ['-addr', `127.0.0.1:${port}`], 'quickstart', port);
   const script = await readmePageScript();
   assert.match(script, /from '\/rt\/lifeline\.js'/, 'the page imports the bundle from the mount point');
 
-  const c = await ws.browser();
+  const c = await fx.ws.browser();
   const { page } = c;
   const logged = []; // each console.log's arguments, as JSON values
   page.on('console', (msg) => {

@@ -3,25 +3,15 @@
 // history, two pages chat with typing and presence, a typing indicator
 // expires by its TTL, and a message written while the server is down shows
 // pending, then sent once it is back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IN_CI, skipBrowser, requireBrowser, workspace, openChat, waitForText, waitForTransport, chatBothWays, screenshot, assertNoErrors } from './lib.mjs';
+import {
+  skipBrowser, openChat, waitForText, waitForTransport, chatBothWays, screenshot, assertNoErrors, builtWorkspace,
+} from './lib.mjs';
 
-let ws;
-let exampleBin;
+const fx = builtWorkspace('./example');
 
-before(async () => {
-  if (skipBrowser) return;
-  if (IN_CI) requireBrowser();
-  ws = await workspace();
-  exampleBin = await ws.build('./example');
-});
-
-after(async () => {
-  await ws?.cleanup();
-});
-
-const startExample = (addr = '127.0.0.1:0') => ws.start(exampleBin, ['-addr', addr], 'example');
+const startExample = (addr = '127.0.0.1:0') => fx.ws.start(fx.bin, ['-addr', addr], 'example');
 
 /** The data-status of the message with text on page. */
 const statusOf = (page, text) => page.getByTestId('message').filter({ hasText: text }).getAttribute('data-status');
@@ -31,7 +21,7 @@ test('React page: history for a late joiner, chat, typing expiry, a message sent
   const base = server.url;
   // Reconnecting pages log failed requests while the server is down.
   const allowConsole = [/WebSocket connection to .* failed/, /net::ERR_CONNECTION_REFUSED/];
-  const a = await openChat(ws, `${base}/react`, 'ada', { allowConsole });
+  const a = await openChat(fx.ws, `${base}/react`, 'ada', { allowConsole });
   await waitForTransport(a, /^WebSocket · connected$/);
   await a.page.getByTestId('message-input').fill('before grace came');
   await a.page.getByTestId('message-input').press('Enter');
@@ -39,7 +29,7 @@ test('React page: history for a late joiner, chat, typing expiry, a message sent
   await a.page.waitForFunction(() => document.querySelector('[data-testid="message"]')?.dataset.status === 'sent');
 
   // Grace joins late: the room's history shows what ada said before.
-  const b = await openChat(ws, `${base}/react`, 'grace', { allowConsole });
+  const b = await openChat(fx.ws, `${base}/react`, 'grace', { allowConsole });
   await waitForText(b.page, 'message', 'before grace came');
   assert.equal(await b.page.getByTestId('message').count(), 1, 'the history once, not twice');
 

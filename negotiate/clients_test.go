@@ -68,7 +68,14 @@ func publish(t testing.TB, lp *longpoll.Server, topic string, data any) *longpol
 // waitFor waits, up to waitTimeout, until cond holds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	waitWithin(t, waitTimeout, what, cond)
+}
+
+// waitWithin is waitFor with a deadline of its own, for conditions that
+// come only after a configured timeout.
+func waitWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
