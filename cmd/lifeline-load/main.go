@@ -93,6 +93,7 @@ type config struct {
 	Ns         []int
 	Transports []string
 	Events     int
+	BurstMaxN  int
 	Rounds     int
 	Warmup     int
 	Cycles     int
@@ -122,10 +123,11 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	ns := fs.String("n", "10000", "comma-separated numbers of connections (polls or streams) to hold at once; each is measured in turn")
 	transports := fs.String("transports", strings.Join(allTransports, ","), "comma-separated transports to measure, in order: longpoll, websocket, sse")
 	fs.IntVar(&cfg.Events, "events", 200, "streams: events published back to back in each round's burst")
+	fs.IntVar(&cfg.BurstMaxN, "burst-max-n", 1<<30, "streams: run the bursts only where N is at most this (-n 1000,10000 -burst-max-n 1000: bursts to 1 000 streams, fan-out and memory at both)")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "measured rounds per target (a fan-out, and for streams a burst)")
 	fs.IntVar(&cfg.Warmup, "warmup", 2, "unmeasured rounds per target before the measured ones, so the servers' heaps reach their working size")
 	fs.IntVar(&cfg.Cycles, "cycles", 1, "repeat everything this many times with fresh server and driver processes")
-	targets := fs.String("targets", "floor,lifeline", "comma-separated servers to measure, in order: floor, lifeline")
+	targets := fs.String("targets", "floor,lifeline,centrifuge", "comma-separated servers to measure, in order: floor, lifeline, centrifuge (streams only; github.com/centrifugal/centrifuge), redis (with -redis)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for each phase: connecting, arming N polls or opening N streams, one fan-out, one burst")
 	fs.BoolVar(&cfg.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine and mutex profiles of each server, and CPU profiles of its last round's fan-out (long-poll) or burst (streams), to this directory (perturbs the figures)")
@@ -303,9 +305,12 @@ type target struct {
 	driver      *driverProc
 	empty, idle int64
 	first       int64 // held RSS of the first round, before any fan-out to these polls or streams
-	report      *targetReport
-	cleanup     func() error      // deletes the redis target's keys; nil for the others
-	throughput  *throughputReport // in the throughput phase
+	// After a forced GC (see serverStats): RSS and live heap of the
+	// warmed-up server with no client.
+	emptyGC, emptyHeap int64
+	report             *targetReport
+	cleanup            func() error      // deletes the redis target's keys; nil for the others
+	throughput         *throughputReport // in the throughput phase
 }
 
 func (t *target) stop() {
@@ -345,6 +350,9 @@ func runGroup(cfg config, g group, cycle int, rep *report, log io.Writer) error 
 		}
 	}()
 	for _, kind := range cfg.Targets {
+		if !serves(kind, g.transport) {
+			continue
+		}
 		t, err := startTarget(cfg, g, kind, rep.target(g, kind))
 		if t != nil {
 			targets = append(targets, t)
@@ -394,6 +402,9 @@ func startTargetRSS(cfg config, g group, kind string, tr *targetReport, withRSS 
 	}
 	if withRSS {
 		if t.empty, err = t.rss(); err != nil {
+			return t, err
+		}
+		if t.emptyGC, t.emptyHeap, err = t.collected(); err != nil {
 			return t, err
 		}
 	}
@@ -447,6 +458,17 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if r == -cfg.Warmup {
 		t.first = held
 	}
+	// The held reading above is what the server holds as it runs; this
+	// one, after a forced GC, is what is live, without the garbage that
+	// the previous rounds' traffic left for the collector.
+	heldGC, heldHeap, err := t.collected()
+	if err != nil {
+		return err
+	}
+	cpu0, err := t.cpuTime()
+	if err != nil {
+		return err
+	}
 	profile := cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1
 	var prof *profiler
 	if profile && !g.streaming() {
@@ -458,9 +480,14 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if err = prof.finish(err); err != nil {
 		return err
 	}
+	cpu1, err := t.cpuTime()
+	if err != nil {
+		return err
+	}
 	res := rep.result()
+	res.cpu = cpu1 - cpu0
 	var burst *burstResult
-	if g.streaming() {
+	if g.streaming() && g.n <= cfg.BurstMaxN {
 		if profile {
 			if prof, err = startProfiles(cfg, g, t.kind, t.addrs[0], log); err != nil {
 				return err
@@ -470,7 +497,12 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 		if err = prof.finish(err); err != nil {
 			return err
 		}
+		cpu2, err := t.cpuTime()
+		if err != nil {
+			return err
+		}
 		burst = brep.burst(g.n, cfg.Events)
+		burst.cpu = cpu2 - cpu1
 	}
 	name := fmt.Sprintf("%s %s N=%d: cycle %d", g.transport, t.kind, g.n, cycle+1)
 	if r < 0 {
@@ -485,6 +517,7 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 		return nil
 	}
 	rr := t.report.addRound(cycle, r, g.n, t.empty, t.idle, t.first, held, res, burst)
+	t.report.addCollected(g.n, t.emptyGC, heldGC, t.emptyHeap, heldHeap)
 	fmt.Fprintf(log, "%s round %d: held RSS %d KiB (%.1f KiB/conn), fan-out p50 %.1f ms, p99 %.1f ms, max %.1f ms, delivered %d/%d%s\n",
 		name, r+1, held, rr.RSSPerConnKB, rr.P50ms, rr.P99ms, rr.Maxms, rr.Delivered, g.n, burst.describe())
 	if res.errs > 0 {

@@ -317,7 +317,7 @@ const (
 func (l *load) openWS(s *subscriber) error {
 	c := s.c
 	target := "/ws"
-	if l.kind != targetFloor {
+	if l.lifeline() {
 		target = "/rt/ws?cursor=" + url.QueryEscape(c.cursor)
 	}
 	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -335,9 +335,14 @@ func (l *load) openWS(s *subscriber) error {
 	if status != 101 {
 		return fmt.Errorf("upgrade: status %d", status)
 	}
-	if l.kind != targetFloor {
+	switch {
+	case l.lifeline():
 		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `}`
 		if err := c.writeFrame(wsText, []byte(auth)); err != nil {
+			return err
+		}
+	case l.kind == targetCentrifuge:
+		if err := c.writeFrame(wsText, []byte(centrifugeConnect)); err != nil {
 			return err
 		}
 	}
@@ -351,6 +356,9 @@ func (l *load) openWS(s *subscriber) error {
 				return err
 			}
 			continue
+		}
+		if l.kind == targetCentrifuge && op == wsText && bytes.Contains(p, []byte(`"connect":{`)) {
+			return nil
 		}
 		if op != wsText || !bytes.Contains(p, []byte(`"op":"open"`)) {
 			return fmt.Errorf("first frame is not open: opcode %d %q", op, p)
@@ -370,6 +378,10 @@ func (l *load) readWS(s *subscriber) error {
 		switch op {
 		case wsText:
 			switch {
+			case l.kind == targetCentrifuge:
+				if err := l.centrifugeFrame(s, p); err != nil {
+					return err
+				}
 			case bytes.HasPrefix(p, []byte(`{"op":"event"`)):
 				at := int64(time.Since(l.epoch))
 				k, ok := parseRound(p)
@@ -478,11 +490,14 @@ type sseMessage struct {
 func (l *load) openSSE(s *subscriber) error {
 	c := s.c
 	target := "/sse"
-	if l.kind != targetFloor {
+	switch {
+	case l.lifeline():
 		target = "/rt/sse?cursor=" + url.QueryEscape(c.cursor)
+	case l.kind == targetCentrifuge:
+		target = "/sse?cf_connect=" + url.QueryEscape(centrifugeConnect)
 	}
 	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nAccept: text/event-stream\r\n"
-	if l.kind != targetFloor {
+	if l.lifeline() {
 		req += "Lifeline-Token: " + c.token + "\r\n"
 	}
 	req += "\r\n"
@@ -511,6 +526,12 @@ func (l *load) openSSE(s *subscriber) error {
 	if err != nil {
 		return fmt.Errorf("sse: waiting for open: %w", err)
 	}
+	if l.kind == targetCentrifuge {
+		if !bytes.Contains(m.data, []byte(`"connect":{`)) {
+			return fmt.Errorf("sse: first message is not the connect reply: %q", m.data)
+		}
+		return nil
+	}
 	if string(m.event) != "open" {
 		return fmt.Errorf("sse: first message is %q, not open: %q", m.event, m.data)
 	}
@@ -527,6 +548,12 @@ func (l *load) readSSE(s *subscriber) error {
 		if len(m.event) != 0 && string(m.event) != "message" {
 			return fmt.Errorf("unexpected %q message: %q", m.event, m.data)
 		}
+		if l.kind == targetCentrifuge {
+			if err := l.centrifugeFrame(s, m.data); err != nil {
+				return err
+			}
+			continue
+		}
 		at := int64(time.Since(l.epoch))
 		k, ok := parseRound(m.data)
 		if !ok {
@@ -534,6 +561,36 @@ func (l *load) readSSE(s *subscriber) error {
 		}
 		l.deliver(s, k, at)
 	}
+}
+
+// centrifugeFrame handles what centrifuge sent in one WebSocket frame or
+// SSE message: one or more JSON messages, one per line. A publication
+// push ({"push":{"channel":...,"pub":{"data":...}}}) is a delivery; an
+// empty object is a ping (off in the run, answered anyway on WebSocket).
+func (l *load) centrifugeFrame(s *subscriber, p []byte) error {
+	for len(p) > 0 {
+		line, rest, _ := bytes.Cut(p, []byte("\n"))
+		p = rest
+		switch {
+		case len(line) == 0:
+		case bytes.Equal(line, []byte("{}")):
+			if s.sse == nil {
+				if err := s.c.writeFrame(wsText, []byte("{}")); err != nil {
+					return err
+				}
+			}
+		case bytes.HasPrefix(line, []byte(`{"push":`)) && bytes.Contains(line, []byte(`"pub":{`)):
+			at := int64(time.Since(l.epoch))
+			k, ok := parseRound(line)
+			if !ok {
+				return fmt.Errorf("publication without a round: %q", line)
+			}
+			l.deliver(s, k, at)
+		default:
+			return fmt.Errorf("unexpected centrifuge message %q", line)
+		}
+	}
+	return nil
 }
 
 // next reads up to the blank line that ends a message and returns the
