@@ -63,8 +63,11 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		expire = t.C
 	}
 	maxBatch := s.lp.Config().MaxBatch
+	// One slice for every read of the stream: a wake-up per event then
+	// allocates nothing for its batch.
+	var batch []*longpoll.Event
 	for {
-		b, err := buf.Read(ctx, s.sess.Topics, s.cursor, maxBatch)
+		b, err := longpoll.ReadInto(ctx, buf, batch, s.sess.Topics, s.cursor, maxBatch)
 		if err != nil {
 			return err
 		}
@@ -78,6 +81,8 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 				receiver.Delivered(b.Events)
 			}
 		}
+		clear(b.Events) // written: hold no event the buffer may evict
+		batch = b.Events[:0]
 		if err != nil {
 			return err
 		}
