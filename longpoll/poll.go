@@ -99,8 +99,8 @@ func (s *Server) poll(c *gin.Context) {
 				return
 			}
 			receiver.hold() // about to wait: end an older receiver anywhere
-			t := time.NewTimer(timeout)
-			defer t.Stop()
+			t := pollTimers.get(timeout)
+			defer pollTimers.put(t)
 			timer = t.C
 		}
 		select {

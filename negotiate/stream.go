@@ -54,8 +54,13 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 	}
 	defer sub.Close()
 
+	// The heartbeat timer is not reset on every write, which would cost a
+	// timer update per event: when it fires, it sends a heartbeat only if
+	// nothing was written for a whole interval, and otherwise waits out
+	// the rest of the interval since the last write.
 	hb := time.NewTimer(s.heartbeat)
 	defer hb.Stop()
+	lastWrite := time.Now()
 	var expire <-chan time.Time
 	if s.maxAge > 0 {
 		t := time.NewTimer(s.maxAge)
@@ -90,7 +95,7 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		s.cursor = b.Cursor
 		s.lp.Touch(s.sess)
 		if wrote {
-			resetTimer(hb, s.heartbeat)
+			lastWrite = time.Now()
 		}
 		if b.More {
 			continue
@@ -105,9 +110,14 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 				return err
 			}
 		case <-hb.C:
+			if quiet := time.Since(lastWrite); quiet < s.heartbeat {
+				hb.Reset(s.heartbeat - quiet)
+				continue
+			}
 			if err := out.heartbeat(); err != nil {
 				return err
 			}
+			lastWrite = time.Now()
 			hb.Reset(s.heartbeat)
 		case <-expire:
 			return errRecycle
@@ -117,12 +127,6 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 			return errPeerGone
 		}
 	}
-}
-
-// resetTimer restarts t for d whether or not it fired.
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	t.Reset(d)
 }
 
 // slowConsumer reports whether a stream ended because a write missed its

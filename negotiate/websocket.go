@@ -332,6 +332,10 @@ type wsConn struct {
 	lastPing  time.Time
 	// refused counts sends refused by the rate limit in a row.
 	refused int
+	// deadline is the data frames' write deadline, moved on coarsely:
+	// gorilla hands it to the corkConn with every frame, which applies it
+	// only when it changed.
+	deadline writeDeadline
 }
 
 func (w *wsConn) write(f func() error) error {
@@ -341,7 +345,9 @@ func (w *wsConn) write(f func() error) error {
 			return err
 		}
 	}
-	_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
+	if at, moved := w.deadline.next(now, w.timeout); moved {
+		_ = w.conn.SetWriteDeadline(at)
+	}
 	if err := f(); err != nil {
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
