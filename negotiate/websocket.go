@@ -31,8 +31,10 @@ const (
 )
 
 // inboxSize bounds the client frames read ahead of processing. When it is
-// full the reader stops reading, and TCP pushes back on the client.
-const inboxSize = 16
+// full the reader stops reading, and TCP pushes back on the client. Small:
+// every open stream holds the channel's buffer (24 bytes a slot), and a
+// client's frames are handled as soon as the stream is between events.
+const inboxSize = 4
 
 // controlWait bounds writing a close or ping control frame.
 const controlWait = time.Second

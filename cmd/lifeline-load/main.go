@@ -1,13 +1,26 @@
-// Command lifeline-load measures Lifeline against a bare-Gin floor in the
-// same run, per transport: N long-polls held at once, or N WebSocket or SSE
-// streams open on one topic. It reports the RSS each server needs per
-// connection, how fast one publish fans out to all N, and, for streams, the
-// sustained delivery rate of a burst of publishes (DESIGN.md §8).
+// Command lifeline-load measures Lifeline against a bare-Gin floor and, for
+// WebSocket and SSE, against centrifuge (github.com/centrifugal/centrifuge,
+// the library behind Centrifugo) in the same run, per transport: N
+// long-polls held at once, or N WebSocket or SSE streams open on one topic.
+// It reports the RSS and the live heap each server needs per connection,
+// how fast one publish fans out to all N and the server CPU it costs, and,
+// for streams, the sustained delivery rate of a burst of publishes and its
+// server CPU (DESIGN.md §8).
 //
-//	go run ./cmd/lifeline-load [-transports longpoll,websocket,sse] [-n 2000,10000]
-//	    [-events 200] [-rounds 5] [-targets floor,lifeline] [-json]
-//	go run ./cmd/lifeline-load -redis redis://127.0.0.1:6379/0 [-instances 3]
+// It is a module of its own (go.mod beside this file, Lifeline replaced by
+// ../..), so that centrifuge never enters Lifeline's module graph. From the
+// repository root, README's table in one command (make load):
+//
+//	cd cmd/lifeline-load && go run . -n 1000,10000 -events 1000 -burst-max-n 1000
+//	cd cmd/lifeline-load && go run . [-transports longpoll,websocket,sse] [-n 2000,10000]
+//	    [-events 200] [-rounds 5] [-targets floor,lifeline,centrifuge] [-json]
+//	cd cmd/lifeline-load && go run . -redis redis://127.0.0.1:6379/0 [-instances 3]
 //	    [-phases fanout,throughput,commands] [-subscribers 1000] [-publishers 48]
+//
+// The clients are raw TCP (hand-made HTTP/1.1 requests and WebSocket
+// frames: Go's net/http client would dominate the latencies at N = 10 000),
+// each connection from one of 400 loopback source addresses (127.1.0.1
+// up), so that Lifeline's per-address limits run at their defaults.
 //
 // Each server runs in its own child process (this binary re-executed with
 // the hidden -serve flag) so that /proc/<pid>/status VmRSS is the server's
@@ -53,8 +66,16 @@
 // topic) are part of its held RSS. The server is never told to collect garbage or free memory
 // (only -profile does, after the RSS reading of the round it profiles).
 // Lifeline runs with DisablePresence: true unless -presence is given, with
-// its rate limits off, and with heartbeats, pings and stream recycling
-// pushed beyond the run (see lifeline.go).
+// its per-session rate limits off and its per-address limits at their
+// defaults, and with heartbeats, pings and stream recycling pushed beyond
+// the run (see lifeline.go); centrifuge with its defaults, pings off (see
+// centrifuge.go).
+//
+// Each round also reads, right after a forced GC in the server (GET
+// /stats?gc), its RSS and live heap (rss-gc/conn, heap/conn: not inflated
+// by the garbage earlier bursts left), and the server's CPU time (getrusage)
+// around the fan-out and around the burst. -burst-max-n limits the bursts
+// to the smaller N of a run.
 //
 // Redis mode (-redis URL) adds the redis target: -instances Lifeline
 // instances, each in its own process with an llredis Backend on that Redis
