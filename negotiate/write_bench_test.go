@@ -97,7 +97,17 @@ func BenchmarkWebSocketEvents(b *testing.B) {
 	conn := <-conns
 	ws := &wsConn{conn: conn, timeout: 10 * time.Second, pingEvery: time.Hour, lastPing: time.Now()}
 
-	writeBatches(b, ws, events)
+	// frame=event: an "event" frame per event, a batch's frames gathered
+	// into one write; frame=events: a client that asked for batches gets
+	// a batch's events in one "events" frame (PROTOCOL.md §5b).
+	for _, batched := range []bool{false, true} {
+		name := "frame=event"
+		if batched {
+			name = "frame=events"
+		}
+		ws.batch = batched
+		b.Run(name, func(b *testing.B) { writeBatches(b, ws, events) })
+	}
 	conn.Close()
 	client.Close()
 	<-drained

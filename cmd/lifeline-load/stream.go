@@ -282,21 +282,29 @@ func (r phaseResult) fanOut() roundResult {
 
 // parseRound returns the round of an event: the number after "round":.
 func parseRound(b []byte) (uint64, bool) {
+	k, _, ok := nextRound(b)
+	return k, ok
+}
+
+// nextRound returns the number after the first "round": in b, and what
+// follows it.
+func nextRound(b []byte) (uint64, []byte, bool) {
 	const key = `"round":`
 	i := bytes.Index(b, []byte(key))
 	if i < 0 {
-		return 0, false
+		return 0, nil, false
 	}
+	rest := b[i+len(key):]
 	var k uint64
 	n := 0
-	for _, ch := range b[i+len(key):] {
+	for _, ch := range rest {
 		if ch < '0' || ch > '9' {
 			break
 		}
 		k = k*10 + uint64(ch-'0')
 		n++
 	}
-	return k, n > 0
+	return k, rest[n:], n > 0
 }
 
 // WebSocket (RFC 6455), the client side: a fixed handshake key, frames from
@@ -337,7 +345,9 @@ func (l *load) openWS(s *subscriber) error {
 	}
 	switch {
 	case l.lifeline():
-		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `}`
+		// "batch": the events the stream has at once in one frame, as
+		// the TypeScript client asks for them.
+		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `,"batch":true}`
 		if err := c.writeFrame(wsText, []byte(auth)); err != nil {
 			return err
 		}
@@ -381,6 +391,20 @@ func (l *load) readWS(s *subscriber) error {
 			case l.kind == targetCentrifuge:
 				if err := l.centrifugeFrame(s, p); err != nil {
 					return err
+				}
+			case bytes.HasPrefix(p, []byte(`{"op":"events"`)):
+				at := int64(time.Since(l.epoch))
+				n := 0
+				for rest := p; ; n++ {
+					k, next, ok := nextRound(rest)
+					if !ok {
+						break
+					}
+					l.deliver(s, k, at)
+					rest = next
+				}
+				if n == 0 {
+					return fmt.Errorf("events frame without a round: %q", p)
 				}
 			case bytes.HasPrefix(p, []byte(`{"op":"event"`)):
 				at := int64(time.Since(l.epoch))
