@@ -13,6 +13,7 @@ test-go:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	cd bench/ratelimit && $(GO) vet ./...
+	cd cmd/lifeline-load && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 test-client:
 	cd client && $(NPM) ci --no-audit --no-fund && $(NPM) test && $(NPM) run check-bundle
@@ -25,9 +26,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./longpoll/ ./ratelimit/
 	cd bench/ratelimit && $(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Holds 10 000 polls/connections on Lifeline and on bare floors; prints both.
+# README's Performance table in one run: Lifeline beside a bare-Gin floor
+# and centrifuge (streams), 10 000 held polls/streams for memory and
+# fan-out, 1 000 streams taking 1 000-event bursts for throughput. The load
+# tool is a module of its own, so that centrifuge stays out of Lifeline's.
 load:
-	$(GO) run ./cmd/lifeline-load -n 10000
+	cd cmd/lifeline-load && $(GO) run . -n 1000,10000 -events 1000 -burst-max-n 1000
 
 # A short coverage-guided run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s

@@ -125,7 +125,10 @@ type shard struct {
 	topics map[string]*topic
 }
 
-var _ Buffer = (*Memory)(nil)
+var (
+	_ Buffer      = (*Memory)(nil)
+	_ BatchReader = (*Memory)(nil)
+)
 
 // NewMemory returns a Memory buffer with a new random epoch and starts its
 // sweep goroutine. Call Close to stop it.
@@ -298,7 +301,14 @@ func (m *Memory) keepBudget() {
 
 // Read implements Buffer. It seeks each topic by binary search and merges
 // the topics' events by sequence number.
-func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int) (Batch, error) {
+func (m *Memory) Read(ctx context.Context, topics []string, after Cursor, max int) (Batch, error) {
+	return m.ReadAppend(ctx, nil, topics, after, max)
+}
+
+// ReadAppend implements BatchReader: Read, with the batch's events
+// appended to dst[:0], so that a receiver woken for every event reuses one
+// slice instead of allocating one per read.
+func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
 	if m.closed.Load() {
 		return Batch{}, ErrClosed
 	}
@@ -311,7 +321,7 @@ func (m *Memory) Read(_ context.Context, topics []string, after Cursor, max int)
 	}
 	now := m.cfg.Now()
 	cutoff := now.Add(-m.cfg.MaxAge)
-	var events []*Event
+	events := dst[:0]
 	sources := 0
 	for _, name := range topics {
 		t := m.lookup(name)

@@ -69,8 +69,15 @@ func (s *Server) poll(c *gin.Context) {
 	ctx := c.Request.Context()
 	var timer <-chan time.Time
 	for {
-		b, err := s.buf.Read(ctx, sess.Topics, cursor, s.cfg.MaxBatch)
+		// A pooled slice for the batch, taken only while reading and
+		// answering: a held poll keeps none.
+		batch := batchSlices.get()
+		b, err := ReadInto(ctx, s.buf, *batch, sess.Topics, cursor, s.cfg.MaxBatch)
+		if cap(b.Events) > 0 {
+			*batch = b.Events[:0]
+		}
 		if err != nil {
+			batchSlices.put(batch)
 			WriteError(c, err)
 			return
 		}
@@ -82,16 +89,18 @@ func (s *Server) poll(c *gin.Context) {
 			} else {
 				receiver.Delivered(b.Events)
 			}
+			batchSlices.put(batch)
 			return
 		}
+		batchSlices.put(batch)
 		if timer == nil {
 			if timeout == 0 {
 				writeBatch(c, b, outcomeEvents)
 				return
 			}
 			receiver.hold() // about to wait: end an older receiver anywhere
-			t := time.NewTimer(timeout)
-			defer t.Stop()
+			t := pollTimers.get(timeout)
+			defer pollTimers.put(t)
 			timer = t.C
 		}
 		select {

@@ -102,8 +102,9 @@ func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
 	for _, e := range b.Events {
 		size += len(e.body) + 48
 	}
-	out := make([]byte, 0, size)
-	out = append(out, `{"events":[`...)
+	buf := responseBuffers.get(size)
+	defer responseBuffers.put(buf)
+	out := append(*buf, `{"events":[`...)
 	for i, e := range b.Events {
 		if i > 0 {
 			out = append(out, ',')
@@ -124,7 +125,8 @@ func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
 	}
 	out = append(out, '}')
 	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, "application/json; charset=utf-8", out)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", out) // copies out
+	*buf = out[:0]
 }
 
 func problemBadTimeout(c *gin.Context, err error) {

@@ -387,16 +387,17 @@ func sseURL(res Response, cursor string) string {
 
 // wsTestFrame is a server frame of PROTOCOL.md §5b, decoded.
 type wsTestFrame struct {
-	Op           string        `json:"op"`
-	ClientID     string        `json:"clientId"`
-	Cursor       string        `json:"cursor"`
-	Event        *testEnvelope `json:"event"`
-	MID          string        `json:"mid"`
-	ID           string        `json:"id"`
-	Status       int           `json:"status"`
-	Code         string        `json:"code"`
-	Detail       string        `json:"detail"`
-	RetryAfterMs int64         `json:"retryAfterMs"`
+	Op           string         `json:"op"`
+	ClientID     string         `json:"clientId"`
+	Cursor       string         `json:"cursor"`
+	Event        *testEnvelope  `json:"event"`
+	Events       []testEnvelope `json:"events"`
+	MID          string         `json:"mid"`
+	ID           string         `json:"id"`
+	Status       int            `json:"status"`
+	Code         string         `json:"code"`
+	Detail       string         `json:"detail"`
+	RetryAfterMs int64          `json:"retryAfterMs"`
 	// Raw is the frame as received; Binary is set for a binary frame.
 	Raw    []byte `json:"-"`
 	Binary bool   `json:"-"`

@@ -74,8 +74,9 @@ type Config struct {
 	// stream reads together (up to longpoll's MaxBatch) are one write. A
 	// client that does not read for this long is a slow consumer: its
 	// connection is closed and it resumes from its cursor; publishers
-	// never wait for it.
-	// Default: 10 s.
+	// never wait for it. The deadline moves on only once an eighth of it
+	// is used up, so a write gets between 7/8 of WriteTimeout and all of
+	// it. Default: 10 s.
 	WriteTimeout time.Duration
 
 	// StreamMaxAge and StreamMaxBytes bound one SSE response; the stream

@@ -118,12 +118,15 @@ type sseWriter struct {
 	timeout  time.Duration
 	written  int
 	maxBytes int
+	deadline writeDeadline // moved on coarsely (see deadlineSlack)
 }
 
 func (w *sseWriter) write(b []byte) error {
 	// Not every ResponseWriter supports deadlines (httptest's recorder does
 	// not); the stream still works, only without slow-consumer protection.
-	_ = w.out.SetWriteDeadline(time.Now().Add(w.timeout))
+	if at, moved := w.deadline.next(time.Now(), w.timeout); moved {
+		_ = w.out.SetWriteDeadline(at)
+	}
 	if _, err := w.out.Write(b); err != nil {
 		return err
 	}

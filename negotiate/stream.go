@@ -58,6 +58,10 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 	}
 	defer sub.Close()
 
+	// The heartbeat timer is not reset on every write, which would cost a
+	// timer update per event: when it fires, it sends a heartbeat only if
+	// nothing was written for a whole interval, and otherwise waits out
+	// the rest of the interval since the last write.
 	hb := time.NewTimer(s.heartbeat)
 	defer hb.Stop()
 	var probe <-chan time.Time
@@ -66,6 +70,7 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		defer t.Stop()
 		probe = t.C
 	}
+	lastWrite := time.Now()
 	var expire <-chan time.Time
 	if s.maxAge > 0 {
 		t := time.NewTimer(s.maxAge)
@@ -73,8 +78,11 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		expire = t.C
 	}
 	maxBatch := s.lp.Config().MaxBatch
+	// One slice for every read of the stream: a wake-up per event then
+	// allocates nothing for its batch.
+	var batch []*longpoll.Event
 	for {
-		b, err := buf.Read(ctx, s.sess.Topics, s.cursor, maxBatch)
+		b, err := longpoll.ReadInto(ctx, buf, batch, s.sess.Topics, s.cursor, maxBatch)
 		if err != nil {
 			return err
 		}
@@ -88,6 +96,8 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 				receiver.Delivered(b.Events)
 			}
 		}
+		clear(b.Events) // written: hold no event the buffer may evict
+		batch = b.Events[:0]
 		if err != nil {
 			return err
 		}
@@ -95,7 +105,7 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 		s.cursor = b.Cursor
 		s.lp.Touch(s.sess)
 		if wrote {
-			resetTimer(hb, s.heartbeat)
+			lastWrite = time.Now()
 		}
 		if b.More {
 			continue
@@ -110,16 +120,21 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 				return err
 			}
 		case <-hb.C:
+			if quiet := time.Since(lastWrite); quiet < s.heartbeat {
+				hb.Reset(s.heartbeat - quiet)
+				continue
+			}
 			if err := out.heartbeat(); err != nil {
 				return err
 			}
+			lastWrite = time.Now()
 			hb.Reset(s.heartbeat)
 		case <-probe:
 			probe = nil
 			if err := probeOf(out)(); err != nil {
 				return err
 			}
-			resetTimer(hb, s.heartbeat)
+			lastWrite = time.Now()
 		case <-expire:
 			return errRecycle
 		case <-receiver.Done():
@@ -139,12 +154,6 @@ func probeOf(out sink) func() error {
 		return p.probe
 	}
 	return out.heartbeat
-}
-
-// resetTimer restarts t for d whether or not it fired.
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	t.Reset(d)
 }
 
 // slowConsumer reports whether a stream ended because a write missed its

@@ -31,8 +31,10 @@ const (
 )
 
 // inboxSize bounds the client frames read ahead of processing. When it is
-// full the reader stops reading, and TCP pushes back on the client.
-const inboxSize = 16
+// full the reader stops reading, and TCP pushes back on the client. Small:
+// every open stream holds the channel's buffer (24 bytes a slot), and a
+// client's frames are handled as soon as the stream is between events.
+const inboxSize = 4
 
 // controlWait bounds writing a close or ping control frame.
 const controlWait = time.Second
@@ -131,7 +133,7 @@ func (h *Handler) WebSocket(c *gin.Context) {
 	}()
 
 	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
-	sess, cursor, code, err := h.wsAuth(c, inbox)
+	sess, cursor, code, err := h.wsAuth(c, inbox, ws)
 	if errors.Is(err, errPeerGone) && binary.Load() {
 		code, err = websocket.CloseUnsupportedData, errBinaryFrame
 	}
@@ -217,11 +219,14 @@ type authFrame struct {
 	Op     string `json:"op"`
 	Token  string `json:"token"`
 	Cursor string `json:"cursor"`
+	// Batch asks for the events a stream has together in one "events"
+	// frame instead of an "event" frame each (PROTOCOL.md §5b).
+	Batch bool `json:"batch"`
 }
 
 // wsAuth waits for the auth frame and resolves the session and cursor, or
 // returns the close code to refuse with.
-func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte) (*longpoll.Session, longpoll.Cursor, int, error) {
+func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte, ws *wsConn) (*longpoll.Session, longpoll.Cursor, int, error) {
 	timer := time.NewTimer(h.cfg.AuthTimeout)
 	defer timer.Stop()
 	var frame []byte
@@ -258,6 +263,7 @@ func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte) (*longpoll.Session
 	if err != nil {
 		return nil, longpoll.Cursor{}, CloseBadCursor, errors.New("bad_cursor")
 	}
+	ws.batch = auth.Batch
 	return sess, cursor, 0, nil
 }
 
@@ -336,6 +342,12 @@ type wsConn struct {
 	lastPing  time.Time
 	// refused counts sends refused by the rate limit in a row.
 	refused int
+	// batch: the client asked for a batch's events in one "events" frame.
+	batch bool
+	// deadline is the data frames' write deadline, moved on coarsely:
+	// gorilla hands it to the corkConn with every frame, which applies it
+	// only when it changed.
+	deadline writeDeadline
 }
 
 func (w *wsConn) write(f func() error) error {
@@ -345,7 +357,9 @@ func (w *wsConn) write(f func() error) error {
 			return err
 		}
 	}
-	_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
+	if at, moved := w.deadline.next(now, w.timeout); moved {
+		_ = w.conn.SetWriteDeadline(at)
+	}
 	if err := f(); err != nil {
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -362,8 +376,13 @@ func (w *wsConn) json(v any) error {
 
 // events writes each event as its own frame, the frames of the batch
 // gathered into as few writes as corkFlushBytes allows, all within one
-// write deadline.
+// write deadline; or, for a client that asked for batches, the batch's
+// events in one "events" frame (a lone event still goes as its shared
+// "event" frame).
 func (w *wsConn) events(events []*longpoll.Event) error {
+	if w.batch && len(events) > 1 {
+		return w.write(func() error { return w.eventsFrame(events) })
+	}
 	return w.write(func() error {
 		out := corkOf(w.conn)
 		out.cork()
@@ -376,6 +395,27 @@ func (w *wsConn) events(events []*longpoll.Event) error {
 		}
 		return out.uncork()
 	})
+}
+
+// eventsFrame writes events as one {"op":"events","events":[...]} frame,
+// built in a buffer borrowed for the batch from the events' cached
+// envelopes.
+func (w *wsConn) eventsFrame(events []*longpoll.Event) error {
+	buf := batchBuffers.Get().(*[]byte)
+	b := append((*buf)[:0], `{"op":"events","events":[`...)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = e.AppendJSON(b)
+	}
+	b = append(b, "]}"...)
+	err := w.conn.WriteMessage(websocket.TextMessage, b)
+	if cap(b) <= maxPooledBatch {
+		*buf = b[:0]
+		batchBuffers.Put(buf)
+	}
+	return err
 }
 
 // wsFrame is an event as one WebSocket frame, encoded once per event and

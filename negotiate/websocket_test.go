@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -584,5 +585,46 @@ func TestWebSocketRefusesHTTP10(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"bad_upgrade"`) {
 		t.Fatalf("HTTP/1.0 upgrade = %d %s, want 400 bad_upgrade", res.StatusCode, body)
+	}
+}
+
+// A client that asks for batches ("batch": true in auth) gets the events a
+// stream reads together in one "events" frame, in order, and a lone event
+// as its "event" frame; one that does not gets an "event" frame each.
+func TestWebSocketBatchedEvents(t *testing.T) {
+	lp, neg, srv := wsServer(t, longpoll.Config{}, Config{})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, publish(t, lp, "room:a", i).ID.String())
+	}
+
+	c, res, err := dialWSRaw(t, srv, "/rt/ws", wsDialOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, res)
+	}
+	if err := c.send(map[string]any{"op": "auth", "token": neg.Token, "cursor": neg.Cursor, "batch": true}); err != nil {
+		t.Fatal(err)
+	}
+	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
+	f := c.mustOp(t, "events")
+	var got []string
+	for i, e := range f.Events {
+		if e.Topic != "room:a" || string(e.Data) != strconv.Itoa(i) {
+			t.Fatalf("events frame = %s: event %d is %+v", f.Raw, i, e)
+		}
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("events frame carries %v, want %v", got, ids)
+	}
+	e := publish(t, lp, "room:a", 5)
+	mustEventFrame(t, c, e) // one event: its shared "event" frame
+
+	plain := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor) // supersedes c
+	mustOpenFrame(t, plain, neg.ClientID, neg.Cursor)
+	for _, id := range append(ids, e.ID.String()) {
+		if f := plain.mustOp(t, "event"); f.Event == nil || f.Event.ID != id {
+			t.Fatalf("frame = %s, want the event frame of %s", f.Raw, id)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +19,11 @@ import (
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
-// benchBatch is the number of events in each batch the write benchmarks
-// hand to a stream's sink: a burst's typical batch on a loaded server.
-const benchBatch = 64
+// benchBatches are the numbers of events in each batch the write
+// benchmarks hand to a stream's sink: 1, a stream woken for every event
+// (a publisher slower than the stream), and 64, a burst's typical batch on
+// a loaded server.
+var benchBatches = []int{1, 64}
 
 // benchEvents publishes n events of about the load tool's size (a 150-byte
 // envelope) and returns them as a stream reads them from the buffer.
@@ -43,27 +46,33 @@ func benchEvents(b *testing.B, lp *longpoll.Server, n int) []*longpoll.Event {
 	return batch.Events
 }
 
-// writeBatches times out.events(events) once per op.
+// writeBatches times out.events(batch) once per op, for each batch size
+// of benchBatches, taken from events.
 func writeBatches(b *testing.B, out sink, events []*longpoll.Event) {
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if err := out.events(events); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range benchBatches {
+		b.Run("batch="+strconv.Itoa(n), func(b *testing.B) {
+			batch := events[:n]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := out.events(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkWebSocketEvents measures the WebSocket write loop: one op is
-// one batch of benchBatch events written to a real loopback TCP
+// one batch of 1 or 64 events written to a real loopback TCP
 // connection whose client reads and discards everything.
 func BenchmarkWebSocketEvents(b *testing.B) {
 	lp := longpoll.New(longpoll.Config{})
 	defer lp.Close()
 	h := New(Config{LongPoll: lp})
-	events := benchEvents(b, lp, benchBatch)
+	events := benchEvents(b, lp, slices.Max(benchBatches))
 
 	conns := make(chan *websocket.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,19 +97,29 @@ func BenchmarkWebSocketEvents(b *testing.B) {
 	conn := <-conns
 	ws := &wsConn{conn: conn, timeout: 10 * time.Second, pingEvery: time.Hour, lastPing: time.Now()}
 
-	writeBatches(b, ws, events)
+	// frame=event: an "event" frame per event, a batch's frames gathered
+	// into one write; frame=events: a client that asked for batches gets
+	// a batch's events in one "events" frame (PROTOCOL.md §5b).
+	for _, batched := range []bool{false, true} {
+		name := "frame=event"
+		if batched {
+			name = "frame=events"
+		}
+		ws.batch = batched
+		b.Run(name, func(b *testing.B) { writeBatches(b, ws, events) })
+	}
 	conn.Close()
 	client.Close()
 	<-drained
 }
 
 // BenchmarkSSEEvents measures the SSE write path likewise: one op is one
-// batch of benchBatch events written and flushed through net/http to a
+// batch of 1 or 64 events written and flushed through net/http to a
 // loopback client that discards the body.
 func BenchmarkSSEEvents(b *testing.B) {
 	lp := longpoll.New(longpoll.Config{})
 	defer lp.Close()
-	events := benchEvents(b, lp, benchBatch)
+	events := benchEvents(b, lp, slices.Max(benchBatches))
 
 	writers := make(chan *sseWriter, 1)
 	finished := make(chan struct{})

@@ -45,6 +45,12 @@ interface Pending {
 
 const noop = (): void => {};
 
+/** Hands a well-formed envelope to the handlers; anything else is dropped. */
+function deliver(h: { event(ev: Envelope): void }, v: unknown): void {
+  const ev = v as Envelope | undefined;
+  if (ev && typeof ev.id === 'string' && ev.id && typeof ev.type === 'string' && typeof ev.topic === 'string') h.event(ev);
+}
+
 export class WebSocketTransport implements Transport {
   readonly name = 'websocket';
   #ws: WebSocketLike | undefined;
@@ -86,7 +92,9 @@ export class WebSocketTransport implements Transport {
     ws.onerror = noop; // a close event follows
     ws.onopen = () => {
       this.#socketOpen = true;
-      this.#write({ op: 'auth', token: session.token, cursor: this.#ctx.cursor() });
+      // batch: the events the server has together come in one "events"
+      // frame (PROTOCOL.md §5b); a server that does not know it ignores it.
+      this.#write({ op: 'auth', token: session.token, cursor: this.#ctx.cursor(), batch: true });
     };
     ws.onmessage = (ev) => this.#frame(typeof ev.data === 'string' ? ev.data : String(ev.data));
     ws.onclose = (ev) => this.#closed(ev.code, ev.reason);
@@ -139,11 +147,12 @@ export class WebSocketTransport implements Transport {
         this.#dog = new Watchdog(this.#ctx.api.clock, dead, () => this.#end({ kind: 'retry', error: clientError('timeout', `WebSocket: no frame for ${dead} ms`) }));
         h.open();
         return;
-      case 'event': {
-        const ev = f.event as Envelope | undefined;
-        if (this.#opened && ev && typeof ev.id === 'string' && ev.id && typeof ev.type === 'string' && typeof ev.topic === 'string') h.event(ev);
+      case 'event':
+        if (this.#opened) deliver(h, f.event);
         return;
-      }
+      case 'events':
+        if (this.#opened && Array.isArray(f.events)) for (const ev of f.events) deliver(h, ev);
+        return;
       case 'reset':
         if (this.#opened && typeof f.cursor === 'string' && f.cursor) h.reset(f.cursor);
         return;

@@ -284,6 +284,8 @@ export function fakeWebSocket(server: FakeServer) {
     sockets: [] as FakeWS[],
     /** Frames the clients sent, parsed. */
     frames: [] as any[],
+    /** "events" frames sent (to clients that asked for batches in auth). */
+    batches: 0,
     urls: [] as string[],
   };
   class FakeWS {
@@ -294,6 +296,7 @@ export function fakeWebSocket(server: FakeServer) {
     closed = false;
     private cursor = '';
     private clientId = '';
+    private batch = false;
     private unwatch: (() => void) | undefined;
     private readonly mode = ctl.mode;
     constructor(readonly url: string) {
@@ -337,13 +340,19 @@ export function fakeWebSocket(server: FakeServer) {
         }
         this.cursor = f.cursor;
         this.clientId = clientId;
+        this.batch = f.batch === true;
         this.push({ op: 'open', clientId, cursor: f.cursor });
         if (this.mode === 'mute') return;
+        // As the server does: what a flush has together goes in one
+        // "events" frame to a client that asked for batches.
         const flush = (): void => {
-          for (const ev of server.after(this.cursor)) {
-            this.push({ op: 'event', event: ev });
-            this.cursor = ev.id;
-          }
+          const evs = server.after(this.cursor);
+          if (evs.length === 0) return;
+          if (this.batch && evs.length > 1) {
+            this.push({ op: 'events', events: evs });
+            ctl.batches++;
+          } else for (const ev of evs) this.push({ op: 'event', event: ev });
+          this.cursor = evs[evs.length - 1]!.id;
         };
         flush();
         this.unwatch = server.watch(() => setTimeout(flush, 0));

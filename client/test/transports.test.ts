@@ -45,13 +45,23 @@ describe('transports (fake server, fake WebSocket)', () => {
     const t = setup({ clock: fastClock(10) }); // 500 ms (real) to open: exactly one socket even on a loaded machine
     await t.on('websocket');
     assert.deepEqual(t.ws.ctl.urls, ['ws://fake.test/rt/ws']);
-    assert.deepEqual(t.ws.ctl.frames[0], { op: 'auth', token: 't1', cursor: 'e1.0' });
+    assert.deepEqual(t.ws.ctl.frames[0], { op: 'auth', token: 't1', cursor: 'e1.0', batch: true });
     t.server.publish('room:a', 'message', 1);
     t.server.publish('room:a', 'message', 2);
     await until(() => t.events.length === 2);
     assert.deepEqual(t.events.map((e) => e.id), ['e1.1', 'e1.2']);
     assert.equal(t.server.count('GET /rt/poll'), 0);
     assert.equal(t.client.state.skipped, undefined);
+  });
+
+  it('WebSocket: a batch of events in one "events" frame is delivered in order, one by one', async () => {
+    const t = setup();
+    await t.on('websocket');
+    for (let i = 1; i <= 3; i++) t.server.publish('room:a', 'message', i); // one flush: one frame
+    await until(() => t.events.length === 3);
+    assert.equal(t.ws.ctl.batches, 1);
+    assert.deepEqual(t.events.map((e) => e.id), ['e1.1', 'e1.2', 'e1.3']);
+    assert.deepEqual(t.events.map((e) => e.data), [1, 2, 3]);
   });
 
   it('sends in-band on WebSocket, acknowledged by mid; HTTP on long-poll', async () => {

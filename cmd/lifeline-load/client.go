@@ -53,6 +53,10 @@ func newLoad(kind, transport string, addrs []string, n int, timeout time.Duratio
 
 func (l *load) streaming() bool { return l.transport != transportLongPoll }
 
+// lifeline reports whether the server speaks Lifeline's protocol
+// (negotiate, tokens, cursors): the lifeline and redis targets.
+func (l *load) lifeline() bool { return l.kind == targetLifeline || l.kind == targetRedis }
+
 // close closes every connection, which also ends any poll or stream still
 // held, and waits for the streams' reader goroutines.
 func (l *load) close() {
@@ -149,7 +153,9 @@ func (l *load) waitHeld(want int, failed func() error) error {
 	}
 }
 
-// connect opens the N connections and readies each: a ping for the floor;
+// connect opens the N connections, each from its own loopback source
+// address (see sourceAddr), and readies each: a ping for the floor and
+// centrifuge;
 // for Lifeline, a negotiate on the bench topic and then, once every client
 // has negotiated, a poll with timeout=0 that learns the current cursor (with
 // presence on, the other clients' joins come after the negotiated cursor).
@@ -161,17 +167,17 @@ func (l *load) connect() error {
 		bufSize = 4096
 	}
 	err := l.each(func(i int) error {
-		c, err := dialConn(l.addrs[i%len(l.addrs)], bufSize, l.timeout)
+		c, err := dialConnFrom(sourceAddr(i), l.addrs[i%len(l.addrs)], bufSize, l.timeout)
 		if err != nil {
 			return err
 		}
 		l.conns[i] = c
-		if l.kind == targetFloor {
+		if !l.lifeline() {
 			return l.ping(c)
 		}
 		return l.negotiate(c)
 	})
-	if err != nil || l.kind == targetFloor {
+	if err != nil || !l.lifeline() {
 		return err
 	}
 	return l.each(func(i int) error { return l.catchUp(l.conns[i]) })
@@ -290,7 +296,7 @@ func (l *load) arm() *armed {
 	a.wg.Add(l.n)
 	for i, c := range l.conns {
 		req := request("GET", c.addr, "/poll", "", nil)
-		if l.kind != targetFloor {
+		if l.lifeline() {
 			req = request("GET", c.addr, "/rt/poll?cursor="+url.QueryEscape(c.cursor), c.token, nil)
 		}
 		go a.hold(i, c, req, far)
@@ -311,7 +317,7 @@ func (a *armed) hold(i int, c *httpConn, req []byte, deadline time.Time) {
 		err = fmt.Errorf("status %d: %s", status, body)
 	case !bytes.HasPrefix(body, []byte(`{"events":[{`)):
 		err = fmt.Errorf("answer without an event: %s", body)
-	case a.l.kind != targetFloor:
+	case a.l.lifeline():
 		if bytes.Contains(body, []byte(`"reset":true`)) || bytes.Contains(body, []byte(`"superseded":true`)) {
 			err = fmt.Errorf("unexpected answer: %s", body)
 		} else {
@@ -349,6 +355,7 @@ func (a *armed) abort() {
 // roundResult is what one publish measured.
 type roundResult struct {
 	lat       latencySummary
+	cpu       time.Duration // the server's, filled in by the parent
 	delivered int
 	errs      int
 	firstErr  error

@@ -27,7 +27,29 @@ type httpConn struct {
 }
 
 func dialConn(addr string, bufSize int, timeout time.Duration) (*httpConn, error) {
+	return dialConnFrom(nil, addr, bufSize, timeout)
+}
+
+// sourceAddrs is how many loopback source addresses the N clients are
+// spread over: 10 000 clients make 25 per address, within every
+// per-address default of Lifeline (MaxSessionsPerAddr 100,
+// MaxHeldPerAddress 128, the negotiate limiter's burst of 30), so the load
+// runs with those limits on, as a deployment would.
+const sourceAddrs = 400
+
+// sourceAddr is client i's source address: 127.1.0.1 up, i modulo
+// sourceAddrs (all of 127.0.0.0/8 is loopback on Linux).
+func sourceAddr(i int) *net.TCPAddr {
+	k := i%sourceAddrs + 1
+	return &net.TCPAddr{IP: net.IPv4(127, 1, byte(k>>8), byte(k))}
+}
+
+// dialConnFrom dials addr from the local address from (nil: any).
+func dialConnFrom(from *net.TCPAddr, addr string, bufSize int, timeout time.Duration) (*httpConn, error) {
 	d := net.Dialer{Timeout: timeout}
+	if from != nil {
+		d.LocalAddr = from
+	}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err

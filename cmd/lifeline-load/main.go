@@ -1,13 +1,28 @@
-// Command lifeline-load measures Lifeline against a bare-Gin floor in the
-// same run, per transport: N long-polls held at once, or N WebSocket or SSE
-// streams open on one topic. It reports the RSS each server needs per
-// connection, how fast one publish fans out to all N, and, for streams, the
-// sustained delivery rate of a burst of publishes (DESIGN.md §8).
+// Command lifeline-load measures Lifeline against a bare-Gin floor and, for
+// WebSocket and SSE, against centrifuge (github.com/centrifugal/centrifuge,
+// the library behind Centrifugo) in the same run, per transport: N
+// long-polls held at once, or N WebSocket or SSE streams open on one topic.
+// It reports the RSS and the live heap each server needs per connection,
+// how fast one publish fans out to all N and the server CPU it costs, and,
+// for streams, the sustained delivery rate of a burst of publishes and its
+// server CPU (DESIGN.md §8).
 //
-//	go run ./cmd/lifeline-load [-transports longpoll,websocket,sse] [-n 2000,10000]
-//	    [-events 200] [-rounds 5] [-targets floor,lifeline] [-json]
-//	go run ./cmd/lifeline-load -redis redis://127.0.0.1:6379/0 [-instances 3]
+// It is a module of its own (go.mod beside this file, Lifeline replaced by
+// ../..), so that centrifuge never enters Lifeline's module graph. From the
+// repository root, README's table in one command (make load):
+//
+//	cd cmd/lifeline-load && go run . -n 1000,10000 -events 1000 -burst-max-n 1000
+//	cd cmd/lifeline-load && go run . [-transports longpoll,websocket,sse] [-n 2000,10000]
+//	    [-events 200] [-rounds 5] [-targets floor,lifeline,centrifuge] [-json]
+//	cd cmd/lifeline-load && go run . -redis redis://127.0.0.1:6379/0 [-instances 3]
 //	    [-phases fanout,throughput,commands] [-subscribers 1000] [-publishers 48]
+//	cd cmd/lifeline-load && go run . -postgres postgres://postgres@127.0.0.1:5432/postgres
+//	    [-publish-for 5s] [-pg-rate 50] [-pg-writers 8] [-subscribers 1000]
+//
+// The clients are raw TCP (hand-made HTTP/1.1 requests and WebSocket
+// frames: Go's net/http client would dominate the latencies at N = 10 000),
+// each connection from one of 400 loopback source addresses (127.1.0.1
+// up), so that Lifeline's per-address limits run at their defaults.
 //
 // Each server runs in its own child process (this binary re-executed with
 // the hidden -serve flag) so that /proc/<pid>/status VmRSS is the server's
@@ -53,8 +68,16 @@
 // topic) are part of its held RSS. The server is never told to collect garbage or free memory
 // (only -profile does, after the RSS reading of the round it profiles).
 // Lifeline runs with DisablePresence: true unless -presence is given, with
-// its rate limits off, and with heartbeats, pings and stream recycling
-// pushed beyond the run (see lifeline.go).
+// its per-session rate limits off and its per-address limits at their
+// defaults, and with heartbeats, pings and stream recycling pushed beyond
+// the run (see lifeline.go); centrifuge with its defaults, pings off (see
+// centrifuge.go).
+//
+// Each round also reads, right after a forced GC in the server (GET
+// /stats?gc), its RSS and live heap (rss-gc/conn, heap/conn: not inflated
+// by the garbage earlier bursts left), and the server's CPU time (getrusage)
+// around the fan-out and around the burst. -burst-max-n limits the bursts
+// to the smaller N of a run.
 //
 // Redis mode (-redis URL) adds the redis target: -instances Lifeline
 // instances, each in its own process with an llredis Backend on that Redis
@@ -95,6 +118,7 @@ type config struct {
 	Ns         []int
 	Transports []string
 	Events     int
+	BurstMaxN  int
 	Rounds     int
 	Warmup     int
 	Cycles     int
@@ -124,10 +148,11 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	ns := fs.String("n", "10000", "comma-separated numbers of connections (polls or streams) to hold at once; each is measured in turn")
 	transports := fs.String("transports", strings.Join(allTransports, ","), "comma-separated transports to measure, in order: longpoll, websocket, sse")
 	fs.IntVar(&cfg.Events, "events", 200, "streams: events published back to back in each round's burst")
+	fs.IntVar(&cfg.BurstMaxN, "burst-max-n", 1<<30, "streams: run the bursts only where N is at most this (-n 1000,10000 -burst-max-n 1000: bursts to 1 000 streams, fan-out and memory at both)")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "measured rounds per target (a fan-out, and for streams a burst)")
 	fs.IntVar(&cfg.Warmup, "warmup", 2, "unmeasured rounds per target before the measured ones, so the servers' heaps reach their working size")
 	fs.IntVar(&cfg.Cycles, "cycles", 1, "repeat everything this many times with fresh server and driver processes")
-	targets := fs.String("targets", "floor,lifeline", "comma-separated servers to measure, in order: floor, lifeline")
+	targets := fs.String("targets", "floor,lifeline,centrifuge", "comma-separated servers to measure, in order: floor, lifeline, centrifuge (streams only; github.com/centrifugal/centrifuge), redis (with -redis)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for each phase: connecting, arming N polls or opening N streams, one fan-out, one burst")
 	fs.BoolVar(&cfg.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine and mutex profiles of each server, and CPU profiles of its last round's fan-out (long-poll) or burst (streams), to this directory (perturbs the figures)")
@@ -317,9 +342,12 @@ type target struct {
 	driver      *driverProc
 	empty, idle int64
 	first       int64 // held RSS of the first round, before any fan-out to these polls or streams
-	report      *targetReport
-	cleanup     func() error      // deletes the redis target's keys; nil for the others
-	throughput  *throughputReport // in the throughput phase
+	// After a forced GC (see serverStats): RSS and live heap of the
+	// warmed-up server with no client.
+	emptyGC, emptyHeap int64
+	report             *targetReport
+	cleanup            func() error      // deletes the redis target's keys; nil for the others
+	throughput         *throughputReport // in the throughput phase
 }
 
 func (t *target) stop() {
@@ -359,6 +387,9 @@ func runGroup(cfg config, g group, cycle int, rep *report, log io.Writer) error 
 		}
 	}()
 	for _, kind := range cfg.Targets {
+		if !serves(kind, g.transport) {
+			continue
+		}
 		t, err := startTarget(cfg, g, kind, rep.target(g, kind))
 		if t != nil {
 			targets = append(targets, t)
@@ -408,6 +439,9 @@ func startTargetRSS(cfg config, g group, kind string, tr *targetReport, withRSS 
 	}
 	if withRSS {
 		if t.empty, err = t.rss(); err != nil {
+			return t, err
+		}
+		if t.emptyGC, t.emptyHeap, err = t.collected(); err != nil {
 			return t, err
 		}
 	}
@@ -461,6 +495,17 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if r == -cfg.Warmup {
 		t.first = held
 	}
+	// The held reading above is what the server holds as it runs; this
+	// one, after a forced GC, is what is live, without the garbage that
+	// the previous rounds' traffic left for the collector.
+	heldGC, heldHeap, err := t.collected()
+	if err != nil {
+		return err
+	}
+	cpu0, err := t.cpuTime()
+	if err != nil {
+		return err
+	}
 	profile := cfg.ProfileDir != "" && cycle == 0 && r == cfg.Rounds-1
 	var prof *profiler
 	if profile && !g.streaming() {
@@ -472,9 +517,14 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 	if err = prof.finish(err); err != nil {
 		return err
 	}
+	cpu1, err := t.cpuTime()
+	if err != nil {
+		return err
+	}
 	res := rep.result()
+	res.cpu = cpu1 - cpu0
 	var burst *burstResult
-	if g.streaming() {
+	if g.streaming() && g.n <= cfg.BurstMaxN {
 		if profile {
 			if prof, err = startProfiles(cfg, g, t.kind, t.addrs[0], log); err != nil {
 				return err
@@ -484,7 +534,12 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 		if err = prof.finish(err); err != nil {
 			return err
 		}
+		cpu2, err := t.cpuTime()
+		if err != nil {
+			return err
+		}
 		burst = brep.burst(g.n, cfg.Events)
+		burst.cpu = cpu2 - cpu1
 	}
 	name := fmt.Sprintf("%s %s N=%d: cycle %d", g.transport, t.kind, g.n, cycle+1)
 	if r < 0 {
@@ -499,6 +554,7 @@ func (t *target) round(cfg config, cycle, r int, log io.Writer) error {
 		return nil
 	}
 	rr := t.report.addRound(cycle, r, g.n, t.empty, t.idle, t.first, held, res, burst)
+	t.report.addCollected(g.n, t.emptyGC, heldGC, t.emptyHeap, heldHeap)
 	fmt.Fprintf(log, "%s round %d: held RSS %d KiB (%.1f KiB/conn), fan-out p50 %.1f ms, p99 %.1f ms, max %.1f ms, delivered %d/%d%s\n",
 		name, r+1, held, rr.RSSPerConnKB, rr.P50ms, rr.P99ms, rr.Maxms, rr.Delivered, g.n, burst.describe())
 	if res.errs > 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestRunSmall runs the whole command for each transport, both servers
-// and their drivers in child processes, at N=200 for one round (after one
+// TestRunSmall runs the whole command for each transport, every server
+// (floor, lifeline, and centrifuge for the streams) and their drivers in
+// child processes, at N=200 for one round (after one
 // warm-up round), with bursts of 20 events, and checks the report.
 func TestRunSmall(t *testing.T) {
 	if testing.Short() {
@@ -31,10 +33,18 @@ func TestRunSmall(t *testing.T) {
 	for _, transport := range allTransports {
 		t.Run(transport, func(t *testing.T) {
 			rep := runJSON(t, "-transports", transport, "-n", "200", "-events", "20", "-rounds", "1", "-warmup", "1", "-timeout", "10s")
-			if len(rep.Targets) != 2 || rep.Targets[0].Target != "floor" || rep.Targets[1].Target != "lifeline" {
-				t.Fatalf("targets = %+v, want floor then lifeline", rep.Targets)
-			}
 			streaming := transport != transportLongPoll
+			want := []string{targetFloor, targetLifeline}
+			if streaming {
+				want = append(want, targetCentrifuge)
+			}
+			var got []string
+			for _, tr := range rep.Targets {
+				got = append(got, tr.Target)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("targets = %v, want %v", got, want)
+			}
 			for _, tr := range rep.Targets {
 				if tr.Transport != transport || tr.N != n || len(tr.Rounds) != 1 {
 					t.Fatalf("%s: transport %s, N %d, %d rounds; want %s, %d, 1", tr.Target, tr.Transport, tr.N, len(tr.Rounds), transport, n)
@@ -49,6 +59,10 @@ func TestRunSmall(t *testing.T) {
 					// RSS is coarse at N=200, but a connection never costs a MiB.
 					if rr.RSSPerConnKB < -64 || rr.RSSPerConnKB > 1024 {
 						t.Errorf("%s: rss/conn %.1f KiB is not sane", tr.Target, rr.RSSPerConnKB)
+					}
+					// Every held poll or stream costs live heap; the fan-out costs CPU.
+					if rr.HeapPerConnKB <= 0 || rr.HeapPerConnKB > 1024 || rr.CPUFanOutms <= 0 {
+						t.Errorf("%s: heap/conn %.2f KiB, cpu/fan-out %.2f ms are not sane", tr.Target, rr.HeapPerConnKB, rr.CPUFanOutms)
 					}
 					if !(rr.P50ms > 0 && rr.P50ms <= rr.P99ms && rr.P99ms <= rr.Maxms && rr.Maxms < 10_000) {
 						t.Errorf("%s: latencies p50 %.2f p99 %.2f max %.2f ms are not sane", tr.Target, rr.P50ms, rr.P99ms, rr.Maxms)
@@ -66,7 +80,7 @@ func TestRunSmall(t *testing.T) {
 					if b.Events != events || b.Deliveries != n*events || b.Errors != 0 {
 						t.Errorf("%s burst: %d events, %d/%d deliveries, %d errors (%s)", tr.Target, b.Events, b.Deliveries, n*events, b.Errors, b.FirstError)
 					}
-					if !(b.DeliveriesPerSec > 0 && b.PublishesPerSec > 0 && b.P50ms > 0 && b.P50ms <= b.P99ms && b.P99ms <= b.Maxms && b.Maxms <= b.Elapsedms) {
+					if !(b.CPUms > 0 && b.DeliveriesPerSec > 0 && b.PublishesPerSec > 0 && b.P50ms > 0 && b.P50ms <= b.P99ms && b.P99ms <= b.Maxms && b.Maxms <= b.Elapsedms) {
 						t.Errorf("%s burst is not sane: %+v", tr.Target, b)
 					}
 				}
@@ -74,8 +88,14 @@ func TestRunSmall(t *testing.T) {
 					t.Errorf("%s: burst medians %+v", tr.Target, tr.Burst)
 				}
 			}
-			if len(rep.Ratios) != 1 || rep.Ratios[0].Transport != transport || rep.Ratios[0].P50 <= 0 || streaming != (rep.Ratios[0].DeliveriesPerSec > 0) {
-				t.Errorf("ratios = %+v", rep.Ratios)
+			// lifeline/floor; for streams also lifeline/centrifuge and centrifuge/floor.
+			if len(rep.Ratios) != len(want)*(len(want)-1)/2 {
+				t.Errorf("%d ratios, want %d", len(rep.Ratios), len(want)*(len(want)-1)/2)
+			}
+			for _, q := range rep.Ratios {
+				if q.Transport != transport || q.P50 <= 0 || q.Heap <= 0 || q.CPUFanOut <= 0 || streaming != (q.DeliveriesPerSec > 0) {
+					t.Errorf("ratios = %+v", q)
+				}
 			}
 			if rep.Machine.NProc <= 0 || rep.Machine.ServerGOMAXPROCS <= 0 || !strings.HasPrefix(rep.Machine.GoVersion, "go") {
 				t.Errorf("machine = %+v", rep.Machine)

@@ -19,12 +19,19 @@ import (
 
 // The servers the load generator measures.
 const (
-	targetFloor    = "floor"    // bare Gin
-	targetLifeline = "lifeline" // Lifeline, one instance, in memory
-	targetRedis    = "redis"    // Lifeline, -instances instances on one Redis
+	targetFloor      = "floor"      // bare Gin
+	targetLifeline   = "lifeline"   // Lifeline, one instance, in memory
+	targetCentrifuge = "centrifuge" // github.com/centrifugal/centrifuge, in memory (centrifuge.go)
+	targetRedis      = "redis"      // Lifeline, -instances instances on one Redis
 )
 
-var allTargets = []string{targetFloor, targetLifeline, targetRedis}
+var allTargets = []string{targetFloor, targetLifeline, targetCentrifuge, targetRedis}
+
+// serves reports whether a target of kind serves transport: centrifuge has
+// no long-poll transport.
+func serves(kind, transport string) bool {
+	return kind != targetCentrifuge || transport != transportLongPoll
+}
 
 // redisTarget is where the instances of a redis target keep their shared
 // state: one Redis, one key prefix per group (fresh processes on fresh

@@ -57,11 +57,15 @@ type targetReport struct {
 	RSSPerConnKB float64 `json:"rssPerConnKB"`
 	ConnOnlyKB   float64 `json:"connOnlyKB"`
 	RSSFirstKB   float64 `json:"rssFirstPerConnKB"`
-	P50ms        float64 `json:"p50ms"` // fan-out of one publish
-	P99ms        float64 `json:"p99ms"`
-	Maxms        float64 `json:"maxms"`
-	Delivered    int     `json:"delivered"` // fan-outs, over all rounds
-	Errors       int     `json:"errors"`    // over all rounds, fan-outs and bursts
+	// After a forced GC: (held - empty) RSS and live heap, per connection.
+	RSSGCPerConnKB float64 `json:"rssAfterGCPerConnKB"`
+	HeapPerConnKB  float64 `json:"heapPerConnKB"`
+	CPUFanOutms    float64 `json:"cpuPerFanOutms"` // server CPU time of one fan-out
+	P50ms          float64 `json:"p50ms"`          // fan-out of one publish
+	P99ms          float64 `json:"p99ms"`
+	Maxms          float64 `json:"maxms"`
+	Delivered      int     `json:"delivered"` // fan-outs, over all rounds
+	Errors         int     `json:"errors"`    // over all rounds, fan-outs and bursts
 	// Streams: medians of the bursts.
 	Burst *burstMedians `json:"burst,omitempty"`
 }
@@ -72,26 +76,30 @@ type burstMedians struct {
 	P50ms            float64 `json:"p50ms"`            // over every delivery
 	P99ms            float64 `json:"p99ms"`
 	Maxms            float64 `json:"maxms"`
-	Deliveries       int     `json:"deliveries"` // over all rounds
+	CPUms            float64 `json:"cpuPerBurstms"` // server CPU time of the burst
+	Deliveries       int     `json:"deliveries"`    // over all rounds
 }
 
 type roundReport struct {
-	Cycle        int          `json:"cycle"`
-	Round        int          `json:"round"`
-	EmptyRSSKB   int64        `json:"emptyRssKB"`
-	IdleRSSKB    int64        `json:"idleRssKB"`
-	HeldRSSKB    int64        `json:"heldRssKB"`
-	FirstRSSKB   int64        `json:"firstRssKB"`        // held in the first warm-up round, before any publish
-	RSSPerConnKB float64      `json:"rssPerConnKB"`      // (held - empty) / N
-	ConnOnlyKB   float64      `json:"connOnlyKB"`        // (held - idle) / N
-	RSSFirstKB   float64      `json:"rssFirstPerConnKB"` // (first - empty) / N
-	P50ms        float64      `json:"p50ms"`
-	P99ms        float64      `json:"p99ms"`
-	Maxms        float64      `json:"maxms"`
-	Delivered    int          `json:"delivered"`
-	Errors       int          `json:"errors"`
-	FirstError   string       `json:"firstError,omitempty"`
-	Burst        *burstReport `json:"burst,omitempty"`
+	Cycle          int          `json:"cycle"`
+	Round          int          `json:"round"`
+	EmptyRSSKB     int64        `json:"emptyRssKB"`
+	IdleRSSKB      int64        `json:"idleRssKB"`
+	HeldRSSKB      int64        `json:"heldRssKB"`
+	FirstRSSKB     int64        `json:"firstRssKB"`          // held in the first warm-up round, before any publish
+	RSSPerConnKB   float64      `json:"rssPerConnKB"`        // (held - empty) / N
+	ConnOnlyKB     float64      `json:"connOnlyKB"`          // (held - idle) / N
+	RSSFirstKB     float64      `json:"rssFirstPerConnKB"`   // (first - empty) / N
+	RSSGCPerConnKB float64      `json:"rssAfterGCPerConnKB"` // (held - empty) / N, both after a forced GC
+	HeapPerConnKB  float64      `json:"heapPerConnKB"`       // (held - empty) live heap / N after a forced GC
+	CPUFanOutms    float64      `json:"cpuPerFanOutms"`
+	P50ms          float64      `json:"p50ms"`
+	P99ms          float64      `json:"p99ms"`
+	Maxms          float64      `json:"maxms"`
+	Delivered      int          `json:"delivered"`
+	Errors         int          `json:"errors"`
+	FirstError     string       `json:"firstError,omitempty"`
+	Burst          *burstReport `json:"burst,omitempty"`
 }
 
 // burstReport is one round's burst: events published back to back to N
@@ -106,6 +114,7 @@ type burstReport struct {
 	P50ms            float64 `json:"p50ms"`
 	P99ms            float64 `json:"p99ms"`
 	Maxms            float64 `json:"maxms"`
+	CPUms            float64 `json:"cpums"`
 	Errors           int     `json:"errors"`
 	FirstError       string  `json:"firstError,omitempty"`
 }
@@ -121,10 +130,14 @@ type ratios struct {
 	P50        float64 `json:"p50"`
 	P99        float64 `json:"p99"`
 	Max        float64 `json:"max"`
+	RSSGC      float64 `json:"rssAfterGC"`
+	Heap       float64 `json:"heap"`
+	CPUFanOut  float64 `json:"cpuPerFanOut"`
 	// Streams. DeliveriesPerSec below 1 means Lifeline delivers fewer.
 	DeliveriesPerSec float64 `json:"deliveriesPerSec,omitempty"`
 	BurstP50         float64 `json:"burstP50,omitempty"`
 	BurstP99         float64 `json:"burstP99,omitempty"`
+	BurstCPU         float64 `json:"burstCPU,omitempty"`
 }
 
 // burstResult is what a driver measured in one burst.
@@ -132,6 +145,7 @@ type burstResult struct {
 	events, deliveries int
 	lat                latencySummary
 	elapsed, published time.Duration
+	cpu                time.Duration // the server's
 	errs               int
 	firstErr           error
 }
@@ -215,7 +229,8 @@ func (t *targetReport) addRound(cycle, round, n int, empty, idle, first, held in
 		ConnOnlyKB:   float64(held-idle) / float64(n),
 		RSSFirstKB:   float64(first-empty) / float64(n),
 		P50ms:        ms(res.lat.P50), P99ms: ms(res.lat.P99), Maxms: ms(res.lat.Max),
-		Delivered: res.delivered, Errors: res.errs,
+		CPUFanOutms: ms(res.cpu),
+		Delivered:   res.delivered, Errors: res.errs,
 	}
 	if res.firstErr != nil {
 		rr.FirstError = res.firstErr.Error()
@@ -227,6 +242,7 @@ func (t *targetReport) addRound(cycle, round, n int, empty, idle, first, held in
 			Elapsedms: ms(b.elapsed), Publishedms: ms(b.published),
 			DeliveriesPerSec: d, PublishesPerSec: p,
 			P50ms: ms(b.lat.P50), P99ms: ms(b.lat.P99), Maxms: ms(b.lat.Max),
+			CPUms:  ms(b.cpu),
 			Errors: b.errs,
 		}
 		if b.firstErr != nil {
@@ -237,11 +253,19 @@ func (t *targetReport) addRound(cycle, round, n int, empty, idle, first, held in
 	return rr
 }
 
+// addCollected fills the last round's readings after a forced GC.
+func (t *targetReport) addCollected(n int, emptyKB, heldKB, emptyHeap, heldHeap int64) {
+	rr := &t.Rounds[len(t.Rounds)-1]
+	rr.RSSGCPerConnKB = float64(heldKB-emptyKB) / float64(n)
+	rr.HeapPerConnKB = float64(heldHeap-emptyHeap) / 1024 / float64(n)
+}
+
 // finish computes the medians and ratios.
 func (r *report) finish() {
 	for _, t := range r.Targets {
 		var rss, only, first, p50, p99, mx []float64
-		var bd, bp, b50, b99, bmx []float64
+		var bd, bp, b50, b99, bmx, bcpu []float64
+		var rssGC, heap, cpu []float64
 		t.Delivered, t.Errors = 0, 0
 		deliveries := 0
 		for _, rr := range t.Rounds {
@@ -251,6 +275,9 @@ func (r *report) finish() {
 			p50 = append(p50, rr.P50ms)
 			p99 = append(p99, rr.P99ms)
 			mx = append(mx, rr.Maxms)
+			rssGC = append(rssGC, rr.RSSGCPerConnKB)
+			heap = append(heap, rr.HeapPerConnKB)
+			cpu = append(cpu, rr.CPUFanOutms)
 			t.Delivered += rr.Delivered
 			t.Errors += rr.Errors
 			if b := rr.Burst; b != nil {
@@ -259,17 +286,19 @@ func (r *report) finish() {
 				b50 = append(b50, b.P50ms)
 				b99 = append(b99, b.P99ms)
 				bmx = append(bmx, b.Maxms)
+				bcpu = append(bcpu, b.CPUms)
 				deliveries += b.Deliveries
 				t.Errors += b.Errors
 			}
 		}
 		t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB = median(rss), median(only), median(first)
 		t.P50ms, t.P99ms, t.Maxms = median(p50), median(p99), median(mx)
+		t.RSSGCPerConnKB, t.HeapPerConnKB, t.CPUFanOutms = median(rssGC), median(heap), median(cpu)
 		if len(bd) > 0 {
 			t.Burst = &burstMedians{
 				DeliveriesPerSec: median(bd), PublishesPerSec: median(bp),
 				P50ms: median(b50), P99ms: median(b99), Maxms: median(bmx),
-				Deliveries: deliveries,
+				CPUms: median(bcpu), Deliveries: deliveries,
 			}
 		}
 		r.Machine.ServerGOMAXPROCS = t.ServerGOMAXPROCS
@@ -278,7 +307,7 @@ func (r *report) finish() {
 		t.finish()
 	}
 	r.Ratios = nil
-	for _, pair := range [][2]string{{targetLifeline, targetFloor}, {targetRedis, targetLifeline}} {
+	for _, pair := range [][2]string{{targetLifeline, targetFloor}, {targetLifeline, targetCentrifuge}, {targetCentrifuge, targetFloor}, {targetRedis, targetLifeline}} {
 		r.addRatios(pair[0], pair[1])
 	}
 }
@@ -305,11 +334,15 @@ func (r *report) addRatios(target, base string) {
 				P50:        ratio(ll.P50ms, fl.P50ms),
 				P99:        ratio(ll.P99ms, fl.P99ms),
 				Max:        ratio(ll.Maxms, fl.Maxms),
+				RSSGC:      ratio(ll.RSSGCPerConnKB, fl.RSSGCPerConnKB),
+				Heap:       ratio(ll.HeapPerConnKB, fl.HeapPerConnKB),
+				CPUFanOut:  ratio(ll.CPUFanOutms, fl.CPUFanOutms),
 			}
 			if ll.Burst != nil && fl.Burst != nil {
 				q.DeliveriesPerSec = ratio(ll.Burst.DeliveriesPerSec, fl.Burst.DeliveriesPerSec)
 				q.BurstP50 = ratio(ll.Burst.P50ms, fl.Burst.P50ms)
 				q.BurstP99 = ratio(ll.Burst.P99ms, fl.Burst.P99ms)
+				q.BurstCPU = ratio(ll.Burst.CPUms, fl.Burst.CPUms)
 			}
 			r.Ratios = append(r.Ratios, q)
 		}
@@ -386,7 +419,7 @@ func (r *report) writeTable(w io.Writer) {
 // writeFanOutTable writes the fan-out rounds' medians and ratios.
 func (r *report) writeFanOutTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\ttarget\tN\tinstances\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tdelivered\terrors\t")
+	fmt.Fprintln(tw, "transport\ttarget\tN\tinstances\trounds\trss/conn(KB)\tconn-only(KB)\trss@first(KB)\trss-gc/conn(KB)\theap/conn(KB)\tp50(ms)\tp99(ms)\tmax(ms)\tcpu/fan-out(ms)\tdeliv/s\tburst p50(ms)\tburst p99(ms)\tcpu/burst(ms)\tdelivered\terrors\t")
 	dash := func(ok bool, format string, v float64) string {
 		if !ok {
 			return "-"
@@ -404,11 +437,13 @@ func (r *report) writeFanOutTable(w io.Writer) {
 		if b != nil {
 			delivered += fmt.Sprintf("+%d", b.Deliveries)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n",
-			t.Transport, t.Target, t.N, t.Instances, len(t.Rounds), t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB, t.P50ms, t.P99ms, t.Maxms,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			t.Transport, t.Target, t.N, t.Instances, len(t.Rounds), t.RSSPerConnKB, t.ConnOnlyKB, t.RSSFirstKB, t.RSSGCPerConnKB, t.HeapPerConnKB,
+			t.P50ms, t.P99ms, t.Maxms, t.CPUFanOutms,
 			dash(b != nil, "%.0f", b.get(func(b *burstMedians) float64 { return b.DeliveriesPerSec })),
 			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P50ms })),
 			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.P99ms })),
+			dash(b != nil, "%.1f", b.get(func(b *burstMedians) float64 { return b.CPUms })),
 			delivered, t.Errors)
 	}
 	if last != nil {
@@ -425,13 +460,16 @@ func (r *report) writeNotes(w io.Writer) {
 		fmt.Fprintf(w, "redis: Lifeline on an llredis Backend, %d instances on one Redis and one fresh key prefix (deleted afterwards), clients spread round-robin, every publish sent to the first instance; RSS summed over the instances (Redis's own memory not included)\n", r.Instances)
 	}
 	fmt.Fprintln(w, "rss@first = rss/conn in the first warm-up round, before any publish reached the polls or streams (no heap growth from traffic yet)")
-	fmt.Fprintln(w, "p50/p99/max: one publish fanned out to all N, from just before the publish is sent to each delivery")
+	fmt.Fprintln(w, "rss-gc/conn, heap/conn = (held - empty) / N, each read right after a forced GC (runtime.GC + debug.FreeOSMemory in the server): RSS, and the live heap (MemStats.HeapAlloc)")
+	fmt.Fprintln(w, "p50/p99/max: one publish fanned out to all N, from just before the publish is sent to each delivery; cpu/fan-out, cpu/burst: the server's CPU time (user + system, getrusage) from just before the publish(es) to the last delivery")
+	fmt.Fprintf(w, "clients: raw TCP (hand-written HTTP/1.1 and WebSocket), spread over %d loopback source addresses (127.1.0.1 up)\n", sourceAddrs)
 	fmt.Fprintf(w, "streams: burst = %d events published back to back; deliv/s = N x events / (first publish to the last stream's last event); burst p50/p99 over every delivery; delivered = fan-outs+burst deliveries; ratio of deliv/s < 1 means Lifeline delivers fewer\n", r.Events)
+	presence := "DisablePresence: true"
 	if r.Presence {
-		fmt.Fprintln(w, "lifeline: presence on, rate limits off")
-	} else {
-		fmt.Fprintln(w, "lifeline: DisablePresence: true, rate limits off")
+		presence = "presence on"
 	}
+	fmt.Fprintf(w, "lifeline: %s; per-session limits off (IdleLimit, SendLimit); per-address limits at their defaults (MaxSessionsPerAddr, MaxHeldPerAddress, negotiate limiter); heartbeats and pings beyond the run; log level warn\n", presence)
+	fmt.Fprintln(w, "centrifuge: github.com/centrifugal/centrifuge v0.40.1, memory broker, server-side subscription on connect, JSON protocol, app pings off, logging off, other settings default; floor: bare Gin handlers")
 	m := r.Machine
 	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS load=%d server=%d %s %s cpu=%q nofile=%d; servers and load drivers share the cores\n",
 		m.NProc, m.LoadGOMAXPROCS, m.ServerGOMAXPROCS, m.GoVersion, m.OSArch, m.CPU, m.OpenFilesSoftLimit)
@@ -441,12 +479,12 @@ func (r *report) writeNotes(w io.Writer) {
 // transport and N.
 func (r *report) writeRatios(tw io.Writer, t *targetReport) {
 	for _, q := range r.ratiosOf(t.Transport, t.N) {
-		burst := "-\t-\t-"
+		burst := "-\t-\t-\t-"
 		if q.DeliveriesPerSec != 0 {
-			burst = fmt.Sprintf("%.2fx\t%.2fx\t%.2fx", q.DeliveriesPerSec, q.BurstP50, q.BurstP99)
+			burst = fmt.Sprintf("%.2fx\t%.2fx\t%.2fx\t%.2fx", q.DeliveriesPerSec, q.BurstP50, q.BurstP99, q.BurstCPU)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\n",
-			q.Transport, q.Target, q.Base, q.N, q.RSSPerConn, q.ConnOnly, q.RSSFirst, q.P50, q.P99, q.Max, burst)
+		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\n",
+			q.Transport, q.Target, q.Base, q.N, q.RSSPerConn, q.ConnOnly, q.RSSFirst, q.RSSGC, q.Heap, q.P50, q.P99, q.Max, q.CPUFanOut, burst)
 	}
 }
 

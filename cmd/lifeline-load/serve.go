@@ -25,6 +25,7 @@ const (
 	pathHeld    = "/held"    // GET: the number of poll or stream requests in their handler
 	pathPing    = "/ping"    // GET: 204, to warm a connection
 	pathPublish = "/publish" // POST ?k=<n>: publish one event whose data carries round n
+	pathStats   = "/stats"   // GET [?gc]: the process's CPU time and live heap (see stats_server.go)
 	benchTopic  = "bench"
 )
 
@@ -97,6 +98,7 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 	var (
 		h        http.Handler
 		pollPath string
+		heldFn   func() int64 // nil: count the requests in pollPath's handler
 		shutdown func()
 	)
 	switch kind {
@@ -106,6 +108,11 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 	case targetLifeline:
 		h, shutdown = newLifeline(presence, nil)
 		pollPath = heldPath("/rt", transport)
+	case targetCentrifuge:
+		if h, heldFn, shutdown, err = newCentrifuge(transport); err != nil {
+			return err
+		}
+		pollPath = heldPath("", transport)
 	case targetRedis:
 		backend, closeBackend, err := shared.connect()
 		if err != nil {
@@ -116,13 +123,13 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 		shutdown = func() { closeServer(); closeBackend() } // the Server before its Backend
 		pollPath = heldPath("/rt", transport)
 	default:
-		return fmt.Errorf("unknown server %q: want floor, lifeline or redis", kind)
+		return fmt.Errorf("unknown server %q: want floor, lifeline, centrifuge or redis", kind)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: &instrumented{next: h, pollPath: pollPath, pprof: withPprof}}
+	srv := &http.Server{Handler: &instrumented{next: h, pollPath: pollPath, heldFn: heldFn, pprof: withPprof}}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Printf("LISTENING %s %d\n", ln.Addr(), runtime.GOMAXPROCS(0))
@@ -159,6 +166,7 @@ type instrumented struct {
 	next     http.Handler
 	pollPath string
 	held     atomic.Int64
+	heldFn   func() int64 // if set, what /held answers instead of held
 	pprof    bool
 }
 
@@ -169,11 +177,17 @@ func (s *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.held.Add(-1)
 		s.next.ServeHTTP(w, r)
 	case p == pathHeld:
-		b := strconv.AppendInt(nil, s.held.Load(), 10)
+		n := s.held.Load()
+		if s.heldFn != nil {
+			n = s.heldFn()
+		}
+		b := strconv.AppendInt(nil, n, 10)
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
 	case p == pathPing:
 		w.WriteHeader(http.StatusNoContent)
+	case p == pathStats:
+		writeStats(w, r.URL.Query().Has("gc"))
 	case s.pprof && len(p) >= len("/debug/pprof/") && p[:len("/debug/pprof/")] == "/debug/pprof/":
 		switch p {
 		case "/debug/pprof/profile":

@@ -282,21 +282,29 @@ func (r phaseResult) fanOut() roundResult {
 
 // parseRound returns the round of an event: the number after "round":.
 func parseRound(b []byte) (uint64, bool) {
+	k, _, ok := nextRound(b)
+	return k, ok
+}
+
+// nextRound returns the number after the first "round": in b, and what
+// follows it.
+func nextRound(b []byte) (uint64, []byte, bool) {
 	const key = `"round":`
 	i := bytes.Index(b, []byte(key))
 	if i < 0 {
-		return 0, false
+		return 0, nil, false
 	}
+	rest := b[i+len(key):]
 	var k uint64
 	n := 0
-	for _, ch := range b[i+len(key):] {
+	for _, ch := range rest {
 		if ch < '0' || ch > '9' {
 			break
 		}
 		k = k*10 + uint64(ch-'0')
 		n++
 	}
-	return k, n > 0
+	return k, rest[n:], n > 0
 }
 
 // WebSocket (RFC 6455), the client side: a fixed handshake key, frames from
@@ -317,7 +325,7 @@ const (
 func (l *load) openWS(s *subscriber) error {
 	c := s.c
 	target := "/ws"
-	if l.kind != targetFloor {
+	if l.lifeline() {
 		target = "/rt/ws?cursor=" + url.QueryEscape(c.cursor)
 	}
 	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -335,9 +343,16 @@ func (l *load) openWS(s *subscriber) error {
 	if status != 101 {
 		return fmt.Errorf("upgrade: status %d", status)
 	}
-	if l.kind != targetFloor {
-		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `}`
+	switch {
+	case l.lifeline():
+		// "batch": the events the stream has at once in one frame, as
+		// the TypeScript client asks for them.
+		auth := `{"op":"auth","token":` + strconv.Quote(c.token) + `,"cursor":` + strconv.Quote(c.cursor) + `,"batch":true}`
 		if err := c.writeFrame(wsText, []byte(auth)); err != nil {
+			return err
+		}
+	case l.kind == targetCentrifuge:
+		if err := c.writeFrame(wsText, []byte(centrifugeConnect)); err != nil {
 			return err
 		}
 	}
@@ -351,6 +366,9 @@ func (l *load) openWS(s *subscriber) error {
 				return err
 			}
 			continue
+		}
+		if l.kind == targetCentrifuge && op == wsText && bytes.Contains(p, []byte(`"connect":{`)) {
+			return nil
 		}
 		if op != wsText || !bytes.Contains(p, []byte(`"op":"open"`)) {
 			return fmt.Errorf("first frame is not open: opcode %d %q", op, p)
@@ -370,6 +388,24 @@ func (l *load) readWS(s *subscriber) error {
 		switch op {
 		case wsText:
 			switch {
+			case l.kind == targetCentrifuge:
+				if err := l.centrifugeFrame(s, p); err != nil {
+					return err
+				}
+			case bytes.HasPrefix(p, []byte(`{"op":"events"`)):
+				at := int64(time.Since(l.epoch))
+				n := 0
+				for rest := p; ; n++ {
+					k, next, ok := nextRound(rest)
+					if !ok {
+						break
+					}
+					l.deliver(s, k, at)
+					rest = next
+				}
+				if n == 0 {
+					return fmt.Errorf("events frame without a round: %q", p)
+				}
 			case bytes.HasPrefix(p, []byte(`{"op":"event"`)):
 				at := int64(time.Since(l.epoch))
 				k, ok := parseRound(p)
@@ -478,11 +514,14 @@ type sseMessage struct {
 func (l *load) openSSE(s *subscriber) error {
 	c := s.c
 	target := "/sse"
-	if l.kind != targetFloor {
+	switch {
+	case l.lifeline():
 		target = "/rt/sse?cursor=" + url.QueryEscape(c.cursor)
+	case l.kind == targetCentrifuge:
+		target = "/sse?cf_connect=" + url.QueryEscape(centrifugeConnect)
 	}
 	req := "GET " + target + " HTTP/1.1\r\nHost: " + c.addr + "\r\nAccept: text/event-stream\r\n"
-	if l.kind != targetFloor {
+	if l.lifeline() {
 		req += "Lifeline-Token: " + c.token + "\r\n"
 	}
 	req += "\r\n"
@@ -511,6 +550,12 @@ func (l *load) openSSE(s *subscriber) error {
 	if err != nil {
 		return fmt.Errorf("sse: waiting for open: %w", err)
 	}
+	if l.kind == targetCentrifuge {
+		if !bytes.Contains(m.data, []byte(`"connect":{`)) {
+			return fmt.Errorf("sse: first message is not the connect reply: %q", m.data)
+		}
+		return nil
+	}
 	if string(m.event) != "open" {
 		return fmt.Errorf("sse: first message is %q, not open: %q", m.event, m.data)
 	}
@@ -530,6 +575,12 @@ func (l *load) readSSE(s *subscriber) error {
 		if len(m.event) != 0 && string(m.event) != "message" {
 			return fmt.Errorf("unexpected %q message: %q", m.event, m.data)
 		}
+		if l.kind == targetCentrifuge {
+			if err := l.centrifugeFrame(s, m.data); err != nil {
+				return err
+			}
+			continue
+		}
 		at := int64(time.Since(l.epoch))
 		k, ok := parseRound(m.data)
 		if !ok {
@@ -537,6 +588,36 @@ func (l *load) readSSE(s *subscriber) error {
 		}
 		l.deliver(s, k, at)
 	}
+}
+
+// centrifugeFrame handles what centrifuge sent in one WebSocket frame or
+// SSE message: one or more JSON messages, one per line. A publication
+// push ({"push":{"channel":...,"pub":{"data":...}}}) is a delivery; an
+// empty object is a ping (off in the run, answered anyway on WebSocket).
+func (l *load) centrifugeFrame(s *subscriber, p []byte) error {
+	for len(p) > 0 {
+		line, rest, _ := bytes.Cut(p, []byte("\n"))
+		p = rest
+		switch {
+		case len(line) == 0:
+		case bytes.Equal(line, []byte("{}")):
+			if s.sse == nil {
+				if err := s.c.writeFrame(wsText, []byte("{}")); err != nil {
+					return err
+				}
+			}
+		case bytes.HasPrefix(line, []byte(`{"push":`)) && bytes.Contains(line, []byte(`"pub":{`)):
+			at := int64(time.Since(l.epoch))
+			k, ok := parseRound(line)
+			if !ok {
+				return fmt.Errorf("publication without a round: %q", line)
+			}
+			l.deliver(s, k, at)
+		default:
+			return fmt.Errorf("unexpected centrifuge message %q", line)
+		}
+	}
+	return nil
 }
 
 // next reads up to the blank line that ends a message and returns the

@@ -127,3 +127,20 @@ func TestStreamHub(t *testing.T) {
 		t.Error("a reader at frame 0 was not dropped")
 	}
 }
+
+// nextRound walks the rounds of a batched "events" frame in order.
+func TestNextRoundWalksAnEventsFrame(t *testing.T) {
+	frame := []byte(`{"op":"events","events":[{"id":"a.1","data":{"round":7,"text":"x"}},{"id":"a.2","data":{"round":8,"text":"y"}}]}`)
+	var got []uint64
+	for rest := frame; ; {
+		k, next, ok := nextRound(rest)
+		if !ok {
+			break
+		}
+		got = append(got, k)
+		rest = next
+	}
+	if len(got) != 2 || got[0] != 7 || got[1] != 8 {
+		t.Fatalf("rounds = %v, want [7 8]", got)
+	}
+}
