@@ -17,8 +17,11 @@
  * 400 `bad_topic`) the client keeps the old topics; the hub remembers
  * which of the asked topics were refused and why, so that the hooks
  * following them can say so instead of waiting, until the topics change
- * and are accepted. A refusal of the very first negotiate stops the client
- * (a fatal error); the next change of topics starts it again with them.
+ * and are accepted. A refusal of a negotiate with no session to keep (the
+ * first, or one after a lost session) stops the client (a fatal error);
+ * the next change of topics starts it again with them. The topic list is
+ * asked for as a whole: while a refused topic stays mounted, topics other
+ * components add are refused with it.
  */
 import {
   LifelineClient,
@@ -206,7 +209,7 @@ export class Hub {
     this.#asked = topics;
     const client = this.#client;
     if (this.#refusal && this.#state.status === 'disconnected') {
-      // The client stopped on a refusal of its first topics: start it again with the new ones.
+      // The client stopped on a refusal (of its first negotiate, or one after a lost session): start it again with the new topics.
       this.#refusal = null;
       this.#startTopics = topics;
       void client.setTopics(topics); // not running: only records them
