@@ -27,6 +27,35 @@ for (const [transport, query, shown] of [['sse', '', 'SSE'], ['longpoll', '?tran
     const lat = await promptMessages(a, b, `short-${transport}`, 5, 700);
     for (const c of [a, b]) assert.equal((await indicator(c.page)).transport, transport, `still on ${shown}`);
     t.diagnostic(`proxy_read_timeout 3 s, ${shown}: message latency median ${lat[2]} ms, max ${lat.at(-1)} ms`);
+
+    // The page loaded again in the same browser starts below the limit it
+    // stored (localStorage): every poll or stream asks for less from the
+    // first one, and nothing is cut, not even once.
+    const asked = [];
+    const cut = [];
+    const path = transport === 'sse' ? '/rt/sse' : '/rt/poll';
+    a.page.on('response', (r) => {
+      if (!new URL(r.url()).pathname.endsWith(path)) return;
+      asked.push(r.url());
+      if (r.status() >= 500) cut.push(r.status());
+    });
+    await a.page.reload();
+    const overlay = a.page.getByTestId('nick-overlay');
+    if (await overlay.isVisible()) {
+      await a.page.getByTestId('nick-input').fill('ada');
+      await a.page.getByTestId('nick-submit').click();
+      await overlay.waitFor({ state: 'hidden' });
+    }
+    a.submittedAt = Date.now();
+    await waitForTransport(a, new RegExp(`^${shown} · connected`));
+    const reloaded = await statusesDuring(a, 7000);
+    assert.deepEqual(reloaded, ['connected'], `after the reload the indicator stayed connected (it showed ${reloaded.join(', ')})`);
+    const param = transport === 'sse' ? /[?&]heartbeat=\d+/ : /[?&]timeout=\d+/;
+    assert.ok(asked.length > 0, `the reloaded page made ${path} requests`);
+    assert.deepEqual(asked.filter((u) => !param.test(u)), [], `every ${path} request after the reload asks for less, the first one too`);
+    assert.deepEqual(cut, [], 'no 504 after the reload');
+    if (transport === 'sse') assert.equal(asked.length, 1, 'one stream after the reload, never cut');
+    t.diagnostic(`proxy_read_timeout 3 s, ${shown}: reloaded page adapted from its first request (${asked.length} requests in 7 s, none cut)`);
     assertNoErrors(a, b);
     await fx.stopAll(env, a, b);
   });

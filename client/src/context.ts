@@ -74,7 +74,9 @@ export function contextFrom(options: LifelineOptions, emitter: Emitter<ClientEve
     emitter,
     tracker: new CursorTracker(options.cursor),
     book,
-    idle: new IdleLimit(),
+    idle: new IdleLimit(book.idleLimitMs, (ms) => {
+      book.idleLimitMs = ms;
+    }),
     usable: RANKING.filter((t) => allowed.includes(t) && (t !== 'websocket' || wsCtor !== undefined)),
     wsCtor,
     failbackMs: options.failbackMs ?? DEFAULT_FAILBACK_MS,

@@ -8,10 +8,13 @@
  * Kept in `localStorage` where there is one (option `storage`), so that a
  * page load behind a proxy that blocks WebSocket starts on what works, and
  * one that works tells the server so: one user's blocked WebSocket must not
- * demote it for the others at the same address. Storage errors (quota,
+ * demote it for the others at the same address. The same record keeps the
+ * path's idle limit (idle.ts) for IDLE_MEMORY_MS, so that a page load
+ * behind a proxy with a short read timeout starts below it. Storage errors (quota,
  * private modes, sandboxed frames) fall back to memory.
  */
 import type { Clock } from './clock.js';
+import { IDLE_MEMORY_MS, plausibleLimit } from './idle.js';
 import type { ClientTransport } from './protocol.js';
 import type { FailureReason } from './transport.js';
 
@@ -40,6 +43,8 @@ interface StoredRecord {
   worked: { [t in ClientTransport]?: number };
   /** When a proxy was last found stripping the Lifeline-Token header (auth.ts). */
   headerless?: number;
+  /** The path's idle limit (idle.ts), and when it was learned or last confirmed. */
+  idle?: { ms: number; at: number };
 }
 
 const DEVICE_KEY = 'lifeline:device';
@@ -136,9 +141,23 @@ export class FailureBook {
     this.#save();
   }
 
-  #fresh(at: number): boolean {
+  /** The path's idle limit learned here within IDLE_MEMORY_MS (idle.ts), or undefined. */
+  get idleLimitMs(): number | undefined {
+    const idle = this.#rec.idle;
+    return idle && this.#fresh(idle.at, IDLE_MEMORY_MS) ? idle.ms : undefined;
+  }
+
+  /** Stores the path's idle limit, learned or confirmed now. */
+  set idleLimitMs(ms: number | undefined) {
+    this.#load();
+    if (plausibleLimit(ms)) this.#rec.idle = { ms, at: this.#clock.now() };
+    else delete this.#rec.idle;
+    this.#save();
+  }
+
+  #fresh(at: number, memoryMs = FAILURE_MEMORY_MS): boolean {
     const age = this.#clock.now() - at;
-    return age >= 0 && age <= FAILURE_MEMORY_MS;
+    return age >= 0 && age <= memoryMs;
   }
 
   #loadDevice(random: () => number): string {
@@ -163,7 +182,7 @@ export class FailureBook {
       return; // unreadable: keep what we have
     }
     if (!raw || typeof raw !== 'object') return;
-    const r = raw as { failed?: unknown; worked?: unknown; headerless?: unknown };
+    const r = raw as { failed?: unknown; worked?: unknown; headerless?: unknown; idle?: { ms?: unknown; at?: unknown } };
     const rec: StoredRecord = { failed: {}, worked: {} };
     for (const t of RANKING) {
       const f = (r.failed as { [k: string]: { reason?: unknown; at?: unknown } } | undefined)?.[t];
@@ -174,6 +193,8 @@ export class FailureBook {
       if (typeof w === 'number' && this.#fresh(w)) rec.worked[t] = w;
     }
     if (typeof r.headerless === 'number' && this.#fresh(r.headerless)) rec.headerless = r.headerless;
+    const idle = r.idle;
+    if (idle && plausibleLimit(idle.ms) && typeof idle.at === 'number' && this.#fresh(idle.at, IDLE_MEMORY_MS)) rec.idle = { ms: idle.ms, at: idle.at };
     this.#rec = rec;
   }
 

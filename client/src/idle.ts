@@ -9,6 +9,15 @@
  * often (`heartbeat`), both below the limit, and a cut at the limit (the
  * proxy changed its mind, say) is expected: reconnected at once, not
  * shown as trouble.
+ *
+ * The limit belongs to the path, not the page: the client keeps it in its
+ * stored record per base URL (failures.ts, option `storage`) for
+ * IDLE_MEMORY_MS after it was learned or last confirmed, and a page loaded
+ * in that time starts adapted, without the two cuts. A limit that moved
+ * lower is learned again from two cuts as before (and stored); one that
+ * is gone (another network, a proxy reconfigured) costs only polls and
+ * heartbeats shorter than needed until the record expires and the next
+ * page load probes the server's full hold again.
  */
 
 /** A quiet cut sooner than this says nothing of an idle limit (a server down answers at once). */
@@ -20,6 +29,13 @@ export const IDLE_CUT_SLACK_MS = 500;
 export const IDLE_POLL_FRACTION = 0.75;
 /** The heartbeat asked for, as a fraction of the limit: a late heartbeat still beats the cut. */
 export const IDLE_HEARTBEAT_FRACTION = 0.5;
+/** How long a stored limit is trusted after it was learned or last confirmed by a cut. */
+export const IDLE_MEMORY_MS = 60 * 60_000;
+/** A stored limit above this is not one this module learned (a server's hold is far shorter): ignored. */
+export const IDLE_LIMIT_MAX_MS = 10 * 60_000;
+
+/** Whether ms could be a learned limit: what a stored record must hold to be believed. */
+export const plausibleLimit = (ms: unknown): ms is number => typeof ms === 'number' && ms >= IDLE_CUT_MIN_MS && ms <= IDLE_LIMIT_MAX_MS;
 
 const near = (a: number, b: number): boolean => Math.abs(a - b) <= Math.max(IDLE_CUT_SLACK_MS, IDLE_CUT_TOLERANCE * Math.max(a, b));
 
@@ -27,6 +43,17 @@ export class IdleLimit {
   /** The quiet time of the last cut not yet explained. */
   #lastCut: number | undefined;
   #limit: number | undefined;
+  readonly #learned: ((ms: number) => void) | undefined;
+
+  /**
+   * `known` is a limit learned before (a stored one, by an earlier page
+   * load); `learned` is told of every limit learned or confirmed by a cut,
+   * to store it.
+   */
+  constructor(known?: number, learned?: (ms: number) => void) {
+    if (plausibleLimit(known)) this.#limit = known;
+    this.#learned = learned;
+  }
 
   /** The learned idle limit, in ms, or undefined. */
   get limitMs(): number | undefined {
@@ -41,16 +68,21 @@ export class IdleLimit {
   cut(quietMs: number): boolean {
     if (!(quietMs >= IDLE_CUT_MIN_MS)) return false;
     if (this.#limit !== undefined && near(quietMs, this.#limit)) {
-      this.#limit = Math.min(this.#limit, quietMs);
+      this.#learn(Math.min(this.#limit, quietMs));
       return true;
     }
     if (this.#lastCut !== undefined && near(quietMs, this.#lastCut)) {
-      this.#limit = Math.min(this.#lastCut, quietMs);
+      this.#learn(Math.min(this.#lastCut, quietMs));
       this.#lastCut = undefined;
       return true;
     }
     this.#lastCut = quietMs;
     return false;
+  }
+
+  #learn(ms: number): void {
+    this.#limit = ms;
+    this.#learned?.(ms);
   }
 
   /** The poll hold to ask for: under the limit, never more than the server's. Undefined: the server's. */

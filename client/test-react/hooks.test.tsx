@@ -47,7 +47,7 @@ const texts = (ms: readonly ChatMessage[]) => ms.map((m) => (m.data as { text: s
 describe.skipIf(skip)('React hooks against the Go server', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await TestServer.start({ pollTimeout: '2s' });
+    server = await TestServer.start({ pollTimeout: '2s', forbidPrefix: 'secret:' });
   });
   afterEach(() => cleanup());
   afterAll(async () => {
@@ -119,6 +119,56 @@ describe.skipIf(skip)('React hooks against the Go server', () => {
     await delay(200);
     expect(texts(shown)).toEqual(['b0', 'b1', 'b2', 'b3']);
     expect(new Set(shown.map((m) => m.key)).size).toBe(shown.length);
+  });
+
+  /** A chat whose room is a prop: its messages, error, loading and status, and a way to change the room. */
+  function switchableRoom(first: string) {
+    const view = { chat: undefined as unknown as ReturnType<typeof useChat<{ text: string }>>, setRoom: (_: string) => {} };
+    function Room() {
+      const [room, set] = useState(first);
+      view.setRoom = set;
+      view.chat = useChat<{ text: string }>(room, { historyLimit: 10 });
+      return <p data-testid="chat">{`${view.chat.status} ${view.chat.loading} ${view.chat.error?.code ?? '-'}`}</p>;
+    }
+    render(
+      <LifelineProvider {...provider()}>
+        <Room />
+      </LifelineProvider>,
+    );
+    return view;
+  }
+  const shownState = () => screen.getByTestId('chat').textContent;
+
+  it('a room switch the server refuses shows the error, keeps the connection, and recovers on a switch to an allowed room', async () => {
+    await server.publish('room:deny-a', 'message', { text: 'a0' });
+    await server.publish('room:deny-b', 'message', { text: 'b0' });
+    const v = switchableRoom('room:deny-a');
+    await waitFor(() => expect(texts(v.chat.messages)).toEqual(['a0']));
+    act(() => v.setRoom('secret:deny'));
+    await waitFor(() => expect(shownState()).toBe('connected false forbidden_topic'));
+    expect(v.chat.error?.status).toBe(403);
+    expect(v.chat.messages).toEqual([]);
+    await server.publish('secret:deny', 'message', { text: 's0' }); // the server publishes to it; the client must not follow it
+    await server.publish('room:deny-a', 'message', { text: 'a1' });
+    await delay(300);
+    expect(v.chat.messages).toEqual([]);
+    act(() => v.setRoom('room:deny-b'));
+    await waitFor(() => expect(texts(v.chat.messages)).toEqual(['b0']));
+    expect(shownState()).toBe('connected false -');
+    await server.publish('room:deny-b', 'message', { text: 'b1' });
+    await waitFor(() => expect(texts(v.chat.messages)).toEqual(['b0', 'b1']));
+  });
+
+  it('a first room the server refuses shows the error; switching to an allowed room starts the connection again', async () => {
+    await server.publish('room:deny-c', 'message', { text: 'c0' });
+    const v = switchableRoom('secret:first');
+    await waitFor(() => expect(shownState()).toBe('disconnected false forbidden_topic'));
+    act(() => v.setRoom('room:deny-c'));
+    await waitFor(() => expect(texts(v.chat.messages)).toEqual(['c0']));
+    expect(shownState()).toBe('connected false -');
+    await server.publish('room:deny-c', 'message', { text: 'c1' });
+    await waitFor(() => expect(texts(v.chat.messages)).toEqual(['c0', 'c1']));
+    expect(await server.sessions()).toBe(1);
   });
 
   it('an optimistic message goes pending → sent under one key, never listed twice', async () => {

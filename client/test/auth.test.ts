@@ -7,6 +7,7 @@ import { FREE_LOSSES, LOSS_WINDOW_MS, LostSessionBreaker } from '../src/breaker.
 import type { Clock } from '../src/clock.js';
 import { LifelineError } from '../src/errors.js';
 import { FAILURE_MEMORY_MS, FailureBook, type StorageLike } from '../src/failures.js';
+import { IDLE_MEMORY_MS, IdleLimit } from '../src/idle.js';
 import { TOKEN_HEADER } from '../src/protocol.js';
 
 const TTL = 60_000;
@@ -146,6 +147,45 @@ describe('FailureBook: the record across page loads', () => {
     clock.advance(FAILURE_MEMORY_MS + 1);
     const later = new FailureBook(clock, storage, 'http://x/rt');
     assert.deepEqual([later.list(), later.workedList(), later.headerless], [[], [], false], 'all expired');
+  });
+
+  it('keeps the path\'s idle limit for IDLE_MEMORY_MS after it was learned or confirmed; the next page starts below it', () => {
+    const clock = manualClock();
+    const storage = memoryStorage();
+    const first = new FailureBook(clock, storage, 'http://x/rt');
+    assert.equal(first.idleLimitMs, undefined);
+    const learning = new IdleLimit(first.idleLimitMs, (ms) => void (first.idleLimitMs = ms));
+    learning.cut(3_050);
+    assert.equal(new FailureBook(clock, storage, 'http://x/rt').idleLimitMs, undefined, 'one cut teaches nothing, stores nothing');
+    learning.cut(3_010);
+    const next = new FailureBook(clock, storage, 'http://x/rt');
+    assert.equal(next.idleLimitMs, 3_010, 'stored once learned');
+    const adapted = new IdleLimit(next.idleLimitMs);
+    assert.equal(adapted.pollTimeoutMs(25_000), 2_257, 'the next page load polls below it from the start');
+    assert.equal(adapted.heartbeatMs(15_000), 1_505);
+    assert.equal(new FailureBook(clock, storage, 'http://y/rt').idleLimitMs, undefined, 'another server, another path');
+    next.record('websocket', 'no_upgrade');
+    assert.equal(new FailureBook(clock, storage, 'http://x/rt').idleLimitMs, 3_010, 'kept when other verdicts are written');
+    clock.advance(FAILURE_MEMORY_MS + 1);
+    assert.equal(new FailureBook(clock, storage, 'http://x/rt').idleLimitMs, 3_010, 'outlives the transport verdicts');
+    clock.advance(IDLE_MEMORY_MS - FAILURE_MEMORY_MS - 2);
+    learning.cut(2_900); // a cut at the limit confirms it (and lowers it)
+    clock.advance(IDLE_MEMORY_MS - 1);
+    assert.equal(new FailureBook(clock, storage, 'http://x/rt').idleLimitMs, 2_900, 'confirmed: trusted IDLE_MEMORY_MS from then');
+    clock.advance(2);
+    const expired = new FailureBook(clock, storage, 'http://x/rt');
+    assert.equal(expired.idleLimitMs, undefined, 'expired: the next page probes the full hold again');
+    assert.equal(new IdleLimit(expired.idleLimitMs).pollTimeoutMs(25_000), undefined);
+  });
+
+  it('believes only a plausible stored idle limit', () => {
+    const clock = manualClock();
+    const storage = memoryStorage();
+    for (const idle of [{ ms: 'x', at: clock.now() }, { ms: 500, at: clock.now() }, { ms: 3_600_000, at: clock.now() }, { ms: 3_000, at: clock.now() + 5_000 }, { ms: 3_000 }]) {
+      storage.data.set('lifeline:transports:s', JSON.stringify({ failed: {}, worked: {}, idle }));
+      assert.equal(new FailureBook(clock, storage, 's').idleLimitMs, undefined, JSON.stringify(idle));
+    }
+    assert.equal(new IdleLimit(500).limitMs, undefined, 'nor an IdleLimit a quick one');
   });
 
   it('survives garbage and failing storage', () => {

@@ -49,4 +49,16 @@ describe('IdleLimit', () => {
     assert.equal(idle.cut(6_050), true);
     assert.equal(idle.limitMs, 6_000, 'the new limit, once seen twice');
   });
+
+  it('starts from a limit learned before, tells of every limit learned or confirmed, and still relearns a lower one', () => {
+    const told: number[] = [];
+    const idle = new IdleLimit(10_000, (ms) => told.push(ms));
+    assert.equal(idle.limitMs, 10_000);
+    assert.equal(idle.pollTimeoutMs(25_000), 7_500, 'adapted from the first poll');
+    assert.equal(idle.cut(9_900), true, 'a cut at the known limit is expected');
+    assert.equal(idle.cut(4_000), false, 'the proxy now cuts sooner: a surprise');
+    assert.equal(idle.cut(4_100), true);
+    assert.equal(idle.limitMs, 4_000);
+    assert.deepEqual(told, [9_900, 4_000]);
+  });
 });

@@ -66,6 +66,8 @@ export interface ChatSnapshot<D = unknown> {
   complete: boolean;
   /** Why the history could not be loaded. */
   historyError?: LifelineError;
+  /** Why the server refused to follow the room (e.g. 403 forbidden_topic); loading is then false. */
+  error?: LifelineError;
 }
 
 const DEFAULT_TYPING_TTL_MS = 4000;
@@ -96,8 +98,13 @@ export class ChatStore<D = unknown> extends TopicStore<ChatSnapshot<D>> {
     clearTimeout(this.#typingTimer);
   }
 
-  /** On any hub change: load the history once the room is followed; pick up outbox changes. */
+  /** On any hub change: show a refusal of the room; load the history once the room is followed; pick up outbox changes. */
   protected onHub(): void {
+    const refused = this.hub.refusalOf(this.topic);
+    if (refused !== this.getSnapshot().error) {
+      const { error: _, ...rest } = this.getSnapshot();
+      this.set(refused ? { ...rest, loading: false, error: refused } : { ...rest, loading: this.#loadedFor !== this.#generation && (this.#o.historyLimit ?? 50) > 0 });
+    }
     if (this.#loadedFor !== this.#generation && this.hub.getAccepted().has(this.topic) && this.hub.client) {
       this.#loadedFor = this.#generation;
       this.#load(this.#generation);

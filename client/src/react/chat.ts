@@ -20,12 +20,19 @@ export interface Chat<D = unknown> {
   members: readonly PresenceClient[];
   /** The connection's status. */
   status: ConnectionStatus;
-  /** True until the room's history is loaded. */
+  /** True until the room's history is loaded (or the room is refused: see `error`). */
   loading: boolean;
   /** False when older messages may have been lost from the server's buffer. */
   complete: boolean;
   /** Why the history could not be loaded (live messages still come). */
   historyError?: LifelineError;
+  /**
+   * Why the server refused to follow the room (403 `forbidden_topic` from
+   * the app's Authorize, 400 `bad_topic`): no history and no live messages
+   * come, and `loading` is false. The connection stays on the rooms it
+   * followed before; changing `room` to one the server allows recovers.
+   */
+  error?: LifelineError;
 }
 
 /**
@@ -77,5 +84,6 @@ export function useChat<D = unknown>(room: string, options: ChatOptions = {}): C
   );
   const chat: Chat<D> = { messages: snap.messages, typingUsers: snap.typingUsers, loading: snap.loading, complete: snap.complete, members, status, send, retry, setTyping };
   if (snap.historyError) chat.historyError = snap.historyError;
+  if (snap.error) chat.error = snap.error;
   return chat;
 }

@@ -12,9 +12,20 @@
  * gathered in a microtask and applied with one setTopics (or the first
  * negotiate), one at a time, so a page mounting ten components negotiates
  * once.
+ *
+ * Refusals: when the server refuses a topic list (403 `forbidden_topic`,
+ * 400 `bad_topic`) the client keeps the old topics; the hub remembers
+ * which of the asked topics were refused and why, so that the hooks
+ * following them can say so instead of waiting, until the topics change
+ * and are accepted. A refusal of a negotiate with no session to keep (the
+ * first, or one after a lost session) stops the client (a fatal error);
+ * the next change of topics starts it again with them. The topic list is
+ * asked for as a whole: while a refused topic stays mounted, topics other
+ * components add are refused with it.
  */
 import {
   LifelineClient,
+  LifelineError,
   Outbox,
   type ConnectionState,
   type Envelope,
@@ -56,6 +67,15 @@ function addTo<K, T>(map: Map<K, Set<T>>, key: K, fn: T): () => void {
   };
 }
 
+/** The codes with which the server refuses a topic list: the topics must change before asking again. */
+const TOPIC_REFUSALS: readonly string[] = ['forbidden_topic', 'bad_topic'];
+
+/** Asked topics the server refused, and why. */
+interface Refusal {
+  topics: ReadonlySet<string>;
+  error: LifelineError;
+}
+
 const same = (a: readonly string[], b: readonly string[] | null): boolean => !!b && a.length === b.length && a.every((t, i) => t === b[i]);
 
 export interface HubOptions extends LifelineOptions {
@@ -78,6 +98,9 @@ export class Hub {
   #switching = false;
   #state: Connection = IDLE;
   #accepted: ReadonlySet<string> = NO_TOPICS;
+  #refusal: Refusal | null = null;
+  /** The topics the client was (last) started with: its first session's. */
+  #startTopics: readonly string[] = [];
   readonly #listeners = new Set<() => void>();
   readonly #byTopic = new Map<string, Set<Fn<Envelope>>>();
   readonly #resets = new Set<Fn<ResetInfo>>();
@@ -96,6 +119,9 @@ export class Hub {
 
   /** The topics the current session follows (a new set on every change). */
   readonly getAccepted = (): ReadonlySet<string> => this.#accepted;
+
+  /** Why the server refused to follow topic (e.g. 403 forbidden_topic), while the topic stays asked and unfollowed. */
+  readonly refusalOf = (topic: string): LifelineError | undefined => (this.#refusal?.topics.has(topic) ? this.#refusal.error : undefined);
 
   /** The optimistic messages not yet replaced by their events. */
   readonly getOutbox = (): readonly Outgoing[] => this.#outbox?.items ?? NO_ITEMS;
@@ -181,15 +207,26 @@ export class Hub {
     }
     if (this.#switching || same(topics, this.#asked)) return;
     this.#asked = topics;
-    this.#switching = true;
     const client = this.#client;
+    if (this.#refusal && this.#state.status === 'disconnected') {
+      // The client stopped on a refusal (of its first negotiate, or one after a lost session): start it again with the new topics.
+      this.#refusal = null;
+      this.#startTopics = topics;
+      void client.setTopics(topics); // not running: only records them
+      client.start();
+      this.#emit();
+      return;
+    }
+    this.#switching = true;
     client.setTopics(topics).then(
       () => {
         if (this.#client === client) this.#accept(topics);
       },
-      () => {
+      (err: unknown) => {
         // Refused (e.g. forbidden_topic): the old topics stay; #asked keeps
-        // the refused list so that it is not asked again until it changes.
+        // the refused list so that it is not asked again until it changes,
+        // and the hooks that asked for the new ones are told why.
+        if (this.#client === client && err instanceof LifelineError && TOPIC_REFUSALS.includes(err.code)) this.#refuse(topics, err);
       },
     ).finally(() => {
       this.#switching = false;
@@ -201,11 +238,17 @@ export class Hub {
     const { sendTimeoutMs, ...options } = this.#options;
     const client = new LifelineClient({ ...options, topics, autoStart: false });
     this.#client = client;
-    this.#asked = topics;
+    this.#asked = this.#startTopics = topics;
     this.#offClient = [
       client.on('state', (s) => {
-        // The first session follows the topics it was created with.
-        if (s.clientId && this.#accepted === NO_TOPICS && !this.#switching) this.#accepted = new Set(topics);
+        // The first session follows the topics it was created with (or started again with).
+        if (s.clientId && this.#accepted === NO_TOPICS && !this.#switching) this.#accepted = new Set(this.#startTopics);
+        if (s.status === 'disconnected' && s.error && TOPIC_REFUSALS.includes(s.error.code)) {
+          // A negotiate without a session to keep (the first, or after a lost session) was refused: the client stopped.
+          const lost = this.#accepted.size ? [...this.#accepted] : this.#startTopics;
+          this.#accepted = NO_TOPICS;
+          this.#refuse(lost, s.error, false);
+        }
         this.#state = view(s);
         this.#emit();
       }),
@@ -225,7 +268,14 @@ export class Hub {
 
   #accept(topics: readonly string[]): void {
     this.#accepted = new Set(topics);
+    this.#refusal = null;
     this.#emit();
+  }
+
+  /** The server refused `asked`: those of them not followed are refused, with `error`. */
+  #refuse(asked: readonly string[], error: LifelineError, emit = true): void {
+    this.#refusal = { topics: new Set(asked.filter((t) => !this.#accepted.has(t))), error };
+    if (emit) this.#emit();
   }
 
   async #shutdown(): Promise<void> {
@@ -237,6 +287,7 @@ export class Hub {
     this.#client = this.#outbox = this.#asked = null;
     this.#state = CLOSED;
     this.#accepted = NO_TOPICS;
+    this.#refusal = null;
     this.#emit();
     await client.close();
   }

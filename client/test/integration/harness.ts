@@ -55,6 +55,8 @@ export interface ServerOptions {
   negotiateLimit?: LimitFlags;
   /** Refused WebSocket sends in a row before close 1008. */
   floodClose?: number;
+  /** Topics starting with this are refused (403 forbidden_topic), as by an application's Authorize hook. */
+  forbidPrefix?: string;
 }
 
 /** A token bucket: `limit` per `period` (e.g. '1s'), bursts of `burst`; omitted: the server's default. */
@@ -101,6 +103,7 @@ export class TestServer {
       if (l?.burst !== undefined) args.push(`-${name}-burst`, String(l.burst));
     }
     if (opts.floodClose !== undefined) args.push('-flood-close', String(opts.floodClose));
+    if (opts.forbidPrefix) args.push('-forbid-prefix', opts.forbidPrefix);
     // Binding a port just released can race with the old process's exit: retry briefly.
     for (let attempt = 0; ; attempt++) {
       try {

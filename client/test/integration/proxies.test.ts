@@ -7,7 +7,7 @@
 // not the server, decide what happens.
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
-import type { LifelineClient, LifelineOptions } from '../../src/index.js';
+import type { LifelineClient, LifelineOptions, StorageLike } from '../../src/index.js';
 import { NginxProxy, Recorder, TestServer, delay, haproxySkip, newClient, nginxSkip, skip } from './harness.js';
 
 const servers: TestServer[] = [];
@@ -201,4 +201,51 @@ async function underShortTimeout(t: TestContext, transport: 'sse' | 'longpoll', 
 describe('behind nginx with proxy_read_timeout 3 s', { skip: skip || nginxSkip }, () => {
   it('SSE: learns the limit, asks for heartbeats below it, then is never cut', (t) => underShortTimeout(t, 'sse', /[?&]heartbeat=\d+/));
   it('long-poll: learns the limit, holds polls below it, then gets no 504', (t) => underShortTimeout(t, 'longpoll', /[?&]timeout=\d+/));
+});
+
+/** A Web Storage stand-in shared by clients, as by page loads of one browser profile. */
+function memoryStorage(): StorageLike {
+  const data = new Map<string, string>();
+  return { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => void data.set(k, v) };
+}
+
+describe('behind nginx with proxy_read_timeout 3 s, the next page load', { skip: skip || nginxSkip }, () => {
+  it('starts adapted from the stored limit: no cut at all, on long-poll or SSE', async (t) => {
+    const env = await behind(t, (u) => NginxProxy.start(u, 'short-timeout'), 'nginx');
+    if (!env) return;
+    const storage = memoryStorage();
+    const topic = 'room:short-reload';
+    const from = await env.s.publish(topic, 'message', 'before');
+    // The first page load learns the limit from two cuts.
+    const learner = spy();
+    const first = client({ url: env.p.rt, topics: [topic], cursor: from, transports: ['longpoll'], fetch: learner.fetch, storage });
+    await waitFor(() => learner.requests.some((r) => /[?&]timeout=\d+/.test(r.url)), 'the first client to learn the limit', 20_000);
+    const learnedAfter = learner.requests.filter((r) => r.status === 504).length;
+    assert.ok(learnedAfter >= 2, `the first client was cut (${learnedAfter} × 504) before it learned`);
+    await first.c.close();
+
+    // The next ones, with the same storage, ask for less from their first request.
+    const started = Date.now();
+    const next = (['longpoll', 'sse'] as const).map((transport) => {
+      const net = spy();
+      return { transport, net, ...client({ url: env.p.rt, topics: [topic], cursor: from, transports: [transport], fetch: net.fetch, storage }) };
+    });
+    for (const n of next) await n.rec.until(() => n.c.state.status === 'connected' && n.c.state.transport === n.transport, `${n.transport} connected`, 5000);
+    await delay(7000); // quiet for more than twice the proxy's limit
+    const id = await env.s.publish(topic, 'message', 'after');
+    for (const n of next) await n.rec.until(() => n.rec.of().some((e) => e.id === id), `${n.transport}: the event`, 1000);
+    await delay(3500); // quiet again, past the limit
+    for (const n of next) {
+      const asks = n.net.requests.filter((r) => r.url.includes(n.transport === 'sse' ? '/sse' : '/poll'));
+      assert.ok(asks.length > 0, `${n.transport}: requests seen`);
+      const param = n.transport === 'sse' ? /[?&]heartbeat=\d+/ : /[?&]timeout=\d+/;
+      assert.deepEqual(asks.filter((r) => !param.test(r.url)).map((r) => r.url), [], `${n.transport}: every request asks for less, the first one too`);
+      assert.deepEqual(n.net.requests.filter((r) => r.status >= 500), [], `${n.transport}: no 504`);
+      if (n.transport === 'sse') assert.equal(asks.length, 1, 'one stream, never cut');
+      const connected = n.rec.states.findIndex((st) => st.status === 'connected');
+      assert.deepEqual(n.rec.states.slice(connected).filter((st) => st.status !== 'connected'), [], `${n.transport}: connected all along once connected`);
+      assert.deepEqual(n.rec.of().map((e) => e.id), [id], `${n.transport}: the event once`);
+    }
+    t.diagnostic(`first load cut ${learnedAfter} times before adapting; the next loads: no cut in ${Date.now() - started} ms`);
+  });
 });

@@ -18,7 +18,9 @@
 // -negotiate-limit/-negotiate-period/-negotiate-burst the negotiate limit
 // (zero: the package's default); -flood-close sets how many refused
 // WebSocket sends in a row close the socket with 1008. -no-limits turns
-// the idle and negotiate limits off.
+// the idle and negotiate limits off. -forbid-prefix P refuses every topic
+// that starts with P (subscribe, publish, history) through the Authorize
+// hook, with 403 forbidden_topic, as an application would.
 package main
 
 import (
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,6 +63,7 @@ func main() {
 	limitFlags(&o.send, "send", "messages sent per session")
 	limitFlags(&o.idle, "idle", "requests that bring nothing new, per session")
 	limitFlags(&o.negotiate, "negotiate", "negotiate requests per client address")
+	flag.StringVar(&o.forbidPrefix, "forbid-prefix", "", "refuse every topic starting with this prefix (403 forbidden_topic); empty: allow all")
 	flag.IntVar(&o.floodClose, "flood-close", 0, "refused WebSocket sends in a row before close 1008 (0: the default, 20)")
 	flag.Parse()
 	if err := run(*addr, *pollTimeout, *sessionTTL, o); err != nil {
@@ -72,6 +76,20 @@ type options struct {
 	disableWS, disableSSE, refuseWS, noLimits bool
 	send, idle, negotiate                     longpoll.Limit
 	floodClose, maxSessionsPerAddr            int
+	forbidPrefix                              string
+}
+
+// authorize refuses the topics that start with prefix; nil (allow all) when prefix is empty.
+func authorize(prefix string) func(*gin.Context, string, string, longpoll.Action) error {
+	if prefix == "" {
+		return nil
+	}
+	return func(_ *gin.Context, _, topic string, _ longpoll.Action) error {
+		if strings.HasPrefix(topic, prefix) {
+			return fmt.Errorf("topic %q is not for you", topic)
+		}
+		return nil
+	}
 }
 
 // limitFlags registers -NAME-limit, -NAME-period and -NAME-burst for l.
@@ -90,6 +108,7 @@ func run(addr string, pollTimeout, sessionTTL time.Duration, o options) error {
 		SendLimit:          o.send,
 		MaxSessionsPerAddr: o.maxSessionsPerAddr,
 		IdleLimit:          longpoll.Limit{Limit: o.idle.Limit, Period: o.idle.Period, Burst: o.idle.Burst, Off: o.noLimits},
+		Authorize:          authorize(o.forbidPrefix),
 		OnMessage: func(_ *gin.Context, m longpoll.Message) (longpoll.Draft, error) {
 			applied.Add(1)
 			return m.Draft(), nil
