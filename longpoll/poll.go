@@ -54,9 +54,6 @@ func (s *Server) poll(c *gin.Context) {
 			s.chargeIdlePoll(sess)
 		}
 	}()
-	receiver := s.attachHere(sess, TransportLongPoll)
-	defer receiver.Detach()
-
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
 	sub, err := s.buf.Subscribe(sess.Topics)
@@ -65,9 +62,18 @@ func (s *Server) poll(c *gin.Context) {
 		return
 	}
 	defer sub.Close()
+	w, subC := getPollWaiter(sub)
+	receiver := s.attachEnd(sess, TransportLongPoll, w)
+	queued := false // in s.deadlines
+	defer func() {
+		receiver.Detach()
+		if queued {
+			s.deadlines.remove(w)
+		}
+		putPollWaiter(w) // nothing signals it any more
+	}()
 
 	ctx := c.Request.Context()
-	var timer <-chan time.Time
 	for {
 		// A pooled slice for the batch, taken only while reading and
 		// answering: a held poll keeps none.
@@ -93,33 +99,35 @@ func (s *Server) poll(c *gin.Context) {
 			return
 		}
 		batchSlices.put(batch)
-		if timer == nil {
+		if !queued {
 			if timeout == 0 {
 				writeBatch(c, b, outcomeEvents)
 				return
 			}
 			receiver.hold() // about to wait: end an older receiver anywhere
-			t := pollTimers.get(timeout)
-			defer pollTimers.put(t)
-			timer = t.C
+			s.deadlines.add(w, timeout)
+			queued = true
 		}
 		select {
-		case <-sub.C():
-			// Something may have been appended: read again.
-		case <-timer:
+		case <-w.ch:
+		case <-subC: // nil, never ready, unless the Buffer's subscription is foreign
+		case <-ctx.Done():
+			c.Abort()
+			return
+		}
+		switch w.reason.Load() {
+		case wokeTimeout:
 			writeBatch(c, Batch{Cursor: cursor}, outcomeEvents)
 			return
-		case <-receiver.Done():
+		case wokeEnded:
 			if why := receiver.Why(); why != ErrSuperseded {
 				WriteError(c, why) // shutdown (503) or the session ended (401)
 			} else {
 				writeBatch(c, Batch{Cursor: cursor}, outcomeSuperseded)
 			}
 			return
-		case <-ctx.Done():
-			c.Abort()
-			return
 		}
+		// Something may have been appended: read again.
 	}
 }
 

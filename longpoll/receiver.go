@@ -33,31 +33,41 @@ func (s *Server) AttachTransport(sess *Session, transport string) Receiver {
 	return r
 }
 
-// attachHere attaches a receiver on this instance only. A poll that is
-// answered at once never tells the other instances: it holds nothing
-// there could be an orphan of. It calls hold before it waits.
+// attachHere attaches a stream's receiver on this instance only; the
+// caller calls hold.
 func (s *Server) attachHere(sess *Session, transport string) Receiver {
+	ch := make(doneChan)
+	r := s.attachEnd(sess, transport, ch)
+	r.done = ch
+	return r
+}
+
+// attachEnd attaches a receiver on this instance only, which the session
+// ends through end. A poll that is answered at once never tells the other
+// instances: it holds nothing there could be an orphan of. It calls hold
+// before it waits.
+func (s *Server) attachEnd(sess *Session, transport string, end receiverEnd) Receiver {
 	transport = knownTransport(transport)
 	s.receivers.Add(1)
 	s.obs.ConnectionOpened(transport)
-	ch, prev := sess.attach(transport)
+	prev := sess.attachEnd(end, transport)
 	if prev != "" && prev != transport {
 		s.obs.TransportSwitched(prev, transport)
 	}
-	return Receiver{srv: s, sess: sess, done: ch, transport: transport}
+	return Receiver{srv: s, sess: sess, end: end, transport: transport}
 }
 
 // hold announces the receiver to every instance through the shared store,
 // so that an older receiver of the session held anywhere ends.
 func (r Receiver) hold() {
 	s := r.srv
-	if s.store == nil || r.sess.reuseGen(r.done) {
+	if s.store == nil || r.sess.reuseGen(r.end) {
 		return
 	}
 	gen, err := s.store.Attach(context.Background(), r.sess.token, r.sess.ID)
 	switch {
 	case err == nil:
-		r.sess.attached(r.done, gen)
+		r.sess.attached(r.end, gen)
 	case errors.Is(err, ErrUnknownSession):
 		s.dropLocal(r.sess)
 	}
@@ -67,7 +77,8 @@ func (r Receiver) hold() {
 type Receiver struct {
 	srv       *Server
 	sess      *Session
-	done      chan struct{}
+	end       receiverEnd   // the session ends the receiver through it
+	done      chan struct{} // closed by end for a stream; nil for a held poll
 	transport string
 }
 
@@ -90,7 +101,7 @@ func (r Receiver) Why() error {
 
 // Detach unregisters the receiver and marks the session seen.
 func (r Receiver) Detach() {
-	r.sess.detach(r.done)
+	r.sess.detach(r.end)
 	r.srv.receivers.Add(-1)
 	r.srv.obs.ConnectionClosed(r.transport)
 	r.srv.touch(r.sess)

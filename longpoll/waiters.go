@@ -64,17 +64,20 @@ type subscription struct {
 	shard uint32
 	once  sync.Once
 	sets  []*waiters
+	one   [1]*waiters // sets' array for one topic, the common case: no second allocation
 }
 
 // nextShard deals subscriptions round-robin over the shards.
 var nextShard atomic.Uint32
 
 func newSubscription(ntopics int) *subscription {
-	return &subscription{
-		ch:    make(chan struct{}, 1),
-		shard: nextShard.Add(1) % waiterShards,
-		sets:  make([]*waiters, 0, ntopics),
+	s := &subscription{ch: make(chan struct{}, 1), shard: nextShard.Add(1) % waiterShards}
+	if ntopics <= len(s.one) {
+		s.sets = s.one[:0]
+	} else {
+		s.sets = make([]*waiters, 0, ntopics)
 	}
+	return s
 }
 
 func (s *subscription) C() <-chan struct{} { return s.ch }
