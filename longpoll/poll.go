@@ -61,7 +61,6 @@ func (s *Server) poll(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	defer sub.Close()
 	w, subC := getPollWaiter(sub)
 	receiver := s.attachEnd(sess, TransportLongPoll, w)
 	queued := false // in s.deadlines
@@ -70,7 +69,8 @@ func (s *Server) poll(c *gin.Context) {
 		if queued {
 			s.deadlines.remove(w)
 		}
-		putPollWaiter(w) // nothing signals it any more
+		putPollWaiter(w)         // nothing signals it any more
+		recycleSubscription(sub) // nor its channel
 	}()
 
 	ctx := c.Request.Context()
