@@ -49,11 +49,13 @@ func (s *Server) poll(c *gin.Context) {
 		return
 	}
 	answered := false // with events; anything else brought nothing new
-	defer func() {
-		if !answered || s.repeated(sess, cursor) {
-			s.chargeIdlePoll(sess)
-		}
-	}()
+	if s.limits.idle != nil {
+		defer func() {
+			if !answered || s.repeated(sess, cursor) {
+				s.chargeIdlePoll(sess)
+			}
+		}()
+	}
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
 	sub, err := s.buf.Subscribe(sess.Topics)

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // TokenHeader is the request header that carries a session's secret token
@@ -53,9 +51,8 @@ type Session struct {
 	// lastAnswered is the cursor of the last poll answered with events; a
 	// poll repeating it brings nothing new.
 	lastAnswered Cursor
-	// idleUntil is when a session over its idle limit may poll again.
-	idleUntil   time.Time
-	idleRefusal ratelimit.Decision
+	// idle is the session's refusal by its idle limit, nil when none.
+	idle *idleRefusal
 }
 
 // newSession builds the local form of a session record.
