@@ -3,12 +3,12 @@ package longpoll
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 )
 
 // session authenticates the request by its Lifeline-Token header.
@@ -34,12 +34,12 @@ func (s *Server) poll(c *gin.Context) {
 		return
 	}
 	query := c.Request.URL.RawQuery
-	cursor, err := ParseCursor(queryValue(query, "cursor"))
+	cursor, err := ParseCursor(rawquery.Value(query, "cursor"))
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
-	timeout, err := s.pollTimeout(queryValue(query, "timeout"))
+	timeout, err := s.pollTimeout(rawquery.Value(query, "timeout"))
 	if err != nil {
 		problemBadTimeout(c, err)
 		return
@@ -152,28 +152,6 @@ func (s *Server) pollTimeout(q string) (time.Duration, error) {
 		return s.cfg.PollTimeout, nil
 	}
 	return time.Duration(ms) * time.Millisecond, nil
-}
-
-// queryValue returns the first value of key in a raw query string. Unlike
-// c.Query it builds no map: a held poll keeps whatever it allocates for as
-// long as it is held, times the number of clients.
-func queryValue(raw, key string) string {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(pair, "=")
-		if k != key {
-			continue
-		}
-		if !strings.ContainsAny(v, "%+") {
-			return v
-		}
-		if u, err := url.QueryUnescape(v); err == nil {
-			return u
-		}
-		return v
-	}
-	return ""
 }
 
 // repeated records that a poll from cursor was answered with events, and
