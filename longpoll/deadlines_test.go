@@ -28,7 +28,10 @@ func TestDeadlinesWakeEachAtItsTimeout(t *testing.T) {
 	d := newDeadlines()
 	defer d.close()
 	long, short := newTestWaiter(), newTestWaiter()
+	other := newTestWaiter()
+	other.shard = deadlineShards - 1 // another shard, another timer
 	start := time.Now()
+	d.add(other, 100*time.Millisecond)
 	d.add(long, 300*time.Millisecond)
 	d.add(short, 60*time.Millisecond) // earlier than the armed timer: re-arms it
 	if why := woken(short, 5*time.Second); why != int(wokeTimeout) {
@@ -37,16 +40,23 @@ func TestDeadlinesWakeEachAtItsTimeout(t *testing.T) {
 	if el := time.Since(start); el < 60*time.Millisecond {
 		t.Fatalf("short poll woken after %v, before its 60ms timeout", el)
 	}
+	if why := woken(other, 5*time.Second); why != int(wokeTimeout) {
+		t.Fatalf("poll of another shard: woken with %d, want timeout", why)
+	}
 	if why := woken(long, 5*time.Second); why != int(wokeTimeout) {
 		t.Fatalf("long poll: woken with %d, want timeout", why)
 	}
 	if el := time.Since(start); el < 300*time.Millisecond {
 		t.Fatalf("long poll woken after %v, before its 300ms timeout", el)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.queues) != 0 {
-		t.Fatalf("%d queues left after every poll timed out", len(d.queues))
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		n := len(sh.queues)
+		sh.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("shard %d: %d queues left after every poll timed out", i, n)
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type pollWaiter struct {
 	ch     chan struct{} // the wait channel: the subscription's, or own
 	own    chan struct{} // the wait channel beside a foreign Buffer's subscription
 	reason atomic.Uint32
+	shard  uint32 // of the deadlines, dealt round-robin when created
 
 	// Links in a deadlines queue, guarded by the deadlines' lock.
 	queue      *deadlineQueue
@@ -56,7 +57,11 @@ func (s *subscription) wakeChan() chan struct{}    { return s.ch }
 func (s *hubSubscription) wakeChan() chan struct{} { return s.sub.ch }
 
 // pollWaiters are reused across poll cycles.
-var pollWaiters = sync.Pool{New: func() any { return new(pollWaiter) }}
+var pollWaiters = sync.Pool{New: func() any {
+	return &pollWaiter{shard: nextDeadlineShard.Add(1) % deadlineShards}
+}}
+
+var nextDeadlineShard atomic.Uint32
 
 // getPollWaiter returns a waiter whose channel is sub's when sub lets
 // others signal it. Otherwise the waiter uses its own channel, and
