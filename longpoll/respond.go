@@ -127,6 +127,9 @@ func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
 	h := c.Writer.Header()
 	h["Cache-Control"] = noStoreValue
 	h["Content-Type"] = jsonContentType
+	// Framed by its length whatever its size, as gin's c.Data framed it:
+	// net/http would chunk a body larger than its 2 KiB header buffer.
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	c.Status(http.StatusOK)
 	_, _ = c.Writer.Write(out) // copies out; a failed write is the client gone
 	*buf = out[:0]
