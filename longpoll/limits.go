@@ -103,8 +103,7 @@ func (s *Server) chargeIdlePoll(sess *Session) {
 	}
 	if !d.Allowed {
 		sess.mu.Lock()
-		sess.idleUntil = now.Add(d.RetryAfter)
-		sess.idleRefusal = d
+		sess.idle = &idleRefusal{until: now.Add(d.RetryAfter), decision: d}
 		sess.mu.Unlock()
 	}
 }
@@ -112,15 +111,30 @@ func (s *Server) chargeIdlePoll(sess *Session) {
 // pollBlocked returns the refusal of a session that must wait before
 // polling again, or nil.
 func (s *Server) pollBlocked(sess *Session) error {
+	if s.limits.idle == nil {
+		return nil // nothing refuses
+	}
 	now := s.cfg.Now()
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	if now.Before(sess.idleUntil) {
-		d := sess.idleRefusal
-		d.RetryAfter = sess.idleUntil.Sub(now)
+	if sess.idle == nil {
+		return nil
+	}
+	if until := sess.idle.until; now.Before(until) {
+		d := sess.idle.decision
+		d.RetryAfter = until.Sub(now)
 		d.Window = d.RetryAfter
 		s.RateLimited(PolicyIdle)
 		return &RateLimitError{Policy: PolicyIdle, Decision: d}
 	}
+	sess.idle = nil // served its wait
 	return nil
+}
+
+// An idleRefusal is a session's refusal by its idle limit: kept apart
+// from the Session, which most sessions never need, and which a held poll
+// keeps alive for every client.
+type idleRefusal struct {
+	until    time.Time // when the session may poll again
+	decision ratelimit.Decision
 }

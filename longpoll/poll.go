@@ -3,12 +3,12 @@ package longpoll
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 )
 
 // session authenticates the request by its Lifeline-Token header.
@@ -34,12 +34,12 @@ func (s *Server) poll(c *gin.Context) {
 		return
 	}
 	query := c.Request.URL.RawQuery
-	cursor, err := ParseCursor(queryValue(query, "cursor"))
+	cursor, err := ParseCursor(rawquery.Value(query, "cursor"))
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
-	timeout, err := s.pollTimeout(queryValue(query, "timeout"))
+	timeout, err := s.pollTimeout(rawquery.Value(query, "timeout"))
 	if err != nil {
 		problemBadTimeout(c, err)
 		return
@@ -49,14 +49,13 @@ func (s *Server) poll(c *gin.Context) {
 		return
 	}
 	answered := false // with events; anything else brought nothing new
-	defer func() {
-		if !answered || s.repeated(sess, cursor) {
-			s.chargeIdlePoll(sess)
-		}
-	}()
-	receiver := s.attachHere(sess, TransportLongPoll)
-	defer receiver.Detach()
-
+	if s.limits.idle != nil {
+		defer func() {
+			if !answered || s.repeated(sess, cursor) {
+				s.chargeIdlePoll(sess)
+			}
+		}()
+	}
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
 	sub, err := s.buf.Subscribe(sess.Topics)
@@ -64,10 +63,19 @@ func (s *Server) poll(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	defer sub.Close()
+	w, subC := getPollWaiter(sub)
+	receiver := s.attachEnd(sess, TransportLongPoll, w)
+	queued := false // in s.deadlines
+	defer func() {
+		receiver.Detach()
+		if queued {
+			s.deadlines.remove(w)
+		}
+		putPollWaiter(w)         // nothing signals it any more
+		recycleSubscription(sub) // nor its channel
+	}()
 
 	ctx := c.Request.Context()
-	var timer <-chan time.Time
 	for {
 		// A pooled slice for the batch, taken only while reading and
 		// answering: a held poll keeps none.
@@ -93,33 +101,35 @@ func (s *Server) poll(c *gin.Context) {
 			return
 		}
 		batchSlices.put(batch)
-		if timer == nil {
+		if !queued {
 			if timeout == 0 {
 				writeBatch(c, b, outcomeEvents)
 				return
 			}
 			receiver.hold() // about to wait: end an older receiver anywhere
-			t := pollTimers.get(timeout)
-			defer pollTimers.put(t)
-			timer = t.C
+			s.deadlines.add(w, timeout)
+			queued = true
 		}
 		select {
-		case <-sub.C():
-			// Something may have been appended: read again.
-		case <-timer:
+		case <-w.ch:
+		case <-subC: // nil, never ready, unless the Buffer's subscription is foreign
+		case <-ctx.Done():
+			c.Abort()
+			return
+		}
+		switch w.reason.Load() {
+		case wokeTimeout:
 			writeBatch(c, Batch{Cursor: cursor}, outcomeEvents)
 			return
-		case <-receiver.Done():
+		case wokeEnded:
 			if why := receiver.Why(); why != ErrSuperseded {
 				WriteError(c, why) // shutdown (503) or the session ended (401)
 			} else {
 				writeBatch(c, Batch{Cursor: cursor}, outcomeSuperseded)
 			}
 			return
-		case <-ctx.Done():
-			c.Abort()
-			return
 		}
+		// Something may have been appended: read again.
 	}
 }
 
@@ -142,28 +152,6 @@ func (s *Server) pollTimeout(q string) (time.Duration, error) {
 		return s.cfg.PollTimeout, nil
 	}
 	return time.Duration(ms) * time.Millisecond, nil
-}
-
-// queryValue returns the first value of key in a raw query string. Unlike
-// c.Query it builds no map: a held poll keeps whatever it allocates for as
-// long as it is held, times the number of clients.
-func queryValue(raw, key string) string {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(pair, "=")
-		if k != key {
-			continue
-		}
-		if !strings.ContainsAny(v, "%+") {
-			return v
-		}
-		if u, err := url.QueryUnescape(v); err == nil {
-			return u
-		}
-		return v
-	}
-	return ""
 }
 
 // repeated records that a poll from cursor was answered with events, and

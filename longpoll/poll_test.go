@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +263,31 @@ func TestSessionExpiresAfterIdleTTL(t *testing.T) {
 	}
 	if n := h.lp.Stats().Sessions; n != 1 {
 		t.Fatalf("%d sessions live, want 1", n)
+	}
+}
+
+// A poll answer is framed by Content-Length, however large its batch:
+// net/http alone would chunk one larger than its 2 KiB header buffer, and
+// clients and proxies expect the length (a load client that reads raw
+// HTTP/1.1 requires it).
+func TestPollAnswerHasContentLength(t *testing.T) {
+	h := newHarness(t, Config{})
+	o := h.open([]string{"room:a"}, "")
+	text := strings.Repeat("x", 200)
+	for range 40 { // ~10 KB of events
+		h.publish("room:a", "message", map[string]string{"text": text})
+	}
+	status, body, res := h.do(context.Background(), http.MethodGet, "/poll?cursor="+url.QueryEscape(o.Cursor), o.Token, nil)
+	if status != http.StatusOK {
+		t.Fatalf("poll: %d %s", status, body)
+	}
+	if len(body) < 8<<10 {
+		t.Fatalf("the answer is %d bytes, want a batch over 8 KiB", len(body))
+	}
+	if res.ContentLength != int64(len(body)) || len(res.TransferEncoding) > 0 {
+		t.Fatalf("Content-Length %d, Transfer-Encoding %v, for a %d-byte body", res.ContentLength, res.TransferEncoding, len(body))
+	}
+	if got := res.Header.Get("Cache-Control"); got != "no-store" {
+		t.Fatalf("Cache-Control %q, want no-store", got)
 	}
 }

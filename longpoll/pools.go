@@ -1,13 +1,11 @@
 package longpoll
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // Pools for what every poll cycle would otherwise allocate afresh: its
 // batch's slice of events and its response's bytes, taken only while it
-// reads and answers, and its timeout timer, held while it waits.
+// reads and answers. (Its wait is a pooled pollWaiter, its timeout an
+// entry in the Server's deadlines.)
 
 // maxPooledBytes keeps a response larger than this (a big catch-up batch)
 // from pinning its buffer in the pool.
@@ -56,26 +54,4 @@ func (p *bytePool) put(b *[]byte) {
 	}
 	*b = (*b)[:0]
 	p.p.Put(b)
-}
-
-// pollTimers are the held polls' timeout timers: a poll cycle reuses one
-// instead of allocating a timer per held poll. Since Go 1.23 a stopped or
-// reset timer's channel never delivers a stale expiry, so a timer from the
-// pool fires only for its new holder's timeout.
-var pollTimers timerPool
-
-type timerPool struct{ p sync.Pool }
-
-// get returns a timer that fires after d.
-func (p *timerPool) get(d time.Duration) *time.Timer {
-	if t, ok := p.p.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
-}
-
-func (p *timerPool) put(t *time.Timer) {
-	t.Stop()
-	p.p.Put(t)
 }

@@ -33,31 +33,38 @@ func (s *Server) AttachTransport(sess *Session, transport string) Receiver {
 	return r
 }
 
-// attachHere attaches a receiver on this instance only. A poll that is
-// answered at once never tells the other instances: it holds nothing
-// there could be an orphan of. It calls hold before it waits.
+// attachHere attaches a stream's receiver on this instance only; the
+// caller calls hold.
 func (s *Server) attachHere(sess *Session, transport string) Receiver {
+	return s.attachEnd(sess, transport, make(doneChan))
+}
+
+// attachEnd attaches a receiver on this instance only, which the session
+// ends through end. A poll that is answered at once never tells the other
+// instances: it holds nothing there could be an orphan of. It calls hold
+// before it waits.
+func (s *Server) attachEnd(sess *Session, transport string, end receiverEnd) Receiver {
 	transport = knownTransport(transport)
 	s.receivers.Add(1)
 	s.obs.ConnectionOpened(transport)
-	ch, prev := sess.attach(transport)
+	prev := sess.attachEnd(end, transport)
 	if prev != "" && prev != transport {
 		s.obs.TransportSwitched(prev, transport)
 	}
-	return Receiver{srv: s, sess: sess, done: ch, transport: transport}
+	return Receiver{srv: s, sess: sess, end: end, kind: kindOf(transport)}
 }
 
 // hold announces the receiver to every instance through the shared store,
 // so that an older receiver of the session held anywhere ends.
 func (r Receiver) hold() {
 	s := r.srv
-	if s.store == nil || r.sess.reuseGen(r.done) {
+	if s.store == nil || r.sess.reuseGen(r.end) {
 		return
 	}
 	gen, err := s.store.Attach(context.Background(), r.sess.token, r.sess.ID)
 	switch {
 	case err == nil:
-		r.sess.attached(r.done, gen)
+		r.sess.attached(r.end, gen)
 	case errors.Is(err, ErrUnknownSession):
 		s.dropLocal(r.sess)
 	}
@@ -65,15 +72,42 @@ func (r Receiver) hold() {
 
 // A Receiver is a session's current poll or stream.
 type Receiver struct {
-	srv       *Server
-	sess      *Session
-	done      chan struct{}
-	transport string
+	srv  *Server
+	sess *Session
+	end  receiverEnd // the session ends the receiver through it: a stream's is its Done channel
+	kind transportKind
+	// Receiver stays five words, as it was before it held its end: one
+	// more, in the frames of a parked SSE stream that hold a copy, kept
+	// the stream's goroutine from shrinking its stack to 8 KiB at GC, and
+	// SSE's RSS per connection grew by 5 KiB (cmd/lifeline-load, N = 5 000).
 }
+
+// transportKind is a transport's name as one byte, to keep Receiver small.
+type transportKind uint8
+
+var transportNames = [...]string{TransportOther, TransportWebSocket, TransportSSE, TransportLongPoll}
+
+// kindOf returns the kind of one of knownTransport's names.
+func kindOf(transport string) transportKind {
+	for i, name := range transportNames {
+		if name == transport {
+			return transportKind(i)
+		}
+	}
+	return 0
+}
+
+func (k transportKind) String() string { return transportNames[k] }
+
+// transport is the receiver's transport name.
+func (r Receiver) transport() string { return r.kind.String() }
 
 // Done is closed when a newer receiver supersedes this one, or the session
 // ends, including at shutdown; Why tells which.
-func (r Receiver) Done() <-chan struct{} { return r.done }
+func (r Receiver) Done() <-chan struct{} {
+	d, _ := r.end.(doneChan) // nil for a held poll, which waits on its pollWaiter
+	return d
+}
 
 // Why explains a closed Done channel: ErrClosed when the server is closing,
 // ErrUnknownSession when the session ended, ErrSuperseded otherwise.
@@ -90,29 +124,29 @@ func (r Receiver) Why() error {
 
 // Detach unregisters the receiver and marks the session seen.
 func (r Receiver) Detach() {
-	r.sess.detach(r.done)
+	r.sess.detach(r.end)
 	r.srv.receivers.Add(-1)
-	r.srv.obs.ConnectionClosed(r.transport)
+	r.srv.obs.ConnectionClosed(r.transport())
 	r.srv.touch(r.sess)
 }
 
 // Delivered reports events written to the receiver's connection, right
 // after the write, so that the Observer can time each from its append.
 func (r Receiver) Delivered(events []*Event) {
-	r.srv.obs.EventsDelivered(r.transport, events)
+	r.srv.obs.EventsDelivered(r.transport(), events)
 }
 
 // ResetSent reports a reset written to the receiver's connection (b is the
 // read that reset): counted and logged by its cause.
 func (r Receiver) ResetSent(b Batch) {
-	r.srv.resetSent(r.sess.ID, r.transport, b.Cause)
+	r.srv.resetSent(r.sess.ID, r.transport(), b.Cause)
 }
 
 // SlowConsumer reports the receiver's connection dropped because its client
 // stopped reading: counted and logged.
 func (r Receiver) SlowConsumer() {
-	r.srv.obs.SlowConsumer(r.transport)
-	r.srv.cfg.Logger.Warn("lifeline: dropped a slow consumer", "client", r.sess.ID, "transport", r.transport)
+	r.srv.obs.SlowConsumer(r.transport())
+	r.srv.cfg.Logger.Warn("lifeline: dropped a slow consumer", "client", r.sess.ID, "transport", r.transport())
 }
 
 // Touch marks a session seen now. Streams call it on each heartbeat so that

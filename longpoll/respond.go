@@ -124,10 +124,25 @@ func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
 		out = append(out, `,"superseded":true`...)
 	}
 	out = append(out, '}')
-	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, "application/json; charset=utf-8", out) // copies out
+	h := c.Writer.Header()
+	h["Cache-Control"] = noStoreValue
+	h["Content-Type"] = jsonContentType
+	// Framed by its length whatever its size, as gin's c.Data framed it:
+	// net/http would chunk a body larger than its 2 KiB header buffer.
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(out) // copies out; a failed write is the client gone
 	*buf = out[:0]
 }
+
+// The header values of every poll answer, shared rather than allocated per
+// answer as Header.Set would: net/http only reads them. Their capacity is
+// their length, so that a handler adding a value after them appends to a
+// copy.
+var (
+	noStoreValue    = []string{"no-store"}[:1:1]
+	jsonContentType = []string{"application/json; charset=utf-8"}[:1:1]
+)
 
 func problemBadTimeout(c *gin.Context, err error) {
 	problem.Write(c, http.StatusBadRequest, "bad_timeout", err.Error())

@@ -31,6 +31,7 @@ type Server struct {
 	refusals refusalLog
 
 	receivers atomic.Int64 // held polls and open streams
+	deadlines *deadlines   // the held polls' timeouts
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -41,7 +42,7 @@ type Server struct {
 // it and release held polls.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, closing: make(chan struct{}), janitor: make(chan struct{})}
+	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, closing: make(chan struct{}), janitor: make(chan struct{}), deadlines: newDeadlines()}
 	s.refusals.start = cfg.Now()
 	limits := SessionLimits{Max: cfg.MaxSessions, PerAddr: cfg.MaxSessionsPerAddr}
 	var presenceStore PresenceStore = newMemoryPresence()
@@ -156,6 +157,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.janitor
+		s.deadlines.close()
 		if s.store == nil {
 			s.EndSessions()
 		} else {

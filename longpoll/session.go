@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lifeline-go/lifeline/ratelimit"
 )
 
 // TokenHeader is the request header that carries a session's secret token
@@ -39,7 +37,7 @@ type Session struct {
 	ended      atomic.Bool
 
 	mu       sync.Mutex
-	receiver chan struct{} // closed to end the current receiver (poll or stream)
+	receiver receiverEnd // ends the current receiver (poll or stream); nil for none
 	// transport is the transport of the newest receiver here, for the
 	// switch count and the session's last log line.
 	transport string
@@ -53,9 +51,8 @@ type Session struct {
 	// lastAnswered is the cursor of the last poll answered with events; a
 	// poll repeating it brings nothing new.
 	lastAnswered Cursor
-	// idleUntil is when a session over its idle limit may poll again.
-	idleUntil   time.Time
-	idleRefusal ratelimit.Decision
+	// idle is the session's refusal by its idle limit, nil when none.
+	idle *idleRefusal
 }
 
 // newSession builds the local form of a session record.
@@ -84,20 +81,37 @@ func (s *Session) follows(topic string) bool {
 	return false
 }
 
-// attach registers a new receiver (a held poll or a stream) and ends the
-// previous one: a session receives on one transport at a time, and the
-// newest request wins, so a client switching transports or re-polling never
-// leaves an orphan behind. The returned channel is closed when this
-// receiver is superseded or the session ends; prev is the transport of the
-// receiver before, empty for the first.
-func (s *Session) attach(transport string) (ch chan struct{}, prev string) {
-	ch = make(chan struct{})
+// receiverEnd ends one receiver: a stream's closes its Done channel
+// (doneChan), a held poll's wakes its one wait channel with a reason
+// (pollWaiter). Sessions compare them for identity, so each receiver's is
+// distinct.
+type receiverEnd interface{ end() }
+
+// doneChan is a stream's receiverEnd: closed when the stream must stop.
+type doneChan chan struct{}
+
+func (d doneChan) end() { close(d) }
+
+// attach registers a new stream receiver and ends the previous one (see
+// attachEnd). The returned channel is closed when this receiver is
+// superseded or the session ends.
+func (s *Session) attach(transport string) (ch doneChan, prev string) {
+	ch = make(doneChan)
+	return ch, s.attachEnd(ch, transport)
+}
+
+// attachEnd registers a new receiver (a held poll or a stream), ended
+// through r, and ends the previous one: a session receives on one
+// transport at a time, and the newest request wins, so a client switching
+// transports or re-polling never leaves an orphan behind. It returns the
+// transport of the receiver before, empty for the first.
+func (s *Session) attachEnd(r receiverEnd, transport string) (prev string) {
 	s.mu.Lock()
 	s.endReceiverLocked()
-	s.receiver, s.receiverGen = ch, 0
+	s.receiver, s.receiverGen = r, 0
 	prev, s.transport = s.transport, transport
 	s.mu.Unlock()
-	return ch, prev
+	return prev
 }
 
 // lastTransport returns the transport of the newest receiver, empty when
@@ -108,10 +122,11 @@ func (s *Session) lastTransport() string {
 	return s.transport
 }
 
-// detach unregisters ch if it is still the current receiver.
-func (s *Session) detach(ch chan struct{}) {
+// detach unregisters r if it is still the current receiver. Once it
+// returns, the session never ends r.
+func (s *Session) detach(r receiverEnd) {
 	s.mu.Lock()
-	if s.receiver == ch {
+	if s.receiver == r {
 		s.receiver = nil
 	}
 	s.mu.Unlock()
@@ -126,17 +141,17 @@ func (s *Session) endReceiver() {
 
 func (s *Session) endReceiverLocked() {
 	if s.receiver != nil {
-		close(s.receiver)
+		s.receiver.end()
 		s.receiver = nil
 	}
 }
 
-// attached records the shared generation of receiver ch, once the store
+// attached records the shared generation of receiver r, once the store
 // has assigned it. A newer receiver announced meanwhile ends it at once.
-func (s *Session) attached(ch chan struct{}, gen uint64) {
+func (s *Session) attached(r receiverEnd, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.receiver != ch {
+	if s.receiver != r {
 		return
 	}
 	if gen < s.newestGen {
@@ -146,15 +161,15 @@ func (s *Session) attached(ch chan struct{}, gen uint64) {
 	s.receiverGen, s.ownGen = gen, max(s.ownGen, gen)
 }
 
-// reuseGen lets receiver ch take the generation this instance announced
+// reuseGen lets receiver r take the generation this instance announced
 // last, when no newer one has been heard of: every receiver elsewhere is
 // older and has been told to end, and the local one ended on attach. A
-// newer one announced meanwhile ends ch when its notice arrives. It
-// reports whether ch needs no announcement of its own.
-func (s *Session) reuseGen(ch chan struct{}) bool {
+// newer one announced meanwhile ends r when its notice arrives. It
+// reports whether r needs no announcement of its own.
+func (s *Session) reuseGen(r receiverEnd) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.receiver != ch || s.ownGen == 0 || s.ownGen < s.newestGen {
+	if s.receiver != r || s.ownGen == 0 || s.ownGen < s.newestGen {
 		return false
 	}
 	s.receiverGen = s.ownGen

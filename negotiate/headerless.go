@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
@@ -19,7 +20,7 @@ func (h *Handler) cookieAuth(c *gin.Context) {
 	if c.GetHeader(longpoll.TokenHeader) != "" {
 		return
 	}
-	token := sessionCookie(c, c.Query("client"))
+	token := sessionCookie(c, rawquery.Value(c.Request.URL.RawQuery, "client"))
 	if token == "" {
 		return
 	}

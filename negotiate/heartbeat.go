@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 )
 
 // MinHeartbeat is the shortest heartbeat interval a client may ask a
@@ -31,7 +32,7 @@ const maxHeartbeatDigits = 12
 // Config.Heartbeat]; absent, Config.Heartbeat. A value that is not a
 // non-negative integer is answered with 400 bad_heartbeat and ok false.
 func (h *Handler) streamHeartbeat(c *gin.Context) (d time.Duration, ok bool) {
-	q, given := c.GetQuery("heartbeat")
+	q, given := rawquery.Get(c.Request.URL.RawQuery, "heartbeat") // no query map kept for the stream's life
 	if !given {
 		return h.cfg.Heartbeat, true
 	}

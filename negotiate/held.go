@@ -115,14 +115,20 @@ func (h *Handler) tooManyHeld() longpoll.Problem {
 
 // capPolls is the middleware in front of the long-poll handler that counts
 // each poll as a held connection, and refuses one over the cap with 429
-// too_many_connections and Retry-After.
+// too_many_connections and Retry-After. It runs once per poll cycle, so it
+// calls the counter directly rather than through hold's closure, which
+// would be allocated on every poll.
 func (h *Handler) capPolls(c *gin.Context) {
-	release, ok := h.hold(c, h.held)
-	if !ok {
+	if h.held == nil {
+		c.Next()
+		return
+	}
+	key := h.holdKey(c)
+	if !h.held.acquire(key) {
 		p := h.tooManyHeld()
 		problem.WriteRetry(c, p.Status, p.Code, p.Detail, p.RetryAfter)
 		return
 	}
-	defer release()
+	defer h.held.release(key)
 	c.Next()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/ratelimit"
 )
@@ -21,7 +22,7 @@ const lastEventIDHeader = "Last-Event-ID"
 func (h *Handler) SSE(c *gin.Context) {
 	token := c.GetHeader(longpoll.TokenHeader)
 	if token == "" {
-		token = sessionCookie(c, c.Query("client"))
+		token = sessionCookie(c, rawquery.Value(c.Request.URL.RawQuery, "client"))
 	}
 	sess, err := h.lp.Authenticate(token)
 	retryable := errors.Is(err, longpoll.ErrClosed) || errors.Is(err, longpoll.ErrUnavailable)
@@ -33,7 +34,7 @@ func (h *Handler) SSE(c *gin.Context) {
 	if err == nil {
 		from := c.GetHeader(lastEventIDHeader)
 		if from == "" {
-			from = c.Query("cursor")
+			from = rawquery.Value(c.Request.URL.RawQuery, "cursor")
 		}
 		if cursor, err = longpoll.ParseCursor(from); err != nil {
 			longpoll.WriteError(c, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lifeline-go/lifeline/internal/problem"
+	"github.com/lifeline-go/lifeline/internal/rawquery"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
@@ -257,7 +258,7 @@ func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte, ws *wsConn) (*long
 	}
 	from := auth.Cursor
 	if from == "" {
-		from = c.Query("cursor")
+		from = rawquery.Value(c.Request.URL.RawQuery, "cursor")
 	}
 	cursor, err := longpoll.ParseCursor(from)
 	if err != nil {
