@@ -21,14 +21,26 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// skipIfShort skips t under -short, except under CI=true: CI runs every
+// test, so a -short that crept into its command fails instead of passing
+// with these tests unrun.
+func skipIfShort(t *testing.T, why string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true runs every test, but -short would skip this one (%s)", why)
+	}
+	t.Skip(why)
+}
+
 // TestRunSmall runs the whole command for each transport, every server
 // (floor, lifeline, and centrifuge for the streams) and their drivers in
 // child processes, at N=200 for one round (after one
 // warm-up round), with bursts of 20 events, and checks the report.
 func TestRunSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server and driver processes")
-	}
+	skipIfShort(t, "starts server and driver processes")
 	const n, events = 200, 20
 	for _, transport := range allTransports {
 		t.Run(transport, func(t *testing.T) {

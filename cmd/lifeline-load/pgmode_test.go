@@ -12,9 +12,7 @@ import (
 // moment on a database of its own and checks that every phase delivered
 // its events to every subscriber.
 func TestPostgresModeSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes to PostgreSQL")
-	}
+	skipIfShort(t, "writes to PostgreSQL")
 	url := pgtest.DB(t) // skips (or fails under CI) without a logical-level server
 	var out, log bytes.Buffer
 	code := cliMain([]string{"-postgres", url, "-subscribers", "20", "-pg-writers", "2", "-publish-for", "300ms", "-pg-rate", "100", "-timeout", "30s"}, &out, &log)

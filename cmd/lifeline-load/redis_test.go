@@ -15,9 +15,7 @@ import (
 // a short throughput round of each, and the commands of one publish for
 // 1 and 20 polls on 3 instances.
 func TestRunRedisSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server, server and driver processes")
-	}
+	skipIfShort(t, "starts redis-server, server and driver processes")
 	srv := redistest.Start(t)
 	url := "redis://" + srv.Addr + "/0"
 	const n, subs = 60, 20
