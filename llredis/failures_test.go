@@ -1,7 +1,6 @@
 package llredis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lifeline-go/lifeline/internal/testkit/redistest"
+	"github.com/lifeline-go/lifeline/internal/testkit/syncbuf"
 	"github.com/lifeline-go/lifeline/longpoll"
 	"github.com/lifeline-go/lifeline/negotiate"
 )
@@ -76,24 +75,6 @@ func TestFailureStoreSharedExpiringAndBounded(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink for the servers' goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // handlerOn is one app instance: negotiate and long-poll behind a Gin
 // server over real TCP, its failure memory in Redis.
 func handlerOn(t *testing.T, store negotiate.FailureStore, logs io.Writer) *httptest.Server {
@@ -136,7 +117,7 @@ func negotiateOrder(t *testing.T, srv *httptest.Server, body string) []string {
 // default order; with Redis back, the memory works again.
 func TestNegotiateFailureMemoryAcrossInstances(t *testing.T) {
 	redisSrv := redistest.Start(t)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	a := handlerOn(t, newFailureStore(t, redisSrv.Client()), io.Discard)
 	b := handlerOn(t, newFailureStore(t, redisSrv.Client()), &logs)
 	negotiateOrder(t, a, `{"failed":[{"transport":"websocket","reason":"no_upgrade"}]}`)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-go/lifeline/internal/testkit/syncbuf"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
@@ -31,7 +32,7 @@ func (b *brokenFailures) Tally(context.Context, string, []string, time.Time) ([]
 // negotiate succeeds, honours what the client itself reported, and the
 // error is logged.
 func TestFailingFailureStoreOffersDefaultOrder(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	store := &brokenFailures{}
 	_, srv := newServerWith(t, longpoll.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, Config{FailureStore: store})
 	first := negotiateOK(t, srv, `{"failed":[{"transport":"websocket","reason":"no_upgrade"}]}`)

@@ -2,7 +2,6 @@ package negotiate
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,13 +10,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gin-contrib/gzip"
 	"github.com/gin-gonic/gin"
 
+	"github.com/lifeline-go/lifeline/internal/testkit/syncbuf"
 	"github.com/lifeline-go/lifeline/longpoll"
 )
 
@@ -425,34 +424,16 @@ func isProblem(h http.Header, body []byte, code string) bool {
 	return strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") && json.Unmarshal(body, &p) == nil && p.Code == code
 }
 
-// lockedBuffer collects a server's error log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newLoggedServer is newServerWith on a server whose error log the test
 // reads, over HTTPS with HTTP/2 when h2 is set.
-func newLoggedServer(t *testing.T, h2 bool, middleware ...gin.HandlerFunc) (*longpoll.Server, *httptest.Server, *lockedBuffer) {
+func newLoggedServer(t *testing.T, h2 bool, middleware ...gin.HandlerFunc) (*longpoll.Server, *httptest.Server, *syncbuf.Buffer) {
 	t.Helper()
 	lp := longpoll.New(longpoll.Config{DisablePresence: true})
 	r := gin.New()
 	r.Use(middleware...)
 	New(Config{LongPoll: lp}).Mount(r.Group("/rt"))
 	srv := httptest.NewUnstartedServer(r)
-	errLog := &lockedBuffer{}
+	errLog := &syncbuf.Buffer{}
 	srv.Config.ErrorLog = log.New(errLog, "", 0)
 	if h2 {
 		srv.EnableHTTP2 = true
