@@ -132,21 +132,12 @@ func (s *Server) historyLimit(q string) (int, error) {
 }
 
 func writeHistory(c *gin.Context, topic string, h History) {
-	size := 96 + len(topic)
-	for _, e := range h.Events {
-		size += len(e.body) + 48
-	}
-	out := make([]byte, 0, size)
+	out := make([]byte, 0, 96+len(topic)+encodedSize(h.Events))
 	out = append(out, `{"topic":`...)
 	out = appendJSONString(out, topic)
-	out = append(out, `,"events":[`...)
-	for i, e := range h.Events {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = e.AppendJSON(out)
-	}
-	out = append(out, `],"cursor":"`...)
+	out = append(out, `,"events":`...)
+	out = appendEvents(out, h.Events)
+	out = append(out, `,"cursor":"`...)
 	out = h.Cursor.appendTo(out)
 	out = append(out, `","complete":`...)
 	out = strconv.AppendBool(out, h.Complete)

@@ -95,23 +95,37 @@ const (
 	outcomeSuperseded
 )
 
-// writeBatch answers a poll with a batch, encoding each event's cached
-// envelope once into one buffer.
-func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
-	size := 64
-	for _, e := range b.Events {
+// encodedSize is about how many bytes events take as a JSON array: their
+// cached envelopes and room for the separators.
+func encodedSize(events []*Event) int {
+	size := 2
+	for _, e := range events {
 		size += len(e.body) + 48
 	}
-	buf := responseBuffers.get(size)
-	defer responseBuffers.put(buf)
-	out := append(*buf, `{"events":[`...)
-	for i, e := range b.Events {
+	return size
+}
+
+// appendEvents appends events to out as a JSON array of their cached
+// envelopes.
+func appendEvents(out []byte, events []*Event) []byte {
+	out = append(out, '[')
+	for i, e := range events {
 		if i > 0 {
 			out = append(out, ',')
 		}
 		out = e.AppendJSON(out)
 	}
-	out = append(out, `],"cursor":"`...)
+	return append(out, ']')
+}
+
+// writeBatch answers a poll with a batch, encoding each event's cached
+// envelope once into one buffer.
+func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
+	buf := responseBuffers.get(64 + encodedSize(b.Events))
+	defer responseBuffers.put(buf)
+	out := append(*buf, `{"events":`...)
+	out = appendEvents(out, b.Events)
+	out = append(out, `,"cursor":"`...)
 	out = b.Cursor.appendTo(out)
 	out = append(out, '"')
 	if b.More {
