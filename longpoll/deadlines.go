@@ -171,13 +171,22 @@ func (d *deadlineShard) fire() {
 	}
 }
 
-// close stops the timer; a later add ends its poll at once. The polls
-// still queued end with the Server's receivers.
+// close stops the timer and ends every poll still queued, as a later add
+// ends its poll at once: a held poll whose session the Server no longer
+// lists would otherwise wait for its client to go.
 func (d *deadlineShard) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
 	if d.timer != nil {
 		d.timer.Stop()
+	}
+	for timeout, q := range d.queues {
+		for q.head != nil {
+			w := q.head
+			d.unlink(w)
+			w.wake(wokeEnded)
+		}
+		delete(d.queues, timeout)
 	}
 }

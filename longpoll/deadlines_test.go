@@ -81,13 +81,17 @@ func TestDeadlinesRemove(t *testing.T) {
 	}
 }
 
-// After close, an added poll is ended at once (the Server is closing), and
-// no timer fires.
+// Close ends the polls still queued (the Server is closing: a poll whose
+// session it no longer lists must not wait for its client), an added poll
+// is ended at once, and no timer fires.
 func TestDeadlinesClosed(t *testing.T) {
 	d := newDeadlines()
 	queued := newTestWaiter()
 	d.add(queued, 30*time.Millisecond)
 	d.close()
+	if why := woken(queued, time.Second); why != int(wokeEnded) {
+		t.Fatalf("poll queued at close: woken with %d, want ended", why)
+	}
 	late := newTestWaiter()
 	d.add(late, time.Minute)
 	if why := woken(late, time.Second); why != int(wokeEnded) {

@@ -183,11 +183,14 @@ func (s *Server) sweepSessions() {
 // notice applies what another instance (or this one) announced.
 func (s *Server) notice(n Notice) {
 	if n.Missed {
-		// Ends may have gone unheard: forget every cached session, so that
-		// the next request of each asks the store again. Receivers carry
-		// on; their sessions are looked up anew on their next request.
+		// Ends may have gone unheard: have every cached session ask the
+		// store again on its next request or touch. They stay in the
+		// table, so that a session the store no longer knows is dropped
+		// with its receiver (dropLocal), and Close still reaches every
+		// receiver; forgetting them here left their streams and polls to
+		// nobody.
 		for _, sess := range s.sessions.all() {
-			s.sessions.remove(sess)
+			sess.sharedSeen.Store(0)
 		}
 		return
 	}

@@ -139,6 +139,10 @@ func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) 
 			return errRecycle
 		case <-receiver.Done():
 			return receiver.Why()
+		case <-s.lp.Closing():
+			// Close ends the receivers it lists; this ends a stream that
+			// attached after Close took its list.
+			return longpoll.ErrClosed
 		case <-ctx.Done():
 			return errPeerGone
 		}
