@@ -230,8 +230,7 @@ func (buf *buffer) readMirror(ctx context.Context, topics []string, after longpo
 	b := buf.b
 	var timeout <-chan time.Time
 	for {
-		advanced := b.mirror.next() // before the read: an apply after it closes this
-		batch, v := b.mirror.read(topics, after, max, b.cfg.Now(), b.cfg.MaxAge)
+		batch, v, advanced := b.mirror.read(topics, after, max, b.cfg.Now(), b.cfg.MaxAge)
 		switch v {
 		case answered:
 			return batch, true

@@ -90,13 +90,6 @@ func (m *mirror) apply(epoch string, e *longpoll.Event) {
 	m.advanced = make(chan struct{})
 }
 
-// next returns a channel closed when the mirror next advances.
-func (m *mirror) next() <-chan struct{} {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.advanced
-}
-
 // letGo drops a topic's oldest event, keeping its number as the loss mark.
 func (m *mirror) letGo(t *mirrorTopic, name string) {
 	old := t.events[0]
@@ -132,14 +125,18 @@ func (m *mirror) invalidate() {
 // when the reader's cursor, or an event this instance knows exists, is
 // newer than what it holds: the notice is on its way. Anything else it is
 // not sure of — another epoch, a cursor before base — is Redis's to answer.
-func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.Time, maxAge time.Duration) (longpoll.Batch, verdict) {
+//
+// When behind, it also returns the channel closed when the mirror next
+// advances, taken under the same lock as the verdict: no apply can slip
+// between them.
+func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.Time, maxAge time.Duration) (longpoll.Batch, verdict, <-chan struct{}) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.valid || after.Epoch != m.epoch || after.Seq < m.base {
-		return longpoll.Batch{}, unsure
+		return longpoll.Batch{}, unsure, nil
 	}
 	if after.Seq > m.head || m.known.Epoch == m.epoch && m.known.Seq > m.head {
-		return longpoll.Batch{}, behind
+		return longpoll.Batch{}, behind, m.advanced
 	}
 	cutoff := now.Add(-maxAge)
 	var events []*longpoll.Event
@@ -147,22 +144,22 @@ func (m *mirror) read(topics []string, after longpoll.Cursor, max int, now time.
 		t := m.topics[name]
 		if t == nil {
 			if after.Seq < m.dropped {
-				return longpoll.Batch{}, unsure
+				return longpoll.Batch{}, unsure, nil
 			}
 			continue
 		}
 		if t.lost > after.Seq {
-			return longpoll.Batch{}, unsure
+			return longpoll.Batch{}, unsure, nil
 		}
 		from := sort.Search(len(t.events), func(i int) bool { return t.events[i].ID.Seq > after.Seq })
 		for _, e := range t.events[from:] {
 			if e.TTL == 0 && e.Time.Before(cutoff) {
-				return longpoll.Batch{}, unsure // expired by age: Redis says reset
+				return longpoll.Batch{}, unsure, nil // expired by age: Redis says reset
 			}
 			if !e.Expired(now) {
 				events = append(events, e)
 			}
 		}
 	}
-	return batchOf(events, max, longpoll.Cursor{Epoch: m.epoch, Seq: m.head}), answered
+	return batchOf(events, max, longpoll.Cursor{Epoch: m.epoch, Seq: m.head}), answered, nil
 }
