@@ -24,7 +24,7 @@ const corkFlushBytes = 8 << 10
 // gorilla/websocket writes each frame with its own Write, after setting
 // the frame's write deadline, under its own lock: a control frame written
 // meanwhile by the reader goroutine (a pong) lands whole between two data
-// frames, in the order gorilla wrote them. While corked, the latest
+// frames, in the order gorilla wrote them. While corked, the furthest
 // deadline gorilla set bounds every write the batch makes. A write that
 // fails is remembered: every later Write fails with the same error, so
 // gorilla learns of a failed flush at its next write.
@@ -34,7 +34,7 @@ type corkConn struct {
 	mu       sync.Mutex
 	corked   bool
 	buf      *[]byte   // from batchBuffers while corked and holding frames
-	deadline time.Time // the latest deadline gorilla set
+	deadline time.Time // the deadline for the next write: gorilla's latest, or while corked its furthest
 	applied  time.Time // the deadline the network connection has
 	err      error
 }
@@ -64,7 +64,7 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
-// uncork writes what was gathered since cork, under the latest deadline
+// uncork writes what was gathered since cork, under the furthest deadline
 // set, and returns the first error of the batch's writes.
 func (c *corkConn) uncork() error {
 	if c == nil {
@@ -126,14 +126,20 @@ func (c *corkConn) Write(p []byte) (int, error) {
 }
 
 // SetWriteDeadline applies t at once, or, while corked, to the batch's
-// next write.
+// next write. While corked the furthest deadline wins: a pong the reader
+// goroutine sends mid-batch sets gorilla's 1 s control deadline, which
+// must not become the deadline of the stream's frames gathered around it
+// (a slow but live client would be dropped as a slow consumer).
 func (c *corkConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deadline = t
 	if c.corked {
+		if t.After(c.deadline) {
+			c.deadline = t
+		}
 		return nil
 	}
+	c.deadline = t
 	return c.setDeadlineLocked()
 }
 

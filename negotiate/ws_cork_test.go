@@ -188,3 +188,25 @@ func TestCorkSetDeadlineKeepsTheBookkeeping(t *testing.T) {
 		t.Fatalf("the client read %q, want y", got)
 	}
 }
+
+// A short deadline set mid-batch (a pong's, from the reader goroutine)
+// does not bound the flush of the frames gathered around it.
+func TestCorkFlushesUnderTheFurthestDeadline(t *testing.T) {
+	raw, client := tcpPair(t)
+	c := &corkConn{Conn: raw}
+	c.cork()
+	_ = c.SetWriteDeadline(time.Now().Add(time.Hour)) // the stream's frame
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(-time.Second)) // a control frame's, already past
+	if _, err := c.Write([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.uncork(); err != nil {
+		t.Fatalf("uncork under the stream's deadline = %v", err)
+	}
+	if got := readN(t, client, 2); string(got) != "ab" {
+		t.Fatalf("the client read %q, want ab", got)
+	}
+}
