@@ -66,9 +66,11 @@ func (r *Relay) stream(ctx context.Context) error {
 	}
 	s := &streamState{r: r, conn: conn, relations: make(map[uint32]*pglogrepl.RelationMessage), types: pgtype.NewMap()}
 	err = s.loop(ctx)
-	if !r.abrupt.Load() && s.confirmed > 0 {
+	if !r.abrupt.Load() && s.confirmed > 0 && !conn.IsClosed() {
 		// A clean stop confirms the position, so that a successor replays
-		// nothing (it would skip it anyway).
+		// nothing (it would skip it anyway). A failed connection is left
+		// alone: pgconn is already writing its Terminate from a goroutine
+		// of its own, and a status update would race with it.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = s.sendStatus(sctx)
 		cancel()
