@@ -5,7 +5,7 @@ import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { WebSocket as WS } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../src/react/index.js';
-import { LifelineProvider, useChat, useConnection, useHistory, usePresence, useSend, useTopic } from '../src/react/index.js';
+import { LifelineProvider, useChat, useConnection, useHistory, usePresence, useSend, useTopic, useTopicRefusal } from '../src/react/index.js';
 import type { Envelope, FetchLike } from '../src/index.js';
 import { TestServer, skip } from '../test/integration/harness.js';
 
@@ -157,6 +157,34 @@ describe.skipIf(skip)('React hooks against the Go server', () => {
     expect(shownState()).toBe('connected false -');
     await server.publish('room:deny-b', 'message', { text: 'b1' });
     await waitFor(() => expect(texts(v.chat.messages)).toEqual(['b0', 'b1']));
+  });
+
+  it('useTopicRefusal names the refused topic only, and clears when it unmounts', async () => {
+    function Refusal({ topic }: { topic: string }) {
+      const refusal = useTopicRefusal(topic);
+      return <p data-testid={`refusal-${topic}`}>{refusal ? `${refusal.status} ${refusal.code}` : '-'}</p>;
+    }
+    function Page({ secret }: { secret: boolean }) {
+      return (
+        <LifelineProvider {...provider()}>
+          <Follower topic="room:open" seen={[]} />
+          <Refusal topic="room:open" />
+          {secret && <Follower topic="secret:hidden" seen={[]} />}
+          {secret && <Refusal topic="secret:hidden" />}
+        </LifelineProvider>
+      );
+    }
+    const { rerender } = render(<Page secret={false} />);
+    await waitFor(() => expect(screen.getByTestId('follow-room:open').textContent).toBe('true'));
+    rerender(<Page secret />);
+    await waitFor(() => expect(screen.getByTestId('refusal-secret:hidden').textContent).toBe('403 forbidden_topic'));
+    expect(screen.getByTestId('follow-secret:hidden').textContent).toBe('false');
+    expect(screen.getByTestId('refusal-room:open').textContent).toBe('-'); // still followed: the switch was refused, not the session
+    expect(screen.getByTestId('follow-room:open').textContent).toBe('true');
+    rerender(<Page secret={false} />);
+    await delay(100);
+    expect(screen.getByTestId('refusal-room:open').textContent).toBe('-');
+    expect(screen.getByTestId('follow-room:open').textContent).toBe('true');
   });
 
   it('a first room the server refuses shows the error; switching to an allowed room starts the connection again', async () => {

@@ -45,6 +45,18 @@ export function useTopic(topic: string, onEvent?: (ev: Envelope) => void): boole
   return useSyncExternalStore(hub.subscribe, followed, followed);
 }
 
+/**
+ * Why the server refused to follow `topic` (e.g. a LifelineError with
+ * status 403 and code `forbidden_topic`), or undefined while the topic is
+ * followed, on its way, or not asked. A refusal holds while the topic stays
+ * mounted; unmounting every component that follows it clears it.
+ */
+export function useTopicRefusal(topic: string): LifelineError | undefined {
+  const hub = useHub();
+  const refusal = useCallback(() => hub.refusalOf(topic), [hub, topic]);
+  return useSyncExternalStore(hub.subscribe, refusal, refusal);
+}
+
 /** Who is present in `topic` (which it follows while mounted): the server's list, kept current. */
 export function usePresence(topic: string): readonly PresenceClient[] {
   const hub = useHub();

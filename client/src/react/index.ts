@@ -5,6 +5,6 @@
  */
 export { LifelineProvider, type LifelineProviderProps } from './provider.js';
 export { useChat, type Chat } from './chat.js';
-export { useClient, useConnection, useHistory, usePresence, useSend, useTopic, type HistoryState, type Sender } from './hooks.js';
+export { useClient, useConnection, useHistory, usePresence, useSend, useTopic, useTopicRefusal, type HistoryState, type Sender } from './hooks.js';
 export type { ChatMessage, ChatOptions, TypingUser } from './chat-store.js';
 export type { Connection, HubOptions } from './hub.js';
