@@ -152,8 +152,9 @@ func (s *Server) isClosing() bool {
 // same, streams end (a WebSocket with 1001), the janitor stops, and a
 // Buffer the Server created is closed. Close waits for the goroutines
 // started with Go — the WebSocket streams, whose upgrade requests returned
-// long ago: each ends within about one write timeout — but not for
-// handlers to return; http.Server.Shutdown does that.
+// long ago: each ends within about one write timeout, unless a Config hook
+// it runs (Authorize, OnMessage) blocks — but not for handlers to return;
+// http.Server.Shutdown does that.
 //
 // Without a Backend every session ends with the process. With one, sessions
 // live on in the shared store: their clients carry on through the other
