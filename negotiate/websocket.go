@@ -90,11 +90,11 @@ func (h *Handler) checkOrigin(r *http.Request) bool {
 //
 // Sends are applied on the stream's goroutine with a copy of the upgrade
 // request's *gin.Context made before the handler returned (wsContext): its
-// Keys and Params are copied, its Request is a trimmed copy of the upgrade
-// request (method, URL, header, host, remote address, TLS; no body) whose
-// Context carries the request context's values and is live while the
-// stream runs and canceled when it ends, and nothing can be written to its
-// Writer.
+// Keys and Params are copied; its Request, made at the first send, is a
+// trimmed copy of the upgrade request (method, URL, proto, header, host,
+// remote address, request URI, TLS; no body) whose Context carries the
+// request context's values, is live while the stream runs and is canceled
+// when it ends; nothing can be written to its Writer.
 func (h *Handler) WebSocket(c *gin.Context) {
 	if !c.Request.ProtoAtLeast(1, 1) {
 		// RFC 6455 §4.1: the handshake is an HTTP/1.1 request at least.

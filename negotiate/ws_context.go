@@ -55,8 +55,8 @@ func (w *wsContext) context() *gin.Context {
 	return w.c
 }
 
-// end cancels the context of the Request context made, if it made one:
-// the stream has ended.
+// end cancels the context of the Request that context made, if it made
+// one: the stream has ended.
 func (w *wsContext) end() {
 	if w.cancel != nil {
 		w.cancel()
