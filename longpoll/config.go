@@ -176,13 +176,28 @@ type Config struct {
 	// Authorize decides whether a client may subscribe or publish to a
 	// topic. It runs on the request's goroutine with its *gin.Context, so it
 	// may read cookies, headers or values set by the app's auth middleware.
+	//
+	// A send over WebSocket is the exception: the stream outlives its
+	// upgrade request, on a goroutine of its own, and Authorize (like
+	// OnMessage) runs there with a copy of the upgrade request's
+	// *gin.Context, made before its handler returned (gin's Context.Copy:
+	// Keys and Params copied). Its Request is a trimmed copy of the
+	// upgrade request — method, URL, proto, header (cookies included),
+	// host, remote address, request URI and TLS state, no body — whose
+	// Context carries the request context's values, is live while the
+	// stream runs and is canceled when it ends; its Writer writes nothing
+	// (the connection is the WebSocket's). Each call for one stream comes
+	// from the same goroutine, one at a time.
+	//
 	// A non-nil error refuses with 403 forbidden_topic and the error's text
 	// as the detail. Default: nil, which allows every valid topic — set it
 	// in any application whose topics are not all public.
 	Authorize func(c *gin.Context, clientID, topic string, action Action) error
 
-	// OnMessage decides what a client message publishes. It runs on the
-	// request's goroutine after Authorize. Return the draft to publish
+	// OnMessage decides what a client message publishes. It runs after
+	// Authorize, on the same goroutine with the same *gin.Context: the
+	// request's, or for a send over WebSocket the stream's copy of the
+	// upgrade request's (see Authorize). Return the draft to publish
 	// (usually m.Draft(), possibly changed), ErrDrop to acknowledge without
 	// publishing, a *Rejection to refuse with its status and code, or any
 	// other error to refuse with 422 rejected. Default: publish m.Draft().

@@ -70,8 +70,13 @@
 // # Concurrency and shutdown
 //
 // Every handler does all its work on the request's goroutine; hooks receive
-// the request's *gin.Context on that goroutine. A Server and a Memory each
-// run one background goroutine (expiry sweeps) that Close stops. Close on a
+// the request's *gin.Context on that goroutine. The one exception is a
+// WebSocket stream (package negotiate), which outlives its upgrade
+// request on a goroutine the Server owns (Server.Go): its sends reach the
+// hooks on that goroutine with a copy of the upgrade request's
+// *gin.Context (see Config.Authorize). A Server and a Memory each run one
+// background goroutine (expiry sweeps) that Close stops. Close on a
 // Server also ends every held poll at once with 503 and Retry-After, so
-// clients reconnect; call it before http.Server.Shutdown.
+// clients reconnect, ends every stream, and waits for the goroutines
+// started with Go; call it before http.Server.Shutdown.
 package longpoll

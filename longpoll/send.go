@@ -142,7 +142,8 @@ func bodyToken(raw []byte) string {
 
 // Deliver parses, authorizes and publishes one client message for sess,
 // once per mid. It is the shared core of every transport's send path; c is
-// the request that carries the message (for WebSocket, the upgrade request).
+// the request that carries the message, or for WebSocket the stream's copy
+// of its upgrade request's context (see Config.Authorize).
 func (s *Server) Deliver(c *gin.Context, sess *Session, body []byte) (Ack, error) {
 	outcome := SendDuplicate // unless the message is applied here and now
 	ack, err := s.deliver(c, sess, body, &outcome)

@@ -17,7 +17,9 @@ import (
 // the negotiate package, or on your own routes.
 //
 // A Server runs one janitor goroutine that expires idle sessions and old
-// send acknowledgements; Close stops it. Server is safe for concurrent use.
+// send acknowledgements, and the goroutines transports hand it with Go (the
+// negotiate package's WebSocket streams); Close stops the janitor and waits
+// for the others. Server is safe for concurrent use.
 type Server struct {
 	cfg      Config
 	buf      Buffer
@@ -36,6 +38,7 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	janitor   chan struct{} // closed when the janitor has stopped
+	owned     goroutines    // started by Go: WebSocket streams
 }
 
 // New returns a Server for cfg and starts its janitor. Call Close to stop
@@ -146,8 +149,12 @@ func (s *Server) isClosing() bool {
 
 // Close shuts the Server down: held polls end at once with 503 and a
 // Retry-After so clients reconnect elsewhere or later, new requests get the
-// same, the janitor stops, and a Buffer the Server created is closed. Close
-// does not wait for handlers to return; http.Server.Shutdown does that.
+// same, streams end (a WebSocket with 1001), the janitor stops, and a
+// Buffer the Server created is closed. Close waits for the goroutines
+// started with Go — the WebSocket streams, whose upgrade requests returned
+// long ago: each ends within about one write timeout, unless a Config hook
+// it runs (Authorize, OnMessage) blocks — but not for handlers to return;
+// http.Server.Shutdown does that.
 //
 // Without a Backend every session ends with the process. With one, sessions
 // live on in the shared store: their clients carry on through the other
@@ -155,7 +162,7 @@ func (s *Server) isClosing() bool {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		close(s.closing)
+		s.stopOwned() // closes closing
 		<-s.janitor
 		s.deadlines.close()
 		if s.store == nil {
@@ -166,6 +173,8 @@ func (s *Server) Close() error {
 				sess.endReceiver()
 			}
 		}
+		// The streams use the limits and read the buffer until they end.
+		s.waitOwned()
 		s.limits.close()
 		if s.ownsBuf {
 			err = s.buf.Close()

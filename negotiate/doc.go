@@ -77,6 +77,10 @@
 // Config.DisableClientBundle), so a page can import the client with no npm.
 // example/quickstart is a complete program.
 //
-// Handlers touch the *gin.Context only on the request's goroutine; a
-// WebSocket's one reader goroutine hands frames over to it.
+// Handlers touch the *gin.Context only on the request's goroutine. A
+// WebSocket stream outlives its upgrade request on a goroutine the
+// longpoll.Server owns (its Close ends the streams and waits for them),
+// with a copy of the request's *gin.Context made before the handler
+// returned (see Handler.WebSocket); its one reader goroutine hands frames
+// over to it.
 package negotiate

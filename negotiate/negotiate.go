@@ -41,9 +41,11 @@ const (
 )
 
 // Handler serves the negotiate handshake and the WebSocket and SSE
-// transports, and mounts them with long-poll and send. It starts no
-// goroutines of its own; streams run on their requests' goroutines, and the
-// Server passed in Config owns everything else.
+// transports, and mounts them with long-poll and send. It owns no
+// goroutines and has no Close: SSE streams run on their requests'
+// goroutines; a WebSocket stream runs, once upgraded, on a goroutine that
+// the Server passed in Config owns (longpoll.Server.Go), whose Close ends
+// it and waits for it; the Server owns everything else.
 type Handler struct {
 	cfg        Config
 	lp         *longpoll.Server

@@ -9,7 +9,8 @@ import (
 )
 
 // A sink is one streaming transport's way of writing to its client. Every
-// method runs on the request's goroutine.
+// method runs on the stream's goroutine: the request's for SSE, its own
+// for WebSocket.
 type sink interface {
 	events(events []*longpoll.Event) error
 	reset(head longpoll.Cursor) error
@@ -25,8 +26,8 @@ var (
 // A stream delivers a session's events from a cursor to a sink until it is
 // superseded, the server closes, the client goes away, the sink fails, or
 // maxAge passes. WebSocket passes its incoming frames in through inbox so
-// that they are handled on the same goroutine, the request's, as everything
-// else: the *gin.Context never leaves it.
+// that they are handled on the same goroutine as everything else: the
+// stream's *gin.Context never leaves it.
 type stream struct {
 	lp        *longpoll.Server
 	sess      *longpoll.Session

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +42,9 @@ const controlWait = time.Second
 func (h *Handler) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
 		// Zero sizes: the connection reads and writes through the 4 KiB
-		// buffers net/http read and wrote the handshake with, which the
-		// request's goroutine keeps alive anyway, instead of allocating
-		// its own on top. Events do not need them (see corkConn).
+		// buffers net/http read and wrote the handshake with, handed over
+		// with the hijacked connection, instead of allocating its own on
+		// top. Events do not need them (see corkConn).
 		ReadBufferSize:  0,
 		WriteBufferSize: 0,
 		CheckOrigin:     h.checkOrigin,
@@ -81,10 +80,21 @@ func (h *Handler) checkOrigin(r *http.Request) bool {
 
 // WebSocket is the handler of GET {base}/ws (PROTOCOL.md §5b).
 //
-// The request's goroutine runs the stream; one reader goroutine, owned by
-// it and waited for before it returns, only reads frames and hands them
-// over. Sends are therefore applied on the request's goroutine with its
-// *gin.Context, as on every other transport.
+// Once the connection is upgraded, the stream runs on a goroutine of its
+// own, owned by the longpoll.Server (Server.Go: its Close ends the stream
+// and waits for it), and the handler returns, so that net/http's
+// connection and response, the *http.Request and gin's Context of the
+// upgrade are collected rather than kept for the connection's life. A
+// second goroutine, owned by the stream's and waited for before it ends,
+// only reads frames and hands them over.
+//
+// Sends are applied on the stream's goroutine with a copy of the upgrade
+// request's *gin.Context made before the handler returned (wsContext): its
+// Keys and Params are copied; its Request, made at the first send, is a
+// trimmed copy of the upgrade request (method, URL, proto, header, host,
+// remote address, request URI, TLS; no body) whose Context carries the
+// request context's values, is live while the stream runs and is canceled
+// when it ends; nothing can be written to its Writer.
 func (h *Handler) WebSocket(c *gin.Context) {
 	if !c.Request.ProtoAtLeast(1, 1) {
 		// RFC 6455 §4.1: the handshake is an HTTP/1.1 request at least.
@@ -96,11 +106,11 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		return
 	}
 	release, held := h.hold(c, h.held)
-	if held {
-		defer release()
-	}
 	conn, err := h.upgrade(c)
 	if err != nil {
+		if held {
+			release()
+		}
 		return // the upgrader answered with a problem response
 	}
 	conn.SetReadLimit(int64(h.lp.Config().MaxMessageBytes))
@@ -115,26 +125,40 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		conn.Close()
 		return
 	}
+	wc := newWSContext(c)
+	err = h.lp.Go(func() {
+		defer release()
+		defer wc.end()
+		h.wsStream(wc, conn, heartbeat)
+	})
+	if err != nil {
+		// The Server is closing: the stream would end at once.
+		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
+		ws.close(websocket.CloseGoingAway, err.Error())
+		conn.Close()
+		release()
+	}
+}
 
+// wsStream runs an upgraded connection's stream until it ends, and closes
+// the connection. wc is what the stream keeps of its upgrade request.
+func (h *Handler) wsStream(wc *wsContext, conn *websocket.Conn, heartbeat time.Duration) {
 	inbox := make(chan []byte, inboxSize)
-	stop := make(chan struct{})
-	var reader sync.WaitGroup
 	// binary is set, before inbox is closed, when the reader stopped at a
 	// binary frame.
 	var binary atomic.Bool
-	reader.Add(1)
-	go func() {
-		defer reader.Done()
-		h.readFrames(conn, inbox, stop, &binary)
-	}()
+	go h.readFrames(conn, inbox, &binary)
 	defer func() {
-		close(stop)  // unblocks a reader waiting to hand a frame over
-		conn.Close() // unblocks a reader waiting for the next frame
-		reader.Wait()
+		// The reader's owner waits for it: closing the connection ends its
+		// wait for the next frame, draining inbox its wait to hand one
+		// over, and it closes inbox as it returns.
+		conn.Close()
+		for range inbox {
+		}
 	}()
 
 	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
-	sess, cursor, code, err := h.wsAuth(c, inbox, ws)
+	sess, cursor, code, err := h.wsAuth(wc.head.url.RawQuery, inbox, ws)
 	if errors.Is(err, errPeerGone) && binary.Load() {
 		code, err = websocket.CloseUnsupportedData, errBinaryFrame
 	}
@@ -156,8 +180,11 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		return
 	}
 	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, inbox: inbox,
-		onFrame: func(frame []byte) error { return h.wsFrame(c, sess, ws, frame) }}
-	switch err := s.run(c.Request.Context(), ws, receiver); {
+		onFrame: func(frame []byte) error { return h.wsFrame(wc.context(), sess, ws, frame) }}
+	// Nothing outside the stream ends it through a context, so s.run gets
+	// one that cannot end: a parked select costs a sudog for each channel
+	// it waits on. It carries the request context's values.
+	switch err := s.run(wc.head.values, ws, receiver); {
 	case errors.Is(err, longpoll.ErrSuperseded):
 		ws.close(CloseSuperseded, "superseded")
 	case errors.Is(err, longpoll.ErrUnknownSession):
@@ -189,10 +216,10 @@ func (h *Handler) WebSocket(c *gin.Context) {
 // JSON text, so the connection is closed with 1003 (unsupported data).
 var errBinaryFrame = errors.New("binary frames are not supported")
 
-// readFrames reads until the connection fails or closes, a binary frame
-// arrives (setting binary), or stop is closed, extending the read deadline
-// on every frame and pong, and closes inbox when done.
-func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-chan struct{}, binary *atomic.Bool) {
+// readFrames reads until the connection fails or closes or a binary frame
+// arrives (setting binary), extending the read deadline on every frame and
+// pong, hands each frame over through inbox, and closes inbox when done.
+func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, binary *atomic.Bool) {
 	defer close(inbox)
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
 	_ = conn.SetReadDeadline(time.Now().Add(h.cfg.AuthTimeout))
@@ -207,11 +234,7 @@ func (h *Handler) readFrames(conn *websocket.Conn, inbox chan<- []byte, stop <-c
 			binary.Store(true)
 			return
 		}
-		select {
-		case inbox <- data:
-		case <-stop:
-			return
-		}
+		inbox <- data
 	}
 }
 
@@ -225,9 +248,10 @@ type authFrame struct {
 	Batch bool `json:"batch"`
 }
 
-// wsAuth waits for the auth frame and resolves the session and cursor, or
-// returns the close code to refuse with.
-func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte, ws *wsConn) (*longpoll.Session, longpoll.Cursor, int, error) {
+// wsAuth waits for the auth frame and resolves the session and cursor (the
+// auth frame's, or else the one in the upgrade request's query), or returns
+// the close code to refuse with.
+func (h *Handler) wsAuth(query string, inbox <-chan []byte, ws *wsConn) (*longpoll.Session, longpoll.Cursor, int, error) {
 	timer := time.NewTimer(h.cfg.AuthTimeout)
 	defer timer.Stop()
 	var frame []byte
@@ -258,7 +282,7 @@ func (h *Handler) wsAuth(c *gin.Context, inbox <-chan []byte, ws *wsConn) (*long
 	}
 	from := auth.Cursor
 	if from == "" {
-		from = rawquery.Value(c.Request.URL.RawQuery, "cursor")
+		from = rawquery.Value(query, "cursor")
 	}
 	cursor, err := longpoll.ParseCursor(from)
 	if err != nil {
@@ -332,7 +356,7 @@ var errFlood = errors.New("negotiate: flooding")
 // reading.
 var errSlow = errors.New("negotiate: slow consumer")
 
-// wsConn writes frames with a deadline each. Only the request's goroutine
+// wsConn writes frames with a deadline each. Only the stream's goroutine
 // writes data frames; control frames may come from anywhere.
 type wsConn struct {
 	conn    *websocket.Conn

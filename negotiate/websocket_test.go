@@ -504,6 +504,11 @@ func TestWebSocketShutdown(t *testing.T) {
 	c := dialWS(t, srv, "/rt/ws", neg.Token, neg.Cursor)
 	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
 	lp.Close()
+	// Close waited for the stream's goroutine, which detached on its way
+	// out.
+	if n := lp.Stats().Receivers; n != 0 {
+		t.Errorf("Close returned with %d receivers still attached", n)
+	}
 	c.mustClose(t, websocket.CloseGoingAway)
 }
 

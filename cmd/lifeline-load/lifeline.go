@@ -36,9 +36,12 @@ type benchData struct {
 // newLifeline returns the real stack: longpoll + negotiate mounted at /rt,
 // POST /publish, outside /rt, publishing one event through lp.Publish, and
 // POST /publish-many (see publishMany). backend nil keeps everything in
-// this process. The returned function closes lp, which releases held polls
-// and streams; it does not close backend.
-func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func()) {
+// this process. It also returns the function that counts the polls and
+// streams lp holds (a WebSocket's handler returns once the connection is
+// upgraded, so counting requests in the handler would not do), and the one
+// that closes lp, which releases held polls and streams; it does not close
+// backend.
+func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func() int64, func()) {
 	lp := longpoll.New(longpoll.Config{
 		Backend:         backend,
 		PollTimeout:     lifelinePollTimeout,
@@ -78,5 +81,6 @@ func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func())
 		c.JSON(http.StatusOK, gin.H{"id": e.ID.String()})
 	})
 	r.POST(pathPublishMany, func(c *gin.Context) { publishMany(c, lp) })
-	return r, func() { _ = lp.Close() }
+	receivers := func() int64 { return int64(lp.Stats().Receivers) }
+	return r, receivers, func() { _ = lp.Close() }
 }

@@ -22,7 +22,7 @@ import (
 
 // Paths shared by both servers, outside any Lifeline base path.
 const (
-	pathHeld    = "/held"    // GET: the number of poll or stream requests in their handler
+	pathHeld    = "/held"    // GET: the number of poll or stream requests in their handler, or of open WebSocket streams where the handler returns after the upgrade (centrifuge, Lifeline)
 	pathPing    = "/ping"    // GET: 204, to warm a connection
 	pathPublish = "/publish" // POST ?k=<n>: publish one event whose data carries round n
 	pathStats   = "/stats"   // GET [?gc]: the process's CPU time and live heap (see stats_server.go)
@@ -106,8 +106,12 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 		h, shutdown = newFloor(transport)
 		pollPath = heldPath("", transport)
 	case targetLifeline:
-		h, shutdown = newLifeline(presence, nil)
+		var streams func() int64
+		h, streams, shutdown = newLifeline(presence, nil)
 		pollPath = heldPath("/rt", transport)
+		if transport == transportWebSocket {
+			heldFn = streams
+		}
 	case targetCentrifuge:
 		if h, heldFn, shutdown, err = newCentrifuge(transport); err != nil {
 			return err
@@ -118,10 +122,16 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 		if err != nil {
 			return err
 		}
-		var closeServer func()
-		h, closeServer = newLifeline(presence, backend)
+		var (
+			closeServer func()
+			streams     func() int64
+		)
+		h, streams, closeServer = newLifeline(presence, backend)
 		shutdown = func() { closeServer(); closeBackend() } // the Server before its Backend
 		pollPath = heldPath("/rt", transport)
+		if transport == transportWebSocket {
+			heldFn = streams
+		}
 	default:
 		return fmt.Errorf("unknown server %q: want floor, lifeline, centrifuge or redis", kind)
 	}

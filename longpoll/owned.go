@@ -1,0 +1,42 @@
+package longpoll
+
+import "sync"
+
+// goroutines are the goroutines the Server owns for its transports (Go):
+// Close waits for them.
+type goroutines struct {
+	// mu orders Go's check that the Server is not closing before Close's
+	// wait: a goroutine is either started before the wait begins or not
+	// at all.
+	mu sync.Mutex
+	wg sync.WaitGroup
+}
+
+// Go runs f on a goroutine of its own that the Server owns, for work that
+// serves a client after the handler that accepted it has returned: the
+// negotiate package runs each WebSocket stream so, once the connection is
+// upgraded, and returns from the upgrade request's handler.
+//
+// f must return promptly once Closing is closed. Close waits for every f
+// to return, after it has told receivers to end and before it closes the
+// Buffer; f must not call Close. Once the Server is closing, Go runs
+// nothing and returns ErrClosed.
+func (s *Server) Go(f func()) error {
+	s.owned.mu.Lock()
+	defer s.owned.mu.Unlock()
+	if s.isClosing() {
+		return ErrClosed
+	}
+	s.owned.wg.Go(f)
+	return nil
+}
+
+// stopOwned closes closing, so that Go starts nothing more; waitOwned then
+// waits for the goroutines already started.
+func (s *Server) stopOwned() {
+	s.owned.mu.Lock()
+	close(s.closing)
+	s.owned.mu.Unlock()
+}
+
+func (s *Server) waitOwned() { s.owned.wg.Wait() }
