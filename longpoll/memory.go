@@ -309,6 +309,16 @@ func (m *Memory) Read(ctx context.Context, topics []string, after Cursor, max in
 // appended to dst[:0], so that a receiver woken for every event reuses one
 // slice instead of allocating one per read.
 func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
+	return m.read(dst, topics, nil, after, max)
+}
+
+// read is ReadAppend. known, when not nil, holds the topics of names as a
+// subscription of the reader found them (known[i] is names[i]'s), read
+// without looking each up by name: no hash, and no shard lock that every
+// woken poll of a fan-out would take. A topic is never dropped while
+// someone is subscribed to it; should one have been all the same, it is
+// looked up again.
+func (m *Memory) read(dst []*Event, topics []string, known []*topic, after Cursor, max int) (Batch, error) {
 	if m.closed.Load() {
 		return Batch{}, ErrClosed
 	}
@@ -323,15 +333,25 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 	cutoff := now.Add(-m.cfg.MaxAge)
 	events := dst[:0]
 	sources := 0
-	for _, name := range topics {
-		t := m.lookup(name)
-		if t == nil {
-			if after.Seq < m.dropped.Load() {
-				return Batch{Cursor: head, Reset: true, Cause: ResetCause(m.droppedCause.Load())}, nil
+	for i, name := range topics {
+		var t *topic
+		if known != nil {
+			t = known[i]
+			t.mu.RLock()
+			if t.dropped {
+				t.mu.RUnlock()
+				t = nil
 			}
-			continue
 		}
-		t.mu.RLock()
+		if t == nil {
+			if t = m.lookup(name); t == nil {
+				if after.Seq < m.dropped.Load() {
+					return Batch{Cursor: head, Reset: true, Cause: ResetCause(m.droppedCause.Load())}, nil
+				}
+				continue
+			}
+			t.mu.RLock()
+		}
 		if lost, why := t.lostAt(cutoff); lost > after.Seq {
 			t.mu.RUnlock()
 			return Batch{Cursor: head, Reset: true, Cause: why}, nil
@@ -383,9 +403,9 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 			t.waiters.CompareAndSwap(nil, new(waiters))
 			w = t.waiters.Load()
 		}
-		w.add(s)
+		s.sets, s.topics = append(s.sets, w), append(s.topics, t)
+		w.add(s, len(s.sets)-1)
 		t.mu.RUnlock()
-		s.sets = append(s.sets, w)
 	}
 	return s, nil
 }

@@ -12,30 +12,51 @@ const waiterShards = 32
 
 // waiters is the set of subscriptions waiting on one topic. A topic creates
 // it on its first subscription, so that quiet topics stay small.
+//
+// Each shard keeps its subscriptions in a slice, and each subscription
+// its position there: adding and removing are O(1) (a removal moves the
+// last one into the gap), and notify copies a shard with one memmove
+// instead of walking a map.
 type waiters struct {
 	count  atomic.Int64
-	shards [waiterShards]struct {
-		mu   sync.Mutex
-		subs map[*subscription]struct{}
-	}
+	shards [waiterShards]waiterShard
 }
 
-func (w *waiters) add(s *subscription) {
+type waiterShard struct {
+	mu   sync.Mutex
+	subs []waiting
+}
+
+// waiting is a subscription in a shard, with the index of the set in the
+// subscription's sets, to find its position when it is moved.
+type waiting struct {
+	s   *subscription
+	set int
+}
+
+// add registers s, whose i-th set w is.
+func (w *waiters) add(s *subscription, i int) {
 	sh := &w.shards[s.shard]
 	sh.mu.Lock()
-	if sh.subs == nil {
-		sh.subs = make(map[*subscription]struct{})
-	}
-	sh.subs[s] = struct{}{}
+	s.slots[i] = int32(len(sh.subs))
+	sh.subs = append(sh.subs, waiting{s, i})
 	sh.mu.Unlock()
 	w.count.Add(1)
 }
 
-func (w *waiters) remove(s *subscription) {
+// remove unregisters s, whose i-th set w is, if it is registered.
+func (w *waiters) remove(s *subscription, i int) {
 	sh := &w.shards[s.shard]
 	sh.mu.Lock()
-	if _, ok := sh.subs[s]; ok {
-		delete(sh.subs, s)
+	if at := s.slots[i]; at >= 0 {
+		last := len(sh.subs) - 1
+		if moved := sh.subs[last]; int(at) != last {
+			sh.subs[at] = moved
+			moved.s.slots[moved.set] = at
+		}
+		sh.subs[last] = waiting{}
+		sh.subs = sh.subs[:last]
+		s.slots[i] = -1
 		w.count.Add(-1)
 	}
 	sh.mu.Unlock()
@@ -55,16 +76,14 @@ func (w *waiters) notify() {
 	if w.count.Load() == 0 {
 		return
 	}
-	buf := notifyBufs.Get().(*[]*subscription)
+	buf := notifyBufs.Get().(*[]waiting)
 	for i := range w.shards {
 		sh := &w.shards[i]
 		sh.mu.Lock()
-		for s := range sh.subs {
-			*buf = append(*buf, s)
-		}
+		*buf = append(*buf, sh.subs...)
 		sh.mu.Unlock()
 		for _, s := range *buf {
-			s.signal()
+			s.s.signal()
 		}
 		clear(*buf) // keep no subscription alive from the pool
 		*buf = (*buf)[:0]
@@ -73,7 +92,7 @@ func (w *waiters) notify() {
 }
 
 // notifyBufs are notify's copies of one shard's subscriptions.
-var notifyBufs = sync.Pool{New: func() any { return new([]*subscription) }}
+var notifyBufs = sync.Pool{New: func() any { return new([]waiting) }}
 
 // subscription is Memory's Subscription: one channel registered in the
 // waiter set of each of its topics.
@@ -82,7 +101,18 @@ type subscription struct {
 	shard  uint32
 	closed atomic.Bool
 	sets   []*waiters
-	one    [1]*waiters // sets' array for one topic, the common case: no second allocation
+	// slots[i] is the subscription's position in its shard of sets[i]
+	// (-1 once removed), guarded by that shard's lock; its length is fixed
+	// at the number of topics, so that no lock guards the slice itself.
+	slots []int32
+	// topics[i] is the topic of sets[i], for Memory's reads (nil for a
+	// Hub's): a read needs no lookup by name.
+	topics []*topic
+	// The arrays of sets, slots and topics for one topic, the common
+	// case: no further allocation.
+	one     [1]*waiters
+	oneSlot [1]int32
+	oneT    [1]*topic
 }
 
 // nextShard deals subscriptions round-robin over the shards.
@@ -96,9 +126,12 @@ func newSubscription(ntopics int) *subscription {
 	}
 	s := &subscription{ch: make(chan struct{}, 1), shard: nextShard.Add(1) % waiterShards}
 	if ntopics <= len(s.one) {
-		s.sets = s.one[:0]
+		s.sets, s.slots, s.topics = s.one[:0], s.oneSlot[:ntopics], s.oneT[:0]
 	} else {
-		s.sets = make([]*waiters, 0, ntopics)
+		s.sets, s.slots, s.topics = make([]*waiters, 0, ntopics), make([]int32, ntopics), make([]*topic, 0, ntopics)
+	}
+	for i := range s.slots {
+		s.slots[i] = -1
 	}
 	return s
 }
@@ -120,8 +153,8 @@ func (s *subscription) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	for _, w := range s.sets {
-		w.remove(s)
+	for i, w := range s.sets {
+		w.remove(s, i)
 	}
 }
 
@@ -145,8 +178,9 @@ func recycleSubscription(sub Subscription) {
 	case <-s.ch:
 	default:
 	}
-	s.one[0] = nil
-	s.sets = s.one[:0]
+	s.one[0], s.oneT[0] = nil, nil
+	s.sets, s.slots, s.topics = s.one[:0], s.oneSlot[:1], s.oneT[:0]
+	s.slots[0] = -1
 	s.closed.Store(false)
 	oneTopicSubs.Put(s)
 }
