@@ -23,15 +23,3 @@ func ReadInto(ctx context.Context, buf Buffer, dst []*Event, topics []string, af
 	}
 	return buf.Read(ctx, topics, after, max)
 }
-
-// readSubscribed is ReadInto for a reader subscribed to topics with sub:
-// a Memory then reads the topics that sub holds instead of looking each
-// up by name.
-func readSubscribed(ctx context.Context, buf Buffer, sub Subscription, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
-	if m, ok := buf.(*Memory); ok {
-		if s, ok := sub.(*subscription); ok && len(s.topics) == len(topics) {
-			return m.read(dst, topics, s.topics, after, max)
-		}
-	}
-	return ReadInto(ctx, buf, dst, topics, after, max)
-}

@@ -388,26 +388,65 @@ func (m *Memory) read(dst []*Event, topics []string, known []*topic, after Curso
 // topic before Subscribe returns. It takes each topic's lock for reading
 // only, to keep the sweep from dropping the topic meanwhile.
 func (m *Memory) Subscribe(topics []string) (Subscription, error) {
+	s, err := m.subscribe(topics, false)
+	if err != nil {
+		return nil, err // not a nil *subscription in an interface
+	}
+	return s, nil
+}
+
+// subscribeOnce is Subscribe for a held poll: the subscription is
+// unregistered by the first append that signals it (see waiters), and
+// its owner calls resubscribe before it reads again after a signal.
+func (m *Memory) subscribeOnce(topics []string) (*subscription, error) {
+	return m.subscribe(topics, true)
+}
+
+func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
 	s := newSubscription(len(topics))
+	s.oneShot = oneShot
 	for _, name := range topics {
 		t, err := m.lockTopic(name, true)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		w := t.waiters.Load()
-		if w == nil {
-			t.waiters.CompareAndSwap(nil, new(waiters))
-			w = t.waiters.Load()
-		}
+		w := t.waiterSet()
 		s.sets, s.topics = append(s.sets, w), append(s.topics, t)
 		w.add(s, len(s.sets)-1)
 		t.mu.RUnlock()
 	}
 	return s, nil
+}
+
+// resubscribe registers a one-shot subscription again with each topic
+// whose notify took it, before its owner reads again: what is appended
+// after it returns signals s again. A topic that has been dropped
+// meanwhile (nobody was registered with it, and its events had gone) is
+// replaced by the topic of that name now.
+func (m *Memory) resubscribe(s *subscription) error {
+	for i, w := range s.sets {
+		if w.registered(s, i) {
+			continue
+		}
+		t := s.topics[i]
+		t.mu.RLock()
+		if t.dropped {
+			t.mu.RUnlock()
+			var err error
+			if t, err = m.lockTopic(t.name, true); err != nil {
+				return err
+			}
+			w = t.waiterSet()
+			s.sets[i], s.topics[i] = w, t
+		}
+		w.add(s, i)
+		t.mu.RUnlock()
+	}
+	return nil
 }
 
 // NewTopics implements TopicCounter: it counts the topics the buffer

@@ -58,7 +58,7 @@ func (s *Server) poll(c *gin.Context) {
 	}
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
-	sub, err := s.buf.Subscribe(sess.Topics)
+	sub, err := subscribePoll(s.buf, sess.Topics)
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -129,7 +129,12 @@ func (s *Server) poll(c *gin.Context) {
 			}
 			return
 		}
-		// Something may have been appended: read again.
+		// Something may have been appended: read again, registered again
+		// first where the signal unregistered the subscription.
+		if err := resubscribePoll(s.buf, sub); err != nil {
+			WriteError(c, err)
+			return
+		}
 	}
 }
 

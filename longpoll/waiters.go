@@ -13,10 +13,17 @@ const waiterShards = 32
 // waiters is the set of subscriptions waiting on one topic. A topic creates
 // it on its first subscription, so that quiet topics stay small.
 //
-// Each shard keeps its subscriptions in a slice, and each subscription
-// its position there: adding and removing are O(1) (a removal moves the
-// last one into the gap), and notify copies a shard with one memmove
-// instead of walking a map.
+// Each shard keeps its subscriptions in slices, and each subscription its
+// position there: adding and removing are O(1) (a removal moves the last
+// one into the gap), and notify copies a shard with one memmove instead of
+// walking a map.
+//
+// A held poll's subscription is one-shot (subscribeOnce): notify takes
+// the shard's one-shot subscriptions all at once, and they are no longer
+// registered. The thousands of polls that one publish wakes then have
+// nothing to unregister as they end, where each took its shard's lock
+// and moved another subscription into its place; a poll that waits again
+// registers again first (Memory.resubscribe).
 type waiters struct {
 	count  atomic.Int64
 	shards [waiterShards]waiterShard
@@ -24,7 +31,14 @@ type waiters struct {
 
 type waiterShard struct {
 	mu   sync.Mutex
-	subs []waiting
+	subs []waiting // subscriptions registered until they close
+	once []waiting // one-shot subscriptions, until notify takes them
+	// spare is the array of a once that notify took, emptied, to be the
+	// next once; nil while a notify still signals from it.
+	spare []waiting
+	// round counts the times notify took once; written under mu. A
+	// one-shot subscription registered in an earlier round was taken.
+	round atomic.Uint64
 }
 
 // waiting is a subscription in a shard, with the index of the set in the
@@ -38,24 +52,48 @@ type waiting struct {
 func (w *waiters) add(s *subscription, i int) {
 	sh := &w.shards[s.shard]
 	sh.mu.Lock()
-	s.slots[i] = int32(len(sh.subs))
-	sh.subs = append(sh.subs, waiting{s, i})
+	if s.oneShot {
+		s.slots[i] = int32(len(sh.once))
+		s.rounds[i] = sh.round.Load()
+		sh.once = append(sh.once, waiting{s, i})
+	} else {
+		s.slots[i] = int32(len(sh.subs))
+		sh.subs = append(sh.subs, waiting{s, i})
+	}
 	sh.mu.Unlock()
 	w.count.Add(1)
 }
 
-// remove unregisters s, whose i-th set w is, if it is registered.
+// registered reports whether s, whose i-th set w is, is still registered
+// there after a signal: a one-shot subscription that notify took is not.
+// Only s's owner calls it, between its add and its remove.
+func (w *waiters) registered(s *subscription, i int) bool {
+	return !s.oneShot || s.rounds[i] == w.shards[s.shard].round.Load()
+}
+
+// remove unregisters s, whose i-th set w is, if it is registered. For a
+// one-shot subscription that notify took, it takes no lock.
 func (w *waiters) remove(s *subscription, i int) {
 	sh := &w.shards[s.shard]
+	if s.oneShot && s.rounds[i] != sh.round.Load() {
+		return // taken: rounds only grow, and only s's owner adds s again
+	}
 	sh.mu.Lock()
-	if at := s.slots[i]; at >= 0 {
-		last := len(sh.subs) - 1
-		if moved := sh.subs[last]; int(at) != last {
-			sh.subs[at] = moved
+	list := &sh.subs
+	if s.oneShot {
+		list = &sh.once
+		if s.rounds[i] != sh.round.Load() {
+			list = nil // taken meanwhile
+		}
+	}
+	if at := s.slots[i]; list != nil && at >= 0 {
+		last := len(*list) - 1
+		if moved := (*list)[last]; int(at) != last {
+			(*list)[at] = moved
 			moved.s.slots[moved.set] = at
 		}
-		sh.subs[last] = waiting{}
-		sh.subs = sh.subs[:last]
+		(*list)[last] = waiting{}
+		*list = (*list)[:last]
 		s.slots[i] = -1
 		w.count.Add(-1)
 	}
@@ -65,13 +103,14 @@ func (w *waiters) remove(s *subscription, i int) {
 // notify signals every subscription without blocking: a full channel
 // already holds a pending signal.
 //
-// It copies each shard's subscriptions under the shard's lock and signals
-// them after releasing it. Held polls woken by a signal close their
-// subscription at once, on the other cores, and would otherwise queue on
-// the lock that the fan-out holds for the whole shard (in a fan-out to
-// 10 000 polls this was the whole of the server's lock contention). A
-// subscription closed meanwhile may so take one last signal; every waiter
-// takes a signal as "read again", so a stale one costs a read.
+// It copies each shard's subscriptions under the shard's lock, takes its
+// one-shot ones whole (swapping in the spare array), and signals them
+// after releasing it. Held polls woken by a signal end at once, on the
+// other cores, and would otherwise queue on the lock that the fan-out
+// holds for the whole shard (in a fan-out to 10 000 polls this was the
+// whole of the server's lock contention). A subscription closed meanwhile
+// may so take one last signal; every waiter takes a signal as "read
+// again", so a stale one costs a read.
 func (w *waiters) notify() {
 	if w.count.Load() == 0 {
 		return
@@ -81,12 +120,30 @@ func (w *waiters) notify() {
 		sh := &w.shards[i]
 		sh.mu.Lock()
 		*buf = append(*buf, sh.subs...)
+		taken := sh.once
+		if len(taken) > 0 {
+			sh.once, sh.spare = sh.spare, nil
+			sh.round.Add(1)
+		}
 		sh.mu.Unlock()
 		for _, s := range *buf {
 			s.s.signal()
 		}
 		clear(*buf) // keep no subscription alive from the pool
 		*buf = (*buf)[:0]
+		if len(taken) == 0 {
+			continue
+		}
+		w.count.Add(-int64(len(taken)))
+		for _, s := range taken {
+			s.s.signal()
+		}
+		clear(taken)
+		sh.mu.Lock()
+		if sh.spare == nil {
+			sh.spare = taken[:0]
+		}
+		sh.mu.Unlock()
 	}
 	notifyBufs.Put(buf)
 }
@@ -108,11 +165,17 @@ type subscription struct {
 	// topics[i] is the topic of sets[i], for Memory's reads (nil for a
 	// Hub's): a read needs no lookup by name.
 	topics []*topic
-	// The arrays of sets, slots and topics for one topic, the common
-	// case: no further allocation.
-	one     [1]*waiters
-	oneSlot [1]int32
-	oneT    [1]*topic
+	// oneShot marks a held poll's subscription (subscribeOnce), which a
+	// notify unregisters (see waiters); rounds[i] is the round of its
+	// shard of sets[i] in which it registered there, written by its owner.
+	oneShot bool
+	rounds  []uint64
+	// The arrays of sets, slots, topics and rounds for one topic, the
+	// common case: no further allocation.
+	one      [1]*waiters
+	oneSlot  [1]int32
+	oneT     [1]*topic
+	oneRound [1]uint64
 }
 
 // nextShard deals subscriptions round-robin over the shards.
@@ -126,9 +189,9 @@ func newSubscription(ntopics int) *subscription {
 	}
 	s := &subscription{ch: make(chan struct{}, 1), shard: nextShard.Add(1) % waiterShards}
 	if ntopics <= len(s.one) {
-		s.sets, s.slots, s.topics = s.one[:0], s.oneSlot[:ntopics], s.oneT[:0]
+		s.sets, s.slots, s.topics, s.rounds = s.one[:0], s.oneSlot[:ntopics], s.oneT[:0], s.oneRound[:ntopics]
 	} else {
-		s.sets, s.slots, s.topics = make([]*waiters, 0, ntopics), make([]int32, ntopics), make([]*topic, 0, ntopics)
+		s.sets, s.slots, s.topics, s.rounds = make([]*waiters, 0, ntopics), make([]int32, ntopics), make([]*topic, 0, ntopics), make([]uint64, ntopics)
 	}
 	for i := range s.slots {
 		s.slots[i] = -1
@@ -179,8 +242,9 @@ func recycleSubscription(sub Subscription) {
 	default:
 	}
 	s.one[0], s.oneT[0] = nil, nil
-	s.sets, s.slots, s.topics = s.one[:0], s.oneSlot[:1], s.oneT[:0]
+	s.sets, s.slots, s.topics, s.rounds = s.one[:0], s.oneSlot[:1], s.oneT[:0], s.oneRound[:1]
 	s.slots[0] = -1
+	s.oneShot = false
 	s.closed.Store(false)
 	oneTopicSubs.Put(s)
 }
