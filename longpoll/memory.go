@@ -396,8 +396,8 @@ func (m *Memory) Subscribe(topics []string) (Subscription, error) {
 }
 
 // subscribeOnce is Subscribe for a held poll: the subscription is
-// unregistered by the first append that signals it (see waiters), and
-// its owner calls resubscribe before it reads again after a signal.
+// unregistered by the first append that signals it (see waiters); its
+// owner, woken for nothing, calls resubscribe before it waits again.
 func (m *Memory) subscribeOnce(topics []string) (*subscription, error) {
 	return m.subscribe(topics, true)
 }
@@ -423,11 +423,12 @@ func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error)
 }
 
 // resubscribe registers a one-shot subscription again with each topic
-// whose notify took it, before its owner reads again: what is appended
-// after it returns signals s again. A topic that has been dropped
-// meanwhile (nobody was registered with it, and its events had gone) is
-// replaced by the topic of that name now.
-func (m *Memory) resubscribe(s *subscription) error {
+// whose notify took it, and reports whether it did so with any: appends
+// after it returns signal s again, and its owner reads again for those
+// before. A topic that has been dropped meanwhile (nobody was registered
+// with it, and its events had gone) is replaced by the topic of that name
+// now.
+func (m *Memory) resubscribe(s *subscription) (again bool, err error) {
 	for i, w := range s.sets {
 		if w.registered(s, i) {
 			continue
@@ -436,17 +437,17 @@ func (m *Memory) resubscribe(s *subscription) error {
 		t.mu.RLock()
 		if t.dropped {
 			t.mu.RUnlock()
-			var err error
 			if t, err = m.lockTopic(t.name, true); err != nil {
-				return err
+				return again, err
 			}
 			w = t.waiterSet()
 			s.sets[i], s.topics[i] = w, t
 		}
 		w.add(s, i)
 		t.mu.RUnlock()
+		again = true
 	}
-	return nil
+	return again, nil
 }
 
 // NewTopics implements TopicCounter: it counts the topics the buffer

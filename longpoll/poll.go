@@ -76,6 +76,7 @@ func (s *Server) poll(c *gin.Context) {
 	}()
 
 	ctx := c.Request.Context()
+	woken := false // by a signal, since the last read
 	for {
 		// A pooled slice for the batch, taken only while reading and
 		// answering: a held poll keeps none.
@@ -101,6 +102,21 @@ func (s *Server) poll(c *gin.Context) {
 			return
 		}
 		batchSlices.put(batch)
+		if woken {
+			// Woken for nothing (an event already read, or gone). The
+			// signal may have unregistered the subscription: register
+			// again, and if so read once more, as an append before that
+			// signalled nobody.
+			woken = false
+			again, err := resubscribePoll(s.buf, sub)
+			if err != nil {
+				WriteError(c, err)
+				return
+			}
+			if again {
+				continue
+			}
+		}
 		if !queued {
 			if timeout == 0 {
 				writeBatch(c, b, outcomeEvents)
@@ -129,12 +145,7 @@ func (s *Server) poll(c *gin.Context) {
 			}
 			return
 		}
-		// Something may have been appended: read again, registered again
-		// first where the signal unregistered the subscription.
-		if err := resubscribePoll(s.buf, sub); err != nil {
-			WriteError(c, err)
-			return
-		}
+		woken = true // something may have been appended: read again
 	}
 }
 

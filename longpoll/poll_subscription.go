@@ -22,15 +22,16 @@ func subscribePoll(buf Buffer, topics []string) (Subscription, error) {
 }
 
 // resubscribePoll registers a held poll's subscription again where the
-// signal it took unregistered it. The poll calls it after each signal,
-// before it reads again.
-func resubscribePoll(buf Buffer, sub Subscription) error {
+// signal it took unregistered it, and reports whether it did: the poll
+// then reads again before it waits. The poll calls it when a signal woke
+// it for nothing; one that brings events answers without it.
+func resubscribePoll(buf Buffer, sub Subscription) (bool, error) {
 	if s, ok := sub.(*subscription); ok && s.oneShot {
 		if m, ok := buf.(*Memory); ok {
 			return m.resubscribe(s)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // readSubscribed is ReadInto for a reader subscribed to topics with sub:

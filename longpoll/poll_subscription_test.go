@@ -77,8 +77,11 @@ func TestOneShotSubscriptionTakenByNotify(t *testing.T) {
 	if once.sets[0].registered(once, 0) || !once.sets[1].registered(once, 1) {
 		t.Fatal("the one-shot subscription must be unregistered from a only")
 	}
-	if err := m.resubscribe(once); err != nil {
-		t.Fatal(err)
+	if again, err := m.resubscribe(once); err != nil || !again {
+		t.Fatalf("resubscribe = %v, %v; want true (registered again with a)", again, err)
+	}
+	if again, err := m.resubscribe(once); err != nil || again {
+		t.Fatalf("resubscribe, registered everywhere = %v, %v; want false", again, err)
 	}
 	if count("a") != 2 || count("b") != 1 {
 		t.Fatalf("registered again: a %d, b %d; want 2 and 1", count("a"), count("b"))
@@ -111,7 +114,7 @@ func TestOneShotSubscriptionFollowsARecreatedTopic(t *testing.T) {
 	if m.lookup("a") != nil {
 		t.Fatal("the sweep kept the idle topic")
 	}
-	if err := m.resubscribe(once); err != nil {
+	if _, err := m.resubscribe(once); err != nil {
 		t.Fatal(err)
 	}
 	if now := m.lookup("a"); now == nil || now == old || once.topics[0] != now {
