@@ -48,7 +48,7 @@ func (h *Hub) Subscribe(topics []string) Subscription {
 			w = new(waiters)
 			sh.topics[name] = w
 		}
-		s.sub.sets = append(s.sub.sets, w)
+		s.sub.sets[i].w = w
 		w.add(s.sub, i)
 		sh.mu.Unlock()
 	}
@@ -106,7 +106,7 @@ func (s *hubSubscription) Close() {
 		for i, name := range s.topics {
 			sh := s.hub.shardFor(name)
 			sh.mu.Lock()
-			w := s.sub.sets[i]
+			w := s.sub.sets[i].w
 			w.remove(s.sub, i)
 			if w.count.Load() == 0 && sh.topics[name] == w {
 				delete(sh.topics, name)

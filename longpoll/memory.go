@@ -312,13 +312,13 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 	return m.read(dst, topics, nil, after, max)
 }
 
-// read is ReadAppend. known, when not nil, holds the topics of names as a
-// subscription of the reader found them (known[i] is names[i]'s), read
-// without looking each up by name: no hash, and no shard lock that every
+// read is ReadAppend. known, when not nil, is the registrations of a
+// subscription of the reader with names (known[i].t is names[i]'s topic),
+// whose topics it reads without looking each up by name: no hash, and no shard lock that every
 // woken poll of a fan-out would take. A topic is never dropped while
 // someone is subscribed to it; should one have been all the same, it is
 // looked up again.
-func (m *Memory) read(dst []*Event, topics []string, known []*topic, after Cursor, max int) (Batch, error) {
+func (m *Memory) read(dst []*Event, topics []string, known []setRef, after Cursor, max int) (Batch, error) {
 	if m.closed.Load() {
 		return Batch{}, ErrClosed
 	}
@@ -336,7 +336,7 @@ func (m *Memory) read(dst []*Event, topics []string, known []*topic, after Curso
 	for i, name := range topics {
 		var t *topic
 		if known != nil {
-			t = known[i]
+			t = known[i].t
 			t.mu.RLock()
 			if t.dropped {
 				t.mu.RUnlock()
@@ -408,15 +408,15 @@ func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error)
 	}
 	s := newSubscription(len(topics))
 	s.oneShot = oneShot
-	for _, name := range topics {
+	for i, name := range topics {
 		t, err := m.lockTopic(name, true)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		w := t.waiterSet()
-		s.sets, s.topics = append(s.sets, w), append(s.topics, t)
-		w.add(s, len(s.sets)-1)
+		s.sets[i].w, s.sets[i].t = w, t
+		w.add(s, i)
 		t.mu.RUnlock()
 	}
 	return s, nil
@@ -429,11 +429,11 @@ func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error)
 // with it, and its events had gone) is replaced by the topic of that name
 // now.
 func (m *Memory) resubscribe(s *subscription) (again bool, err error) {
-	for i, w := range s.sets {
+	for i := range s.sets { // by index: others may write a setRef's slot
+		w, t := s.sets[i].w, s.sets[i].t
 		if w.registered(s, i) {
 			continue
 		}
-		t := s.topics[i]
 		t.mu.RLock()
 		if t.dropped {
 			t.mu.RUnlock()
@@ -441,7 +441,7 @@ func (m *Memory) resubscribe(s *subscription) (again bool, err error) {
 				return again, err
 			}
 			w = t.waiterSet()
-			s.sets[i], s.topics[i] = w, t
+			s.sets[i].w, s.sets[i].t = w, t
 		}
 		w.add(s, i)
 		t.mu.RUnlock()

@@ -39,8 +39,8 @@ func resubscribePoll(buf Buffer, sub Subscription) (bool, error) {
 // up by name.
 func readSubscribed(ctx context.Context, buf Buffer, sub Subscription, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
 	if m, ok := buf.(*Memory); ok {
-		if s, ok := sub.(*subscription); ok && len(s.topics) == len(topics) {
-			return m.read(dst, topics, s.topics, after, max)
+		if s, ok := sub.(*subscription); ok && len(s.sets) == len(topics) {
+			return m.read(dst, topics, s.sets, after, max)
 		}
 	}
 	return ReadInto(ctx, buf, dst, topics, after, max)

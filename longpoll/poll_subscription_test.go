@@ -74,7 +74,7 @@ func TestOneShotSubscriptionTakenByNotify(t *testing.T) {
 	if count("a") != 1 || count("b") != 1 {
 		t.Fatalf("after a notify of a: a %d, b %d; want 1 (the ordinary one) and 1", count("a"), count("b"))
 	}
-	if once.sets[0].registered(once, 0) || !once.sets[1].registered(once, 1) {
+	if once.sets[0].w.registered(once, 0) || !once.sets[1].w.registered(once, 1) {
 		t.Fatal("the one-shot subscription must be unregistered from a only")
 	}
 	if again, err := m.resubscribe(once); err != nil || !again {
@@ -117,7 +117,7 @@ func TestOneShotSubscriptionFollowsARecreatedTopic(t *testing.T) {
 	if _, err := m.resubscribe(once); err != nil {
 		t.Fatal(err)
 	}
-	if now := m.lookup("a"); now == nil || now == old || once.topics[0] != now {
+	if now := m.lookup("a"); now == nil || now == old || once.sets[0].t != now {
 		t.Fatal("the subscription must follow the topic created again")
 	}
 	mustAppend(t, m, "a", "message", `2`)

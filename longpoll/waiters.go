@@ -53,11 +53,11 @@ func (w *waiters) add(s *subscription, i int) {
 	sh := &w.shards[s.shard]
 	sh.mu.Lock()
 	if s.oneShot {
-		s.slots[i] = int32(len(sh.once))
-		s.rounds[i] = sh.round.Load()
+		s.sets[i].slot = int32(len(sh.once))
+		s.sets[i].round = sh.round.Load()
 		sh.once = append(sh.once, waiting{s, i})
 	} else {
-		s.slots[i] = int32(len(sh.subs))
+		s.sets[i].slot = int32(len(sh.subs))
 		sh.subs = append(sh.subs, waiting{s, i})
 	}
 	sh.mu.Unlock()
@@ -68,33 +68,33 @@ func (w *waiters) add(s *subscription, i int) {
 // there after a signal: a one-shot subscription that notify took is not.
 // Only s's owner calls it, between its add and its remove.
 func (w *waiters) registered(s *subscription, i int) bool {
-	return !s.oneShot || s.rounds[i] == w.shards[s.shard].round.Load()
+	return !s.oneShot || s.sets[i].round == w.shards[s.shard].round.Load()
 }
 
 // remove unregisters s, whose i-th set w is, if it is registered. For a
 // one-shot subscription that notify took, it takes no lock.
 func (w *waiters) remove(s *subscription, i int) {
 	sh := &w.shards[s.shard]
-	if s.oneShot && s.rounds[i] != sh.round.Load() {
+	if s.oneShot && s.sets[i].round != sh.round.Load() {
 		return // taken: rounds only grow, and only s's owner adds s again
 	}
 	sh.mu.Lock()
 	list := &sh.subs
 	if s.oneShot {
 		list = &sh.once
-		if s.rounds[i] != sh.round.Load() {
+		if s.sets[i].round != sh.round.Load() {
 			list = nil // taken meanwhile
 		}
 	}
-	if at := s.slots[i]; list != nil && at >= 0 {
+	if at := s.sets[i].slot; list != nil && at >= 0 {
 		last := len(*list) - 1
 		if moved := (*list)[last]; int(at) != last {
 			(*list)[at] = moved
-			moved.s.slots[moved.set] = at
+			moved.s.sets[moved.set].slot = at
 		}
 		(*list)[last] = waiting{}
 		*list = (*list)[:last]
-		s.slots[i] = -1
+		s.sets[i].slot = -1
 		w.count.Add(-1)
 	}
 	sh.mu.Unlock()
@@ -157,44 +157,45 @@ type subscription struct {
 	ch     chan struct{}
 	shard  uint32
 	closed atomic.Bool
-	sets   []*waiters
-	// slots[i] is the subscription's position in its shard of sets[i]
-	// (-1 once removed), guarded by that shard's lock; its length is fixed
-	// at the number of topics, so that no lock guards the slice itself.
-	slots []int32
-	// topics[i] is the topic of sets[i], for Memory's reads (nil for a
-	// Hub's): a read needs no lookup by name.
-	topics []*topic
 	// oneShot marks a held poll's subscription (subscribeOnce), which a
-	// notify unregisters (see waiters); rounds[i] is the round of its
-	// shard of sets[i] in which it registered there, written by its owner.
+	// notify unregisters (see waiters).
 	oneShot bool
-	rounds  []uint64
-	// The arrays of sets, slots, topics and rounds for one topic, the
-	// common case: no further allocation.
-	one      [1]*waiters
-	oneSlot  [1]int32
-	oneT     [1]*topic
-	oneRound [1]uint64
+	// sets[i] is the registration with the i-th topic. The slice is made
+	// at its full length before any registration and never changes while
+	// registered, as others read it to move the subscription (setRef.slot).
+	sets []setRef
+	one  [1]setRef // sets' array for one topic, the common case: no second allocation
+}
+
+// A setRef is a subscription's registration with one topic's waiter set.
+type setRef struct {
+	w *waiters // nil until registered (or should registering have failed)
+	t *topic   // Memory's topic, read without a lookup by name; nil for a Hub's
+	// slot is the subscription's position in its shard of w (-1 when it
+	// is not there), guarded by that shard's lock.
+	slot int32
+	// round is, for a one-shot subscription, its shard's round in which
+	// it registered there; written by its owner.
+	round uint64
 }
 
 // nextShard deals subscriptions round-robin over the shards.
 var nextShard atomic.Uint32
 
 func newSubscription(ntopics int) *subscription {
-	if ntopics <= 1 {
+	if ntopics == 1 {
 		if s, ok := oneTopicSubs.Get().(*subscription); ok {
 			return s
 		}
 	}
 	s := &subscription{ch: make(chan struct{}, 1), shard: nextShard.Add(1) % waiterShards}
 	if ntopics <= len(s.one) {
-		s.sets, s.slots, s.topics, s.rounds = s.one[:0], s.oneSlot[:ntopics], s.oneT[:0], s.oneRound[:ntopics]
+		s.sets = s.one[:ntopics]
 	} else {
-		s.sets, s.slots, s.topics, s.rounds = make([]*waiters, 0, ntopics), make([]int32, ntopics), make([]*topic, 0, ntopics), make([]uint64, ntopics)
+		s.sets = make([]setRef, ntopics)
 	}
-	for i := range s.slots {
-		s.slots[i] = -1
+	for i := range s.sets {
+		s.sets[i].slot = -1
 	}
 	return s
 }
@@ -216,8 +217,10 @@ func (s *subscription) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	for i, w := range s.sets {
-		w.remove(s, i)
+	for i := range s.sets { // by index: others may write a setRef's slot
+		if w := s.sets[i].w; w != nil {
+			w.remove(s, i)
+		}
 	}
 }
 
@@ -234,16 +237,14 @@ var oneTopicSubs sync.Pool
 func recycleSubscription(sub Subscription) {
 	sub.Close()
 	s, ok := sub.(*subscription)
-	if !ok || cap(s.sets) > len(s.one) {
+	if !ok || len(s.sets) != len(s.one) { // one topic: sets is s.one's
 		return
 	}
 	select { // a signal taken by nobody would wake the next owner early
 	case <-s.ch:
 	default:
 	}
-	s.one[0], s.oneT[0] = nil, nil
-	s.sets, s.slots, s.topics, s.rounds = s.one[:0], s.oneSlot[:1], s.oneT[:0], s.oneRound[:1]
-	s.slots[0] = -1
+	s.one[0] = setRef{slot: -1}
 	s.oneShot = false
 	s.closed.Store(false)
 	oneTopicSubs.Put(s)
