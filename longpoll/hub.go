@@ -40,7 +40,7 @@ func (h *Hub) shardFor(topic string) *hubShard {
 // by NotifyAll. It is registered before Subscribe returns.
 func (h *Hub) Subscribe(topics []string) Subscription {
 	s := &hubSubscription{hub: h, sub: newSubscription(len(topics)), topics: topics}
-	for _, name := range topics {
+	for i, name := range topics {
 		sh := h.shardFor(name)
 		sh.mu.Lock()
 		w := sh.topics[name]
@@ -48,9 +48,9 @@ func (h *Hub) Subscribe(topics []string) Subscription {
 			w = new(waiters)
 			sh.topics[name] = w
 		}
-		w.add(s.sub)
+		s.sub.sets[i].w = w
+		w.add(s.sub, i)
 		sh.mu.Unlock()
-		s.sub.sets = append(s.sub.sets, w)
 	}
 	return s
 }
@@ -106,8 +106,8 @@ func (s *hubSubscription) Close() {
 		for i, name := range s.topics {
 			sh := s.hub.shardFor(name)
 			sh.mu.Lock()
-			w := s.sub.sets[i]
-			w.remove(s.sub)
+			w := s.sub.sets[i].w
+			w.remove(s.sub, i)
 			if w.count.Load() == 0 && sh.topics[name] == w {
 				delete(sh.topics, name)
 			}

@@ -309,6 +309,16 @@ func (m *Memory) Read(ctx context.Context, topics []string, after Cursor, max in
 // appended to dst[:0], so that a receiver woken for every event reuses one
 // slice instead of allocating one per read.
 func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
+	return m.read(dst, topics, nil, after, max)
+}
+
+// read is ReadAppend. known, when not nil, is the registrations of a
+// subscription of the reader with names (known[i].t is names[i]'s topic),
+// whose topics it reads without looking each up by name: no hash, and no shard lock that every
+// woken poll of a fan-out would take. A topic is never dropped while
+// someone is subscribed to it; should one have been all the same, it is
+// looked up again.
+func (m *Memory) read(dst []*Event, topics []string, known []setRef, after Cursor, max int) (Batch, error) {
 	if m.closed.Load() {
 		return Batch{}, ErrClosed
 	}
@@ -323,15 +333,25 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 	cutoff := now.Add(-m.cfg.MaxAge)
 	events := dst[:0]
 	sources := 0
-	for _, name := range topics {
-		t := m.lookup(name)
-		if t == nil {
-			if after.Seq < m.dropped.Load() {
-				return Batch{Cursor: head, Reset: true, Cause: ResetCause(m.droppedCause.Load())}, nil
+	for i, name := range topics {
+		var t *topic
+		if known != nil {
+			t = known[i].t
+			t.mu.RLock()
+			if t.dropped {
+				t.mu.RUnlock()
+				t = nil
 			}
-			continue
 		}
-		t.mu.RLock()
+		if t == nil {
+			if t = m.lookup(name); t == nil {
+				if after.Seq < m.dropped.Load() {
+					return Batch{Cursor: head, Reset: true, Cause: ResetCause(m.droppedCause.Load())}, nil
+				}
+				continue
+			}
+			t.mu.RLock()
+		}
 		if lost, why := t.lostAt(cutoff); lost > after.Seq {
 			t.mu.RUnlock()
 			return Batch{Cursor: head, Reset: true, Cause: why}, nil
@@ -368,26 +388,66 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 // topic before Subscribe returns. It takes each topic's lock for reading
 // only, to keep the sweep from dropping the topic meanwhile.
 func (m *Memory) Subscribe(topics []string) (Subscription, error) {
+	s, err := m.subscribe(topics, false)
+	if err != nil {
+		return nil, err // not a nil *subscription in an interface
+	}
+	return s, nil
+}
+
+// subscribeOnce is Subscribe for a held poll: the subscription is
+// unregistered by the first append that signals it (see waiters); its
+// owner, woken for nothing, calls resubscribe before it waits again.
+func (m *Memory) subscribeOnce(topics []string) (*subscription, error) {
+	return m.subscribe(topics, true)
+}
+
+func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
 	s := newSubscription(len(topics))
-	for _, name := range topics {
+	s.oneShot = oneShot
+	for i, name := range topics {
 		t, err := m.lockTopic(name, true)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		w := t.waiters.Load()
-		if w == nil {
-			t.waiters.CompareAndSwap(nil, new(waiters))
-			w = t.waiters.Load()
-		}
-		w.add(s)
+		w := t.waiterSet()
+		s.sets[i].w, s.sets[i].t = w, t
+		w.add(s, i)
 		t.mu.RUnlock()
-		s.sets = append(s.sets, w)
 	}
 	return s, nil
+}
+
+// resubscribe registers a one-shot subscription again with each topic
+// whose notify took it, and reports whether it did so with any: appends
+// after it returns signal s again, and its owner reads again for those
+// before. A topic that has been dropped meanwhile (nobody was registered
+// with it, and its events had gone) is replaced by the topic of that name
+// now.
+func (m *Memory) resubscribe(s *subscription) (again bool, err error) {
+	for i := range s.sets { // by index: others may write a setRef's slot
+		w, t := s.sets[i].w, s.sets[i].t
+		if w.registered(s, i) {
+			continue
+		}
+		t.mu.RLock()
+		if t.dropped {
+			t.mu.RUnlock()
+			if t, err = m.lockTopic(t.name, true); err != nil {
+				return again, err
+			}
+			w = t.waiterSet()
+			s.sets[i].w, s.sets[i].t = w, t
+		}
+		w.add(s, i)
+		t.mu.RUnlock()
+		again = true
+	}
+	return again, nil
 }
 
 // NewTopics implements TopicCounter: it counts the topics the buffer

@@ -58,7 +58,7 @@ func (s *Server) poll(c *gin.Context) {
 	}
 	// Subscribe before the first read so that nothing appended between the
 	// read and the wait goes unnoticed.
-	sub, err := s.buf.Subscribe(sess.Topics)
+	sub, err := subscribePoll(s.buf, sess.Topics)
 	if err != nil {
 		WriteError(c, err)
 		return
@@ -76,11 +76,12 @@ func (s *Server) poll(c *gin.Context) {
 	}()
 
 	ctx := c.Request.Context()
+	woken := false // by a signal, since the last read
 	for {
 		// A pooled slice for the batch, taken only while reading and
 		// answering: a held poll keeps none.
 		batch := batchSlices.get()
-		b, err := ReadInto(ctx, s.buf, *batch, sess.Topics, cursor, s.cfg.MaxBatch)
+		b, err := readSubscribed(ctx, s.buf, sub, *batch, sess.Topics, cursor, s.cfg.MaxBatch)
 		if cap(b.Events) > 0 {
 			*batch = b.Events[:0]
 		}
@@ -101,6 +102,21 @@ func (s *Server) poll(c *gin.Context) {
 			return
 		}
 		batchSlices.put(batch)
+		if woken {
+			// Woken for nothing (an event already read, or gone). The
+			// signal may have unregistered the subscription: register
+			// again, and if so read once more, as an append before that
+			// signalled nobody.
+			woken = false
+			again, err := resubscribePoll(s.buf, sub)
+			if err != nil {
+				WriteError(c, err)
+				return
+			}
+			if again {
+				continue
+			}
+		}
 		if !queued {
 			if timeout == 0 {
 				writeBatch(c, b, outcomeEvents)
@@ -129,7 +145,7 @@ func (s *Server) poll(c *gin.Context) {
 			}
 			return
 		}
-		// Something may have been appended: read again.
+		woken = true // something may have been appended: read again
 	}
 }
 

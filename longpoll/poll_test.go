@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,22 @@ func TestPollAnswerHasContentLength(t *testing.T) {
 	}
 	if got := res.Header.Get("Cache-Control"); got != "no-store" {
 		t.Fatalf("Cache-Control %q, want no-store", got)
+	}
+}
+
+// The Content-Length values of short answers are shared: equal for equal
+// lengths, right, and one long, so that nothing appends to a shared one.
+func TestContentLengthValues(t *testing.T) {
+	for _, n := range []int{0, 9, 194, cachedLengths - 1, cachedLengths, 1 << 20} {
+		v := contentLength(n)
+		if len(v) != 1 || cap(v) != 1 || v[0] != strconv.Itoa(n) {
+			t.Fatalf("contentLength(%d) = %q (cap %d)", n, v, cap(v))
+		}
+		if again := contentLength(n); n < cachedLengths && &again[0] != &v[0] {
+			t.Fatalf("contentLength(%d) made a second value", n)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { contentLength(194) }); allocs != 0 {
+		t.Fatalf("a cached length allocates %v times", allocs)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -143,7 +144,7 @@ func writeBatch(c *gin.Context, b Batch, outcome batchOutcome) {
 	h["Content-Type"] = jsonContentType
 	// Framed by its length whatever its size, as gin's c.Data framed it:
 	// net/http would chunk a body larger than its 2 KiB header buffer.
-	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	h["Content-Length"] = contentLength(len(out))
 	c.Status(http.StatusOK)
 	_, _ = c.Writer.Write(out) // copies out; a failed write is the client gone
 	*buf = out[:0]
@@ -157,6 +158,29 @@ var (
 	noStoreValue    = []string{"no-store"}[:1:1]
 	jsonContentType = []string{"application/json; charset=utf-8"}[:1:1]
 )
+
+// contentLengths are the Content-Length values of the poll answers up to
+// cachedLengths bytes, each made on first use and shared after, like the
+// values above: most answers carry one event or none, and their lengths
+// repeat, so that an answer allocates no header value.
+var contentLengths [cachedLengths]atomic.Pointer[[]string]
+
+// cachedLengths bounds contentLengths (8 bytes each): longer answers,
+// catch-up batches, allocate their value.
+const cachedLengths = 4096
+
+// contentLength returns the Content-Length value for n bytes.
+func contentLength(n int) []string {
+	if n >= cachedLengths {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}[:1:1]
+	contentLengths[n].Store(&v) // racing stores store equal values
+	return v
+}
 
 func problemBadTimeout(c *gin.Context, err error) {
 	problem.Write(c, http.StatusBadRequest, "bad_timeout", err.Error())

@@ -176,6 +176,17 @@ func (t *topic) search(seq uint64) int {
 	return lo
 }
 
+// waiterSet returns the topic's waiter set, created on first use. The
+// caller holds t.mu (for reading at least), so that the sweep cannot drop
+// the topic meanwhile.
+func (t *topic) waiterSet() *waiters {
+	if w := t.waiters.Load(); w != nil {
+		return w
+	}
+	t.waiters.CompareAndSwap(nil, new(waiters))
+	return t.waiters.Load()
+}
+
 // notify wakes the topic's waiters. It needs no topic lock: a waiter
 // registers before it reads, so it either is registered in time for this
 // signal or reads after the append it would signal.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,19 +199,63 @@ func TestHeldConnectionCap(t *testing.T) {
 
 func TestHeldCountsRelease(t *testing.T) {
 	h := newHeldConns(2)
-	if !h.acquire("a") || !h.acquire("a") || h.acquire("a") {
+	a1, ok1 := h.acquire("a")
+	a2, ok2 := h.acquire("a")
+	if _, ok3 := h.acquire("a"); !ok1 || !ok2 || ok3 {
 		t.Fatal("want two acquisitions for a, then a refusal")
 	}
-	if !h.acquire("b") || !h.acquire("") || !h.acquire("") || !h.acquire("") {
-		t.Fatal("another key, or an unknown address, must not be refused")
+	b, okb := h.acquire("b")
+	for _, ok := range []bool{okb, acquired(h.acquire("")), acquired(h.acquire("")), acquired(h.acquire(""))} {
+		if !ok {
+			t.Fatal("another key, or an unknown address, must not be refused")
+		}
 	}
-	h.release("a")
-	if !h.acquire("a") {
+	h.release(a1)
+	a3, ok := h.acquire("a")
+	if !ok {
 		t.Fatal("a released slot must be usable again")
 	}
-	h.release("a")
-	h.release("a")
-	h.release("b")
+	h.release(a2)
+	h.release(a3)
+	h.release(b)
+	h.release(nil) // an unknown address's
+	for i := range h.shards {
+		if n := len(h.shards[i].n); n != 0 {
+			t.Fatalf("shard %d keeps %d keys after every release", i, n)
+		}
+	}
+}
+
+// acquired is acquire's verdict alone.
+func acquired(_ *heldCount, ok bool) bool { return ok }
+
+// Counts taken and handed back at once by many goroutines stay exact: the
+// cap is never exceeded, and every count leaves the map once released,
+// although releases take no lock until a count empties.
+func TestHeldCountsConcurrent(t *testing.T) {
+	const max, workers, rounds = 3, 8, 2000
+	h := newHeldConns(max)
+	var wg sync.WaitGroup
+	var over atomic.Bool
+	for w := range workers {
+		wg.Go(func() {
+			key := []string{"a", "b"}[w%2]
+			for range rounds {
+				c, ok := h.acquire(key)
+				if !ok {
+					continue
+				}
+				if c.n.Load() > max {
+					over.Store(true)
+				}
+				h.release(c)
+			}
+		})
+	}
+	wg.Wait()
+	if over.Load() {
+		t.Fatalf("a count went over the cap of %d", max)
+	}
 	for i := range h.shards {
 		if n := len(h.shards[i].n); n != 0 {
 			t.Fatalf("shard %d keeps %d keys after every release", i, n)
