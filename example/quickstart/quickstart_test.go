@@ -62,6 +62,29 @@ func TestTheREADMEShowsThisProgram(t *testing.T) {
 	}
 }
 
+// firstHourGoMod is the go.mod a new user's module has after `go get
+// github.com/lifeline-go/lifeline` (and `go mod tidy`): Lifeline, and
+// every module it requires listed, as the Go command lists a dependency's
+// requirements in a module at go 1.17 or later, with Lifeline replaced by
+// this checkout. Listing them lets the build use the pruned module graph,
+// as the library's own build does, instead of loading the go.mod of every
+// version an old dependency once required (which the module cache need
+// not hold, and the build may not download).
+func firstHourGoMod(t *testing.T) string {
+	t.Helper()
+	lib, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := bytes.Cut(lib, []byte("\ngo "))
+	if !ok {
+		t.Fatal("go.mod has no go line")
+	}
+	goLine, requires, _ := bytes.Cut(after, []byte("\n"))
+	return fmt.Sprintf("module firsthour\n\ngo %s\n\nrequire github.com/lifeline-go/lifeline v0.0.0\n%s\nreplace github.com/lifeline-go/lifeline => %s\n",
+		goLine, requires, repoRoot)
+}
+
 // A new user's first hour, as a test: the README's Go quick start, copied
 // into a module of its own that uses this checkout through a replace
 // directive, builds and runs; a client negotiates, long-polls and receives
@@ -78,7 +101,7 @@ func TestTheQuickStartRunsInAModuleOfItsOwn(t *testing.T) {
 		}
 	}
 	write("main.go", string(readmeQuickStart(t)))
-	write("go.mod", fmt.Sprintf("module firsthour\n\ngo 1.26\n\nrequire github.com/lifeline-go/lifeline v0.0.0\n\nreplace github.com/lifeline-go/lifeline => %s\n", repoRoot))
+	write("go.mod", firstHourGoMod(t))
 	// The checkout's go.sum covers every module the library needs; the
 	// module cache has them (the library's own tests just built), so no
 	// network is used.
@@ -90,7 +113,7 @@ func TestTheQuickStartRunsInAModuleOfItsOwn(t *testing.T) {
 	goCmd := func(args ...string) {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOWORK=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
