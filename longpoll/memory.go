@@ -316,8 +316,9 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 // subscription of the reader with names (known[i].t is names[i]'s topic),
 // whose topics it reads without looking each up by name: no hash, and no shard lock that every
 // woken poll of a fan-out would take. A topic is never dropped while
-// someone is subscribed to it; should one have been all the same, it is
-// looked up again.
+// someone is subscribed to it (or still reads after its notify took a
+// one-shot registration); should one have been all the same, it is looked
+// up again.
 func (m *Memory) read(dst []*Event, topics []string, known []setRef, after Cursor, max int) (Batch, error) {
 	if m.closed.Load() {
 		return Batch{}, ErrClosed
@@ -425,29 +426,22 @@ func (m *Memory) subscribe(topics []string, oneShot bool) (*subscription, error)
 // resubscribe registers a one-shot subscription again with each topic
 // whose notify took it, and reports whether it did so with any: appends
 // after it returns signal s again, and its owner reads again for those
-// before. A topic that has been dropped meanwhile (nobody was registered
-// with it, and its events had gone) is replaced by the topic of that name
-// now.
-func (m *Memory) resubscribe(s *subscription) (again bool, err error) {
+// before. The topics are the ones s registered with: a topic is not
+// dropped while a registration that its notify took is still counted
+// (see waiters.count).
+func (m *Memory) resubscribe(s *subscription) (again bool) {
 	for i := range s.sets { // by index: others may write a setRef's slot
 		w, t := s.sets[i].w, s.sets[i].t
 		if w.registered(s, i) {
 			continue
 		}
+		w.release(s, i)
 		t.mu.RLock()
-		if t.dropped {
-			t.mu.RUnlock()
-			if t, err = m.lockTopic(t.name, true); err != nil {
-				return again, err
-			}
-			w = t.waiterSet()
-			s.sets[i].w, s.sets[i].t = w, t
-		}
 		w.add(s, i)
 		t.mu.RUnlock()
 		again = true
 	}
-	return again, nil
+	return again
 }
 
 // NewTopics implements TopicCounter: it counts the topics the buffer

@@ -108,12 +108,7 @@ func (s *Server) poll(c *gin.Context) {
 			// again, and if so read once more, as an append before that
 			// signalled nobody.
 			woken = false
-			again, err := resubscribePoll(s.buf, sub)
-			if err != nil {
-				WriteError(c, err)
-				return
-			}
-			if again {
+			if resubscribePoll(s.buf, sub) {
 				continue
 			}
 		}

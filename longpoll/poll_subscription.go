@@ -25,13 +25,13 @@ func subscribePoll(buf Buffer, topics []string) (Subscription, error) {
 // signal it took unregistered it, and reports whether it did: the poll
 // then reads again before it waits. The poll calls it when a signal woke
 // it for nothing; one that brings events answers without it.
-func resubscribePoll(buf Buffer, sub Subscription) (bool, error) {
+func resubscribePoll(buf Buffer, sub Subscription) bool {
 	if s, ok := sub.(*subscription); ok && s.oneShot {
 		if m, ok := buf.(*Memory); ok {
 			return m.resubscribe(s)
 		}
 	}
-	return false, nil
+	return false
 }
 
 // readSubscribed is ReadInto for a reader subscribed to topics with sub:

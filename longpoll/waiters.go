@@ -6,8 +6,8 @@ import (
 )
 
 // waiterShards spreads a topic's subscriptions over independently locked
-// sets, so that thousands of waiters leaving a topic at once after a
-// fan-out — each unregistering itself — do not queue on one lock.
+// sets, so that thousands of subscribers registering or leaving at once
+// after a fan-out do not queue on one lock.
 const waiterShards = 32
 
 // waiters is the set of subscriptions waiting on one topic. A topic creates
@@ -25,6 +25,12 @@ const waiterShards = 32
 // and moved another subscription into its place; a poll that waits again
 // registers again first (Memory.resubscribe).
 type waiters struct {
+	// count is the registrations not yet released by their owners: a
+	// one-shot registration that notify took counts until its owner closes
+	// its subscription or registers it again, without a lock (release). A
+	// topic is dropped or reclaimed only at zero, so never while a poll it
+	// woke still reads it, and notify skips the shards only when nobody
+	// can be registered.
 	count  atomic.Int64
 	shards [waiterShards]waiterShard
 }
@@ -60,8 +66,11 @@ func (w *waiters) add(s *subscription, i int) {
 		s.sets[i].slot = int32(len(sh.subs))
 		sh.subs = append(sh.subs, waiting{s, i})
 	}
-	sh.mu.Unlock()
+	// Counted before the lock is released: a notify that finds s in the
+	// shard finds it counted, so it never skips the shards for a zero
+	// count while s is there.
 	w.count.Add(1)
+	sh.mu.Unlock()
 }
 
 // registered reports whether s, whose i-th set w is, is still registered
@@ -76,17 +85,20 @@ func (w *waiters) registered(s *subscription, i int) bool {
 func (w *waiters) remove(s *subscription, i int) {
 	sh := &w.shards[s.shard]
 	if s.oneShot && s.sets[i].round != sh.round.Load() {
-		return // taken: rounds only grow, and only s's owner adds s again
+		w.release(s, i) // taken: rounds only grow, and only s's owner adds s again
+		return
 	}
 	sh.mu.Lock()
 	list := &sh.subs
 	if s.oneShot {
 		list = &sh.once
 		if s.sets[i].round != sh.round.Load() {
-			list = nil // taken meanwhile
+			sh.mu.Unlock()
+			w.release(s, i) // taken meanwhile
+			return
 		}
 	}
-	if at := s.sets[i].slot; list != nil && at >= 0 {
+	if at := s.sets[i].slot; at >= 0 {
 		last := len(*list) - 1
 		if moved := (*list)[last]; int(at) != last {
 			(*list)[at] = moved
@@ -98,6 +110,16 @@ func (w *waiters) remove(s *subscription, i int) {
 		w.count.Add(-1)
 	}
 	sh.mu.Unlock()
+}
+
+// release gives back the count of s's i-th registration, a one-shot one
+// that notify took, once: its owner is done with it (it closes s, or
+// registers s again). Nobody else writes the slot of a taken registration.
+func (w *waiters) release(s *subscription, i int) {
+	if s.sets[i].slot >= 0 {
+		s.sets[i].slot = -1
+		w.count.Add(-1)
+	}
 }
 
 // notify signals every subscription without blocking: a full channel
@@ -134,8 +156,7 @@ func (w *waiters) notify() {
 		if len(taken) == 0 {
 			continue
 		}
-		w.count.Add(-int64(len(taken)))
-		for _, s := range taken {
+		for _, s := range taken { // still counted: see count
 			s.s.signal()
 		}
 		clear(taken)
