@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -32,13 +34,37 @@ const parkedStreams = 200
 // and the stream holds 12 KiB.
 const maxParkedStackPerStream = 10 << 10
 
+// stackChildEnv marks the test binary that TestParkedWebSocketStack runs
+// again to measure.
+const stackChildEnv = "LIFELINE_STACK_TEST_CHILD"
+
 // TestParkedWebSocketStack opens parkedStreams WebSocket streams over
 // real TCP, from clients that run no goroutine of their own, waits until
 // every stream's goroutine is parked in its select, forces two GCs, and
 // checks the goroutine stacks the streams added.
+//
+// It measures in a second run of the test binary with
+// GODEBUG=adaptivestackstart=0, where every goroutine starts with a 2 KiB
+// stack: otherwise new goroutines start with the average stack in use at
+// the last GC, which in a test process of a few goroutines can be 8 KiB,
+// and a reader started with 8 KiB keeps it, whatever the stream does.
 func TestParkedWebSocketStack(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's instrumentation changes every frame's size")
+	}
+	if os.Getenv(stackChildEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestParkedWebSocketStack$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), stackChildEnv+"=1", "GODEBUG=adaptivestackstart=0")
+		out, err := cmd.CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "ws_stack_test.go") {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestParkedWebSocketStack") {
+			t.Fatalf("the measuring run failed (%v):\n%s", err, out)
+		}
+		return
 	}
 	lp, srv := newServerWith(t, longpoll.Config{DisablePresence: true, MaxSessionsPerAddr: parkedStreams,
 		Logger: slog.New(slog.DiscardHandler)},
