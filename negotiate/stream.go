@@ -35,13 +35,13 @@ var (
 // stream's *gin.Context never leaves it.
 //
 // Everything the stream needs between two wake-ups is here rather than in
-// run's frames, and only wait's frame is live while the stream is parked:
-// a WebSocket stream's goroutine then parks with little enough of its
-// stack in use for the runtime to halve it at GC, from 8 to 4 KiB, which
-// it does only when less than a quarter is in use (an 800-byte guard
-// included). A WebSocket stream is on the heap (wsStream); an SSE stream
-// may stay in the frame of its handler, whose deep net/http frames keep
-// its stack at 8 KiB anyway.
+// local variables, and only run's and wait's small frames are live while
+// the stream is parked: a WebSocket stream's goroutine then parks with
+// little enough of its stack in use for the runtime to halve it at GC,
+// from 8 to 4 KiB, which it does only when less than a quarter is in use,
+// an 800-byte guard included (TestParkedWebSocketStack). A WebSocket
+// stream is on the heap (wsStream); an SSE stream stays in the frame of
+// its handler, whose net/http frames keep its stack at 8 KiB anyway.
 type stream struct {
 	lp        *longpoll.Server
 	sess      *longpoll.Session
@@ -173,8 +173,9 @@ func (s *stream) deliver() (more bool, err error) {
 
 // wait parks until something needs the stream: an append to its topics
 // (nil: deliver next), a client frame, a timer, or its end (the error it
-// ends with). The work of each case is in a function of its own, not
-// inlined, so that its frame is not part of wait's (live while parked).
+// ends with). The work of each case is in a function of its own, whose
+// frame is not part of wait's, live while the stream is parked (only
+// handleFrame is small enough to be inlined: it adds an interface call).
 func (s *stream) wait() error {
 	var probe, expire <-chan time.Time
 	if s.probeTimer != nil {
