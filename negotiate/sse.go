@@ -80,8 +80,9 @@ func (h *Handler) SSE(c *gin.Context) {
 	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
 		return
 	}
-	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge}
-	switch err := s.run(ctx, w, receiver); {
+	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge,
+		ctx: ctx, out: w, receiver: receiver}
+	switch err := s.run(); {
 	case errors.Is(err, errRecycle):
 		_ = w.write([]byte("event: recycle\ndata: {}\n\n"))
 	case errors.Is(err, longpoll.ErrSuperseded):

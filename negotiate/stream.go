@@ -17,6 +17,11 @@ type sink interface {
 	heartbeat() error
 }
 
+// A frameHandler handles the frames a client sends up its stream.
+type frameHandler interface {
+	frame(frame []byte) error
+}
+
 // Why a stream ended.
 var (
 	errRecycle  = errors.New("negotiate: stream recycled")
@@ -28,6 +33,15 @@ var (
 // maxAge passes. WebSocket passes its incoming frames in through inbox so
 // that they are handled on the same goroutine as everything else: the
 // stream's *gin.Context never leaves it.
+//
+// Everything the stream needs between two wake-ups is here rather than in
+// local variables, and only run's and wait's small frames are live while
+// the stream is parked: a WebSocket stream's goroutine then parks with
+// little enough of its stack in use for the runtime to halve it at GC,
+// from 8 to 4 KiB, which it does only when less than a quarter is in use,
+// an 800-byte guard included (TestParkedWebSocketStack). A WebSocket
+// stream is on the heap (wsStream); an SSE stream stays in the frame of
+// its handler, whose net/http frames keep its stack at 8 KiB anyway.
 type stream struct {
 	lp        *longpoll.Server
 	sess      *longpoll.Session
@@ -39,115 +53,202 @@ type stream struct {
 	probe  time.Duration
 	maxAge time.Duration // zero: no limit
 
-	inbox   <-chan []byte      // nil for SSE
-	onFrame func([]byte) error // handles one inbox frame
+	// ctx ends the stream when it is done (SSE: the request's context).
+	ctx      context.Context
+	out      sink
+	receiver longpoll.Receiver // attached before the client was told the stream is open
+	inbox    chan []byte       // WebSocket's reader's (the stream only receives); nil for SSE
+	frames   frameHandler      // handles each inbox frame
+
+	// What run sets up and stop tears down.
+	sub         longpoll.Subscription
+	hb          *time.Timer
+	probeTimer  *time.Timer // nil once the probe went out, or without one
+	expireTimer *time.Timer // nil without maxAge
+	lastWrite   time.Time
+	maxBatch    int
+	// batch is the one slice every read of the stream fills: a wake-up per
+	// event then allocates nothing for its batch.
+	batch []*longpoll.Event
 }
 
-// run streams until the end. The caller has attached receiver before
+// run streams until the end. The caller has attached s.receiver before
 // telling the client the stream is open, so that an open stream is always
 // the session's current receiver.
-func (s *stream) run(ctx context.Context, out sink, receiver longpoll.Receiver) (err error) {
-	defer func() {
-		if slowConsumer(err) {
-			receiver.SlowConsumer()
+//
+// run delivers and waits in turn. Its frame and wait's are all the stream
+// has in use while it is parked: what a wake-up does happens in deliver
+// and in the callees of wait's cases, whose frames are popped before the
+// stream parks again.
+func (s *stream) run() (err error) {
+	defer s.stop(&err)
+	if err = s.start(); err != nil {
+		return err
+	}
+	for {
+		var more bool
+		if more, err = s.deliver(); err != nil {
+			return err
 		}
-	}()
-	buf := s.lp.Buffer()
-	sub, err := buf.Subscribe(s.sess.Topics)
+		if !more {
+			if err = s.wait(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// start subscribes to the session's topics and starts the stream's timers.
+func (s *stream) start() error {
+	sub, err := s.lp.Buffer().Subscribe(s.sess.Topics)
 	if err != nil {
 		return err
 	}
-	defer sub.Close()
-
+	s.sub = sub
 	// The heartbeat timer is not reset on every write, which would cost a
 	// timer update per event: when it fires, it sends a heartbeat only if
 	// nothing was written for a whole interval, and otherwise waits out
 	// the rest of the interval since the last write.
-	hb := time.NewTimer(s.heartbeat)
-	defer hb.Stop()
-	var probe <-chan time.Time
+	s.hb = time.NewTimer(s.heartbeat)
 	if s.probe > 0 {
-		t := time.NewTimer(s.probe)
-		defer t.Stop()
-		probe = t.C
+		s.probeTimer = time.NewTimer(s.probe)
 	}
-	lastWrite := time.Now()
-	var expire <-chan time.Time
 	if s.maxAge > 0 {
-		t := time.NewTimer(s.maxAge)
-		defer t.Stop()
-		expire = t.C
+		s.expireTimer = time.NewTimer(s.maxAge)
 	}
-	maxBatch := s.lp.Config().MaxBatch
-	// One slice for every read of the stream: a wake-up per event then
-	// allocates nothing for its batch.
-	var batch []*longpoll.Event
-	for {
-		b, err := longpoll.ReadInto(ctx, buf, batch, s.sess.Topics, s.cursor, maxBatch)
-		if err != nil {
-			return err
+	s.lastWrite = time.Now()
+	s.maxBatch = s.lp.Config().MaxBatch
+	return nil
+}
+
+// stop undoes what start did, and reports a slow consumer when the stream
+// ended with *err because its client stopped reading.
+func (s *stream) stop(err *error) {
+	if s.sub != nil {
+		s.sub.Close()
+	}
+	if s.hb != nil {
+		s.hb.Stop()
+	}
+	if s.probeTimer != nil {
+		s.probeTimer.Stop()
+	}
+	if s.expireTimer != nil {
+		s.expireTimer.Stop()
+	}
+	if slowConsumer(*err) {
+		s.receiver.SlowConsumer()
+	}
+}
+
+// deliver writes what the buffer holds after the stream's cursor, up to a
+// batch, and reports whether more is waiting.
+func (s *stream) deliver() (more bool, err error) {
+	b, err := longpoll.ReadInto(s.ctx, s.lp.Buffer(), s.batch, s.sess.Topics, s.cursor, s.maxBatch)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case b.Reset:
+		if err = s.out.reset(b.Cursor); err == nil {
+			s.receiver.ResetSent(b)
 		}
-		switch {
-		case b.Reset:
-			if err = out.reset(b.Cursor); err == nil {
-				receiver.ResetSent(b)
-			}
-		case len(b.Events) > 0:
-			if err = out.events(b.Events); err == nil {
-				receiver.Delivered(b.Events)
-			}
-		}
-		clear(b.Events) // written: hold no event the buffer may evict
-		batch = b.Events[:0]
-		if err != nil {
-			return err
-		}
-		wrote := b.Reset || len(b.Events) > 0
-		s.cursor = b.Cursor
-		s.lp.Touch(s.sess)
-		if wrote {
-			lastWrite = time.Now()
-		}
-		if b.More {
-			continue
-		}
-		select {
-		case <-sub.C():
-		case frame, ok := <-s.inbox:
-			if !ok {
-				return errPeerGone
-			}
-			if err := s.onFrame(frame); err != nil {
-				return err
-			}
-		case <-hb.C:
-			if quiet := time.Since(lastWrite); quiet < s.heartbeat {
-				hb.Reset(s.heartbeat - quiet)
-				continue
-			}
-			if err := out.heartbeat(); err != nil {
-				return err
-			}
-			lastWrite = time.Now()
-			hb.Reset(s.heartbeat)
-		case <-probe:
-			probe = nil
-			if err := probeOf(out)(); err != nil {
-				return err
-			}
-			lastWrite = time.Now()
-		case <-expire:
-			return errRecycle
-		case <-receiver.Done():
-			return receiver.Why()
-		case <-s.lp.Closing():
-			// Close ends the receivers it lists; this ends a stream that
-			// attached after Close took its list.
-			return longpoll.ErrClosed
-		case <-ctx.Done():
-			return errPeerGone
+	case len(b.Events) > 0:
+		if err = s.out.events(b.Events); err == nil {
+			s.receiver.Delivered(b.Events)
 		}
 	}
+	clear(b.Events) // written: hold no event the buffer may evict
+	s.batch = b.Events[:0]
+	if err != nil {
+		return false, err
+	}
+	s.cursor = b.Cursor
+	s.lp.Touch(s.sess)
+	if b.Reset || len(b.Events) > 0 {
+		s.lastWrite = time.Now()
+	}
+	return b.More, nil
+}
+
+// wait parks until something needs the stream: an append to its topics
+// (nil: deliver next), a client frame, a timer, or its end (the error it
+// ends with). The work of each case is in a function of its own, whose
+// frame is not part of wait's, live while the stream is parked (only
+// handleFrame is small enough to be inlined: it adds an interface call).
+func (s *stream) wait() error {
+	var probe, expire <-chan time.Time
+	if s.probeTimer != nil {
+		probe = s.probeTimer.C
+	}
+	if s.expireTimer != nil {
+		expire = s.expireTimer.C
+	}
+	select {
+	case <-s.sub.C():
+		return nil
+	case frame, ok := <-s.inbox:
+		return s.handleFrame(frame, ok)
+	case <-s.hb.C:
+		return s.heartbeatDue()
+	case <-probe:
+		return s.sendProbe()
+	case <-expire:
+		return errRecycle
+	case <-s.done():
+		return s.why()
+	case <-s.lp.Closing():
+		// Close ends the receivers it lists; this ends a stream that
+		// attached after Close took its list.
+		return longpoll.ErrClosed
+	case <-s.ctx.Done():
+		return errPeerGone
+	}
+}
+
+// done is the receiver's Done channel, and why the reason it gives when
+// Done is closed. Not inlined: a Receiver's methods take it by value, and
+// inlined in wait they would copy its five words into wait's frame, which
+// is live while the stream is parked.
+//
+//go:noinline
+func (s *stream) done() <-chan struct{} { return s.receiver.Done() }
+
+//go:noinline
+func (s *stream) why() error { return s.receiver.Why() }
+
+// handleFrame hands a client frame to the stream's frame handler; ok false
+// says the client's frames ended.
+func (s *stream) handleFrame(frame []byte, ok bool) error {
+	if !ok {
+		return errPeerGone
+	}
+	return s.frames.frame(frame)
+}
+
+// heartbeatDue sends a heartbeat if nothing was written for a whole
+// interval, and rearms the heartbeat timer.
+func (s *stream) heartbeatDue() error {
+	if quiet := time.Since(s.lastWrite); quiet < s.heartbeat {
+		s.hb.Reset(s.heartbeat - quiet)
+		return nil
+	}
+	if err := s.out.heartbeat(); err != nil {
+		return err
+	}
+	s.lastWrite = time.Now()
+	s.hb.Reset(s.heartbeat)
+	return nil
+}
+
+// sendProbe sends the probe, once.
+func (s *stream) sendProbe() error {
+	s.probeTimer = nil // fired: nothing to stop
+	if err := probeOf(s.out)(); err != nil {
+		return err
+	}
+	s.lastWrite = time.Now()
+	return nil
 }
 
 // A prober is a sink with a frame of its own for the probe.

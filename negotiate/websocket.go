@@ -125,46 +125,96 @@ func (h *Handler) WebSocket(c *gin.Context) {
 		conn.Close()
 		return
 	}
-	wc := newWSContext(c)
-	err = h.lp.Go(func() {
-		defer release()
-		defer wc.end()
-		h.wsStream(wc, conn, heartbeat)
-	})
-	if err != nil {
+	st := h.newWSStream(newWSContext(c), conn, heartbeat, release)
+	if err := h.lp.Go(st.serve); err != nil {
 		// The Server is closing: the stream would end at once.
-		ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
-		ws.close(websocket.CloseGoingAway, err.Error())
+		st.ws.close(websocket.CloseGoingAway, err.Error())
 		conn.Close()
 		release()
 	}
 }
 
-// wsStream runs an upgraded connection's stream until it ends, and closes
-// the connection. wc is what the stream keeps of its upgrade request.
-func (h *Handler) wsStream(wc *wsContext, conn *websocket.Conn, heartbeat time.Duration) {
-	inbox := make(chan []byte, inboxSize)
+// A wsStream is an upgraded connection's stream: the stream, the
+// connection it writes to, and what it needs to handle the client's
+// frames. It is on the heap, and its goroutine runs the setup (open) and
+// the close code (end) in functions that return before and after the
+// loop: while the stream is parked, the goroutine's frames are then small
+// enough for the runtime to halve its stack at GC, from 8 to 4 KiB (see
+// stream; TestParkedWebSocketStack).
+type wsStream struct {
+	stream
+	h       *Handler
+	wc      *wsContext // what the stream keeps of its upgrade request
+	release func()     // releases the connection's place under MaxHeldPerAddress
+	ws      wsConn
 	// binary is set, before inbox is closed, when the reader stopped at a
 	// binary frame.
-	var binary atomic.Bool
-	go h.readFrames(conn, inbox, &binary)
-	defer func() {
-		// The reader's owner waits for it: closing the connection ends its
-		// wait for the next frame, draining inbox its wait to hand one
-		// over, and it closes inbox as it returns.
-		conn.Close()
-		for range inbox {
-		}
-	}()
+	binary atomic.Bool
+}
 
-	ws := &wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()}
-	sess, cursor, code, err := h.wsAuth(wc.head.url.RawQuery, inbox, ws)
-	if errors.Is(err, errPeerGone) && binary.Load() {
+// newWSStream returns the stream of conn.
+func (h *Handler) newWSStream(wc *wsContext, conn *websocket.Conn, heartbeat time.Duration, release func()) *wsStream {
+	st := &wsStream{
+		stream: stream{
+			lp: h.lp, heartbeat: heartbeat,
+			// Nothing outside the stream ends it through a context, so its
+			// context cannot end (a parked select costs a sudog for each
+			// channel it waits on). It carries the request context's values.
+			ctx:   wc.head.values,
+			inbox: make(chan []byte, inboxSize),
+		},
+		h:       h,
+		wc:      wc,
+		release: release,
+		ws:      wsConn{conn: conn, timeout: h.cfg.WriteTimeout, pingEvery: heartbeat, lastPing: time.Now()},
+	}
+	st.out = &st.ws
+	st.frames = st
+	return st
+}
+
+// serve runs the stream until it ends, on a goroutine the longpoll.Server
+// owns, and then closes the connection and releases what the stream held.
+func (st *wsStream) serve() {
+	defer st.closed()
+	if st.open() {
+		defer st.detach()
+		st.end(st.run())
+	}
+}
+
+// closed closes the connection, waits for the reader, ends the stream's
+// *gin.Context and releases its place.
+func (st *wsStream) closed() {
+	st.closeConn()
+	st.wc.end()
+	st.release()
+}
+
+// closeConn closes the connection and waits for the reader: closing the
+// connection ends its wait for the next frame, draining inbox its wait to
+// hand one over, and it closes inbox as it returns.
+func (st *wsStream) closeConn() {
+	st.ws.conn.Close()
+	for range st.inbox {
+	}
+}
+
+// open starts the stream's reader, authenticates the stream, attaches it
+// as its session's receiver and tells the client it is open; or it
+// refuses the stream, with a close frame, and returns false. The reader
+// is a second goroutine, which the stream owns and waits for (closeConn):
+// it only reads frames and hands them over through inbox.
+func (st *wsStream) open() bool {
+	h, ws := st.h, &st.ws
+	go h.readFrames(ws.conn, st.inbox, &st.binary)
+	sess, cursor, code, err := h.wsAuth(st.wc.head.url.RawQuery, st.inbox, ws)
+	if errors.Is(err, errPeerGone) && st.binary.Load() {
 		code, err = websocket.CloseUnsupportedData, errBinaryFrame
 	}
 	if err != nil {
 		ws.close(code, err.Error())
-		return
+		return false
 	}
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		p := longpoll.ProblemFor(err)
@@ -172,19 +222,30 @@ func (h *Handler) wsStream(wc *wsContext, conn *websocket.Conn, heartbeat time.D
 		// 1008 also when the limits' store is down (p.Code "unavailable"):
 		// clients retry after the error frame's retryAfterMs on 1008.
 		ws.close(websocket.ClosePolicyViolation, p.Code)
-		return
+		return false
 	}
-	receiver := h.lp.AttachTransport(sess, longpoll.TransportWebSocket)
-	defer receiver.Detach()
+	st.sess, st.cursor = sess, cursor
+	st.receiver = h.lp.AttachTransport(sess, longpoll.TransportWebSocket)
 	if err := ws.json(map[string]string{"op": "open", "clientId": sess.ID, "cursor": cursor.String()}); err != nil {
-		return
+		st.detach()
+		return false
 	}
-	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, inbox: inbox,
-		onFrame: func(frame []byte) error { return h.wsFrame(wc.context(), sess, ws, frame) }}
-	// Nothing outside the stream ends it through a context, so s.run gets
-	// one that cannot end: a parked select costs a sudog for each channel
-	// it waits on. It carries the request context's values.
-	switch err := s.run(wc.head.values, ws, receiver); {
+	return true
+}
+
+// detach ends the stream's hold on its session.
+func (st *wsStream) detach() { st.receiver.Detach() }
+
+// frame handles a client frame after auth (wsFrame) with the stream's
+// *gin.Context.
+func (st *wsStream) frame(frame []byte) error {
+	return st.h.wsFrame(st.wc.context(), st.sess, &st.ws, frame)
+}
+
+// end closes the connection with the close code of why the stream ended.
+func (st *wsStream) end(err error) {
+	ws := &st.ws
+	switch {
 	case errors.Is(err, longpoll.ErrSuperseded):
 		ws.close(CloseSuperseded, "superseded")
 	case errors.Is(err, longpoll.ErrUnknownSession):
@@ -204,7 +265,7 @@ func (h *Handler) wsStream(wc *wsContext, conn *websocket.Conn, heartbeat time.D
 		// §5b, 4003).
 	case errors.Is(err, errFlood):
 		ws.close(websocket.ClosePolicyViolation, "flooding over the send limit")
-	case errors.Is(err, errPeerGone) && binary.Load():
+	case errors.Is(err, errPeerGone) && st.binary.Load():
 		ws.close(websocket.CloseUnsupportedData, errBinaryFrame.Error())
 	case errors.Is(err, errPeerGone), err == nil:
 	default:
