@@ -185,9 +185,15 @@ type Config struct {
 	// upgrade request — method, URL, proto, header (cookies included),
 	// host, remote address, request URI and TLS state, no body — whose
 	// Context carries the request context's values, is live while the
-	// stream runs and is canceled when it ends; its Writer writes nothing
-	// (the connection is the WebSocket's). Each call for one stream comes
-	// from the same goroutine, one at a time.
+	// stream runs and is canceled when it ends (or the Server closes); its
+	// Writer writes nothing (the connection is the WebSocket's). The header
+	// map and URL are the upgrade request's own, as in gin's copy:
+	// middleware must not change them once its c.Next() has returned. Each
+	// call for one stream comes from the same goroutine, one at a time;
+	// the app's middleware (gin.Recovery, gin.Logger) does not wrap it, so
+	// the stream recovers a panic itself, closing the connection with 1011
+	// and logging it. A hook must not call Server.Close, which waits for
+	// the streams.
 	//
 	// A non-nil error refuses with 403 forbidden_topic and the error's text
 	// as the detail. Default: nil, which allows every valid topic — set it

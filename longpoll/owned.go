@@ -1,6 +1,9 @@
 package longpoll
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // goroutines are the goroutines the Server owns for its transports (Go):
 // Close waits for them.
@@ -17,25 +20,28 @@ type goroutines struct {
 // negotiate package runs each WebSocket stream so, once the connection is
 // upgraded, and returns from the upgrade request's handler.
 //
-// f must return promptly once Closing is closed. Close waits for every f
-// to return, after it has told receivers to end and before it closes the
-// Buffer; f must not call Close. Once the Server is closing, Go runs
-// nothing and returns ErrClosed.
-func (s *Server) Go(f func()) error {
+// f gets the Server's context, canceled when Close begins (its Done
+// channel is Closing), for the calls it makes: it must return promptly
+// once that context ends. Close waits for every f to return, after it has
+// told receivers to end and before it closes the Buffer; f must not call
+// Close. Once the Server is closing, Go runs nothing and returns
+// ErrClosed.
+func (s *Server) Go(f func(ctx context.Context)) error {
 	s.owned.mu.Lock()
 	defer s.owned.mu.Unlock()
 	if s.isClosing() {
 		return ErrClosed
 	}
-	s.owned.wg.Go(f)
+	s.owned.wg.Go(func() { f(s.life) })
 	return nil
 }
 
-// stopOwned closes closing, so that Go starts nothing more; waitOwned then
-// waits for the goroutines already started.
+// stopOwned cancels the Server's context, closing closing, so that Go
+// starts nothing more; waitOwned then waits for the goroutines already
+// started.
 func (s *Server) stopOwned() {
 	s.owned.mu.Lock()
-	close(s.closing)
+	s.endLife()
 	s.owned.mu.Unlock()
 }
 

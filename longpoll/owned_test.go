@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -8,14 +9,17 @@ import (
 )
 
 // Close waits for the goroutines started with Go, which it tells to end
-// through Closing, and afterwards Go starts nothing.
+// by canceling their context, and afterwards Go starts nothing.
 func TestCloseWaitsForGo(t *testing.T) {
 	s := New(Config{DisablePresence: true})
 	sawClosing := make(chan struct{})
 	proceed := make(chan struct{})
 	var ended atomic.Bool
-	if err := s.Go(func() {
-		<-s.Closing()
+	if err := s.Go(func(ctx context.Context) {
+		<-ctx.Done() // Close cancels it as it begins
+		if ctx.Done() != s.Closing() {
+			t.Error("Go's context must end with Closing")
+		}
 		close(sawClosing)
 		<-proceed
 		ended.Store(true)
@@ -45,7 +49,7 @@ func TestCloseWaitsForGo(t *testing.T) {
 	}
 
 	ran := make(chan struct{}, 1)
-	if err := s.Go(func() { ran <- struct{}{} }); !errors.Is(err, ErrClosed) {
+	if err := s.Go(func(context.Context) { ran <- struct{}{} }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Go after Close = %v, want ErrClosed", err)
 	}
 	select {

@@ -35,7 +35,10 @@ type Server struct {
 	receivers atomic.Int64 // held polls and open streams
 	deadlines *deadlines   // the held polls' timeouts
 
-	closing   chan struct{}
+	// life is canceled when Close begins; closing is its Done channel.
+	life      context.Context
+	endLife   context.CancelFunc
+	closing   <-chan struct{}
 	closeOnce sync.Once
 	janitor   chan struct{} // closed when the janitor has stopped
 	owned     goroutines    // started by Go: WebSocket streams
@@ -45,7 +48,9 @@ type Server struct {
 // it and release held polls.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, closing: make(chan struct{}), janitor: make(chan struct{}), deadlines: newDeadlines()}
+	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, janitor: make(chan struct{}), deadlines: newDeadlines()}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	s.closing = s.life.Done()
 	s.refusals.start = cfg.Now()
 	limits := SessionLimits{Max: cfg.MaxSessions, PerAddr: cfg.MaxSessionsPerAddr}
 	var presenceStore PresenceStore = newMemoryPresence()
@@ -162,7 +167,7 @@ func (s *Server) isClosing() bool {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		s.stopOwned() // closes closing
+		s.stopOwned() // cancels life, closing closing
 		<-s.janitor
 		s.deadlines.close()
 		if s.store == nil {

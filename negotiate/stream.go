@@ -53,7 +53,8 @@ type stream struct {
 	probe  time.Duration
 	maxAge time.Duration // zero: no limit
 
-	// ctx ends the stream when it is done (SSE: the request's context).
+	// ctx ends the stream when it is done: SSE's is its request's, a
+	// WebSocket's the Server's (its request ended with the upgrade).
 	ctx      context.Context
 	out      sink
 	receiver longpoll.Receiver // attached before the client was told the stream is open
@@ -184,6 +185,10 @@ func (s *stream) wait() error {
 	if s.expireTimer != nil {
 		expire = s.expireTimer.C
 	}
+	closing := s.lp.Closing()
+	if closing == s.ctx.Done() {
+		closing = nil // one case waits for both: each costs a sudog while parked
+	}
 	select {
 	case <-s.sub.C():
 		return nil
@@ -197,11 +202,23 @@ func (s *stream) wait() error {
 		return errRecycle
 	case <-s.done():
 		return s.why()
-	case <-s.lp.Closing():
+	case <-closing:
 		// Close ends the receivers it lists; this ends a stream that
 		// attached after Close took its list.
 		return longpoll.ErrClosed
 	case <-s.ctx.Done():
+		return s.ctxEnded()
+	}
+}
+
+// ctxEnded is why the stream's context ended: the Server closing (a
+// WebSocket's context is the Server's), or else the peer going (SSE's is
+// its request's).
+func (s *stream) ctxEnded() error {
+	select {
+	case <-s.lp.Closing():
+		return longpoll.ErrClosed
+	default:
 		return errPeerGone
 	}
 }

@@ -1,10 +1,12 @@
 package negotiate
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -157,10 +159,6 @@ func (h *Handler) newWSStream(wc *wsContext, conn *websocket.Conn, heartbeat tim
 	st := &wsStream{
 		stream: stream{
 			lp: h.lp, heartbeat: heartbeat,
-			// Nothing outside the stream ends it through a context, so its
-			// context cannot end (a parked select costs a sudog for each
-			// channel it waits on). It carries the request context's values.
-			ctx:   wc.head.values,
 			inbox: make(chan []byte, inboxSize),
 		},
 		h:       h,
@@ -175,8 +173,12 @@ func (h *Handler) newWSStream(wc *wsContext, conn *websocket.Conn, heartbeat tim
 
 // serve runs the stream until it ends, on a goroutine the longpoll.Server
 // owns, and then closes the connection and releases what the stream held.
-func (st *wsStream) serve() {
+// ctx is the Server's, canceled when it closes: the stream's reads of the
+// buffer end with it (the upgrade request's context ended when its handler
+// returned), and so does the context of its sends' hooks.
+func (st *wsStream) serve(ctx context.Context) {
 	defer st.closed()
+	st.ctx = ctx
 	if st.open() {
 		defer st.detach()
 		st.end(st.run())
@@ -184,8 +186,13 @@ func (st *wsStream) serve() {
 }
 
 // closed closes the connection, waits for the reader, ends the stream's
-// *gin.Context and releases its place.
+// *gin.Context and releases its place. It also recovers a panic of the
+// stream's goroutine, which net/http recovered while the stream ran on the
+// request's: it is logged, and the other connections carry on.
 func (st *wsStream) closed() {
+	if r := recover(); r != nil {
+		st.h.lp.Config().Logger.Error("negotiate: panic in a WebSocket stream", "panic", r, "stack", string(debug.Stack()))
+	}
 	st.closeConn()
 	st.wc.end()
 	st.release()
@@ -237,10 +244,21 @@ func (st *wsStream) open() bool {
 func (st *wsStream) detach() { st.receiver.Detach() }
 
 // frame handles a client frame after auth (wsFrame) with the stream's
-// *gin.Context.
-func (st *wsStream) frame(frame []byte) error {
-	return st.h.wsFrame(st.wc.context(), st.sess, &st.ws, frame)
+// *gin.Context. A panic of the app's hooks (Authorize, OnMessage), which
+// no gin middleware wraps here, ends the stream with 1011.
+func (st *wsStream) frame(frame []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st.h.lp.Config().Logger.Error("negotiate: panic handling a WebSocket send", "panic", r, "stack", string(debug.Stack()))
+			err = errHookPanic
+		}
+	}()
+	return st.h.wsFrame(st.wc.context(st.ctx), st.sess, &st.ws, frame)
 }
+
+// errHookPanic ends a stream whose send made an app's hook panic: it is
+// closed with 1011 (internal error).
+var errHookPanic = errors.New("negotiate: a hook panicked")
 
 // end closes the connection with the close code of why the stream ended.
 func (st *wsStream) end(err error) {

@@ -35,6 +35,8 @@ type wsContext struct {
 	c      *gin.Context // Request and Writer nil until the first send
 	head   requestHead
 	cancel context.CancelFunc // cancels c.Request's context; nil until made
+	// unwatch stops the Server's context from canceling c.Request's.
+	unwatch func() bool
 }
 
 // newWSContext returns the wsContext of the upgrade request c.
@@ -45,11 +47,14 @@ func newWSContext(c *gin.Context) *wsContext {
 }
 
 // context returns the stream's *gin.Context for a send, making its Request
-// and Writer at the first call.
-func (w *wsContext) context() *gin.Context {
+// and Writer at the first call. The Request's context ends with the stream
+// or with server, the Server's context, whichever ends first: Close waits
+// for the stream, and a hook waiting on its context must not hold it up.
+func (w *wsContext) context(server context.Context) *gin.Context {
 	if w.c.Request == nil {
 		ctx, cancel := context.WithCancel(w.head.values)
 		w.c.Request, w.cancel = w.head.request(ctx), cancel
+		w.unwatch = context.AfterFunc(server, cancel)
 		w.c.Writer = &hijackedWriter{status: w.head.status}
 	}
 	return w.c
@@ -59,6 +64,7 @@ func (w *wsContext) context() *gin.Context {
 // one: the stream has ended.
 func (w *wsContext) end() {
 	if w.cancel != nil {
+		w.unwatch()
 		w.cancel()
 	}
 }
