@@ -39,12 +39,7 @@ func (d *dedup) do(ctx context.Context, mid string, apply func() (Ack, error)) (
 	for {
 		p := &pendingSend{done: make(chan struct{})}
 		if d.sends.Add(mid, p, cache.DefaultExpiration) == nil {
-			p.ack, p.err = apply()
-			if p.err != nil {
-				d.sends.Delete(mid)
-			}
-			close(p.done)
-			return p.ack, p.err
+			return d.run(mid, p, apply)
 		}
 		v, found := d.sends.Get(mid)
 		if !found {
@@ -61,6 +56,29 @@ func (d *dedup) do(ctx context.Context, mid string, apply func() (Ack, error)) (
 		}
 		// The first attempt failed and was forgotten; run this one.
 	}
+}
+
+// run applies the send that claimed mid with p. A failed one is forgotten,
+// so that a retry is applied; so is one whose apply panicked (an app's
+// hook): the panic goes on up to whoever recovers it, and a retry of the
+// same mid, waiting for p or arriving later, is applied afresh instead of
+// waiting for a send that will never finish.
+func (d *dedup) run(mid string, p *pendingSend, apply func() (Ack, error)) (Ack, error) {
+	finished := false
+	defer func() {
+		if !finished {
+			p.err = errSendPanicked
+			d.sends.Delete(mid)
+			close(p.done)
+		}
+	}()
+	p.ack, p.err = apply()
+	finished = true
+	if p.err != nil {
+		d.sends.Delete(mid)
+	}
+	close(p.done)
+	return p.ack, p.err
 }
 
 func (d *dedup) sweep() { d.sends.DeleteExpired() }

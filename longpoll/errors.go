@@ -69,3 +69,7 @@ var (
 // ErrTooManySessions reports that Config.MaxSessions sessions are live and
 // no more can be created.
 var ErrTooManySessions = errors.New("longpoll: too many sessions")
+
+// errSendPanicked is the outcome a send waiting on another attempt of its
+// mid sees when that attempt's hooks panicked: it applies its own.
+var errSendPanicked = errors.New("longpoll: a send of this mid panicked")

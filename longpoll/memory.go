@@ -435,8 +435,11 @@ func (m *Memory) resubscribe(s *subscription) (again bool) {
 		if w.registered(s, i) {
 			continue
 		}
-		w.release(s, i)
+		// Under the topic's read lock, which the sweep and reclaim need
+		// to drop it: with the taken registration released first, the
+		// count could be zero in between.
 		t.mu.RLock()
+		w.release(s, i)
 		w.add(s, i)
 		t.mu.RUnlock()
 		again = true

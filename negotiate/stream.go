@@ -61,7 +61,7 @@ type stream struct {
 	inbox    chan []byte       // WebSocket's reader's (the stream only receives); nil for SSE
 	frames   frameHandler      // handles each inbox frame
 
-	// What run sets up and stop tears down.
+	// What start sets up and stop tears down.
 	sub         longpoll.Subscription
 	hb          *time.Timer
 	probeTimer  *time.Timer // nil once the probe went out, or without one

@@ -96,7 +96,7 @@ func (h *Handler) checkOrigin(r *http.Request) bool {
 // trimmed copy of the upgrade request (method, URL, proto, header, host,
 // remote address, request URI, TLS; no body) whose Context carries the
 // request context's values, is live while the stream runs and is canceled
-// when it ends; nothing can be written to its Writer.
+// when it ends or the Server closes; nothing can be written to its Writer.
 func (h *Handler) WebSocket(c *gin.Context) {
 	if !c.Request.ProtoAtLeast(1, 1) {
 		// RFC 6455 §4.1: the handshake is an HTTP/1.1 request at least.
@@ -262,6 +262,11 @@ var errHookPanic = errors.New("negotiate: a hook panicked")
 
 // end closes the connection with the close code of why the stream ended.
 func (st *wsStream) end(err error) {
+	if err != nil && st.ctx.Err() != nil {
+		// A read of the buffer the Server's close interrupted: 1001, so
+		// that the client resumes from its cursor elsewhere or later.
+		err = st.ctxEnded()
+	}
 	ws := &st.ws
 	switch {
 	case errors.Is(err, longpoll.ErrSuperseded):
@@ -380,6 +385,12 @@ func (h *Handler) wsFrame(c *gin.Context, sess *longpoll.Session, ws *wsConn, fr
 		return ws.json(wsError{Op: "error", MID: mid, Status: http.StatusBadRequest, Code: "bad_frame", Detail: "unknown op " + strconvQuote(op)})
 	}
 	ack, err := h.lp.Deliver(c, sess, frame)
+	if err != nil && c.Request.Context().Err() != nil {
+		// The Server is closing, and ended the hooks' context: a hook that
+		// gave up on it did not refuse the send. It stays unacknowledged,
+		// and the client sends it again once it reconnects.
+		return longpoll.ErrClosed
+	}
 	var limited *longpoll.RateLimitError
 	if errors.As(err, &limited) {
 		if ws.refused++; ws.refused >= h.cfg.FloodClose {

@@ -27,8 +27,9 @@ import (
 // The copy's Request and Writer are made at the stream's first send (most
 // streams never send, and each costs some 450 bytes): Request is a trimmed
 // copy of the upgrade request (requestHead.request) whose Context carries
-// the request context's values, live until the stream ends (net/http
-// cancels the request's own context when a hijacked handler returns), and
+// the request context's values, live until the stream ends or the Server
+// closes (net/http cancels the request's own context when a hijacked
+// handler returns), and
 // Writer is a hijackedWriter. Only the stream's goroutine uses a
 // wsContext.
 type wsContext struct {
@@ -63,8 +64,10 @@ func (w *wsContext) context(server context.Context) *gin.Context {
 // end cancels the context of the Request that context made, if it made
 // one: the stream has ended.
 func (w *wsContext) end() {
-	if w.cancel != nil {
+	if w.unwatch != nil {
 		w.unwatch()
+	}
+	if w.cancel != nil {
 		w.cancel()
 	}
 }

@@ -54,7 +54,7 @@ func TestWebSocketSendHookPanicClosesWith1011(t *testing.T) {
 
 // Close waits for the WebSocket streams, and ends the context of a hook
 // that waits on its request's context: a hook blocked so cannot hold Close
-// up.
+// up, and the send it gave up on is not refused.
 func TestCloseEndsTheContextOfAWebSocketSendHook(t *testing.T) {
 	inHook := make(chan struct{})
 	hookErr := make(chan error, 1)
@@ -92,6 +92,10 @@ func TestCloseEndsTheContextOfAWebSocketSendHook(t *testing.T) {
 	if err := <-hookErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the hook's context ended with %v, want context.Canceled", err)
 	}
+	// The hook gave up on its context, which is no refusal: no error frame
+	// for the send (it stays unacknowledged, and the client sends it again
+	// after it reconnects), and the stream closes with 1001.
+	c.mustClose(t, websocket.CloseGoingAway)
 	if lp.Stats().Receivers != 0 {
 		t.Fatalf("%d receivers still attached after Close", lp.Stats().Receivers)
 	}
