@@ -13,13 +13,15 @@ import (
 // The tick is shared rather than a timer per stream: a waiting stream
 // costs no timer and no allocation, only its place on the one channel the
 // tick closes. Ticks run only while a stream waits: the first stream to
-// wait arms the timer, the tick disarms it.
+// wait after a tick arms the next.
 type pacer struct {
 	window time.Duration
+	// schedule runs f once d has passed: time.AfterFunc, or a test's
+	// hand-fired ticks.
+	schedule func(d time.Duration, f func())
 
-	next  atomic.Pointer[chan struct{}] // closed at the next tick; nil while nobody waits
-	mu    sync.Mutex                    // arms the tick: one stream makes the channel and starts the timer
-	timer *time.Timer
+	next atomic.Pointer[chan struct{}] // closed at the next tick; nil while nobody waits
+	mu   sync.Mutex                    // arms the tick: one stream makes the channel and schedules fire
 }
 
 // newPacer returns the pacer for window, or nil, which paces nothing, when
@@ -28,8 +30,13 @@ func newPacer(window time.Duration) *pacer {
 	if window < 0 {
 		return nil
 	}
-	return &pacer{window: window}
+	return &pacer{window: window, schedule: afterFunc}
 }
+
+// afterFunc is time.AfterFunc without its result: a tick is never
+// canceled, as it is armed only for a stream that waits, and firing after
+// that stream ended costs one closed channel.
+func afterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
 // holds reports whether a stream whose last write was at lastWrite (on
 // the streamClock; zero: never) must wait for the next tick before it
@@ -51,11 +58,7 @@ func (p *pacer) tick() <-chan struct{} {
 	}
 	c := make(chan struct{})
 	p.next.Store(&c)
-	if p.timer == nil {
-		p.timer = time.AfterFunc(p.window, p.fire)
-	} else {
-		p.timer.Reset(p.window)
-	}
+	p.schedule(p.window, p.fire)
 	return c
 }
 
