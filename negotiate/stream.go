@@ -184,9 +184,10 @@ func (s *stream) deliver() (more bool, err error) {
 // wait parks until something needs the stream: an append to its topics
 // or, while the stream is paced, its pacer's tick (nil: deliver next,
 // unless the append found it paced), a client frame, a timer, or its end
-// (the error it ends with). The work of each case is in a function of its own, whose
-// frame is not part of wait's, live while the stream is parked (only
-// handleFrame is small enough to be inlined: it adds an interface call).
+// (the error it ends with). The work of each case is in a function of
+// its own, whose frame is not part of wait's, live while the stream is
+// parked (only handleFrame is small enough to be inlined: it adds an
+// interface call).
 func (s *stream) wait() error {
 	var probe, expire <-chan time.Time
 	if s.probeTimer != nil {
