@@ -19,6 +19,9 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
+	// DefaultCoalesceWindow is the default of Config.CoalesceWindow: at
+	// most 50 writes a second to one stream.
+	DefaultCoalesceWindow = 20 * time.Millisecond
 	// DefaultFailureWindow is the default of Config.FailureWindow.
 	DefaultFailureWindow = 32
 	// DefaultMaxSessionCookies is the default of Config.MaxSessionCookies.
@@ -78,6 +81,25 @@ type Config struct {
 	// is used up, so a write gets between 7/8 of WriteTimeout and all of
 	// it. Default: 10 s.
 	WriteTimeout time.Duration
+
+	// CoalesceWindow paces each stream (WebSocket and SSE) while events
+	// reach it faster than it should write them one by one: a stream that
+	// wrote less than CoalesceWindow ago holds the next events until the
+	// Handler's next shared tick, at most one window later, and then
+	// writes all that arrived meanwhile together: one "events" frame for
+	// a WebSocket client that asked for batches (else their frames in one
+	// write), one write on SSE. A stream that gets fewer than one event
+	// per window writes each at once: an isolated event waits for
+	// nothing. Under a burst each stream then makes at most about one
+	// write, one system call, per window, instead of one per event: in
+	// this project's load test (README, Load) the server's CPU per
+	// delivered event fell five- to sevenfold and its deliveries per
+	// second rose as much, for up to one window of added latency on an
+	// event that follows another closely. Long-polls are not paced:
+	// their clients' re-polls already gather what arrives meanwhile.
+	// Default: 20 ms (at most 50 writes a second per stream). Negative:
+	// every wake-up writes at once.
+	CoalesceWindow time.Duration
 
 	// StreamMaxAge and StreamMaxBytes bound one SSE response; the stream
 	// then ends with a "recycle" event and the client reconnects from its
@@ -189,6 +211,9 @@ func (c Config) withDefaults() Config {
 	def(&c.StreamMaxAge, DefaultStreamMaxAge)
 	def(&c.SSERetry, DefaultSSERetry)
 	def(&c.FailureMemory, DefaultFailureMemory)
+	if c.CoalesceWindow == 0 {
+		c.CoalesceWindow = DefaultCoalesceWindow
+	}
 	if c.StreamMaxBytes <= 0 {
 		c.StreamMaxBytes = DefaultStreamMaxBytes
 	}

@@ -55,6 +55,8 @@ type Handler struct {
 	wsUpgrader *websocket.Upgrader
 	// endSessionHandler is the longpoll handler that ends a session.
 	endSessionHandler gin.HandlerFunc
+	// pace paces every stream's writes (Config.CoalesceWindow); nil: off.
+	pace *pacer
 }
 
 // New returns a Handler for cfg. It panics if cfg.LongPoll is nil, a
@@ -75,6 +77,7 @@ func New(cfg Config) *Handler {
 	}
 	h.wsUpgrader = h.upgrader()
 	h.endSessionHandler = h.lp.EndSessionHandler()
+	h.pace = newPacer(h.cfg.CoalesceWindow)
 	return h
 }
 

@@ -81,7 +81,7 @@ func (h *Handler) SSE(c *gin.Context) {
 		return
 	}
 	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge,
-		ctx: ctx, out: w, receiver: receiver}
+		ctx: ctx, out: w, receiver: receiver, pace: h.pace}
 	switch err := s.run(); {
 	case errors.Is(err, errRecycle):
 		_ = w.write([]byte("event: recycle\ndata: {}\n\n"))

@@ -66,8 +66,15 @@ type stream struct {
 	hb          *time.Timer
 	probeTimer  *time.Timer // nil once the probe went out, or without one
 	expireTimer *time.Timer // nil without maxAge
-	lastWrite   time.Time
-	maxBatch    int
+	// lastWrite is when the stream last wrote events, a heartbeat or the
+	// probe, on the streamClock; zero until it first does.
+	lastWrite time.Duration
+	maxBatch  int
+	// pace holds the stream back while events come faster than its
+	// coalescing window (nil: never); paced is the tick it waits for
+	// before it delivers again, nil while it need not wait.
+	pace  *pacer
+	paced <-chan struct{}
 	// batch is the one slice every read of the stream fills: a wake-up per
 	// event then allocates nothing for its batch.
 	batch []*longpoll.Event
@@ -87,14 +94,17 @@ func (s *stream) run() (err error) {
 		return err
 	}
 	for {
-		var more bool
-		if more, err = s.deliver(); err != nil {
-			return err
-		}
-		if !more {
-			if err = s.wait(); err != nil {
+		if s.paced == nil {
+			var more bool
+			if more, err = s.deliver(); err != nil {
 				return err
 			}
+			if more {
+				continue
+			}
+		}
+		if err = s.wait(); err != nil {
+			return err
 		}
 	}
 }
@@ -117,7 +127,6 @@ func (s *stream) start() error {
 	if s.maxAge > 0 {
 		s.expireTimer = time.NewTimer(s.maxAge)
 	}
-	s.lastWrite = time.Now()
 	s.maxBatch = s.lp.Config().MaxBatch
 	return nil
 }
@@ -167,16 +176,18 @@ func (s *stream) deliver() (more bool, err error) {
 	s.cursor = b.Cursor
 	s.lp.Touch(s.sess)
 	if b.Reset || len(b.Events) > 0 {
-		s.lastWrite = time.Now()
+		s.lastWrite = streamClock()
 	}
 	return b.More, nil
 }
 
 // wait parks until something needs the stream: an append to its topics
-// (nil: deliver next), a client frame, a timer, or its end (the error it
-// ends with). The work of each case is in a function of its own, whose
-// frame is not part of wait's, live while the stream is parked (only
-// handleFrame is small enough to be inlined: it adds an interface call).
+// or, while the stream is paced, its pacer's tick (nil: deliver next,
+// unless the append found it paced), a client frame, a timer, or its end
+// (the error it ends with). The work of each case is in a function of
+// its own, whose frame is not part of wait's, live while the stream is
+// parked (only handleFrame is small enough to be inlined: it adds an
+// interface call).
 func (s *stream) wait() error {
 	var probe, expire <-chan time.Time
 	if s.probeTimer != nil {
@@ -189,8 +200,18 @@ func (s *stream) wait() error {
 	if closing == s.ctx.Done() {
 		closing = nil // one case waits for both: each costs a sudog while parked
 	}
+	appended := s.sub.C()
+	if s.paced != nil {
+		// Appends wait with the subscription's signal, which stays
+		// pending, until the tick.
+		appended = nil
+	}
 	select {
-	case <-s.sub.C():
+	case <-appended:
+		s.holdIfPaced()
+		return nil
+	case <-s.paced:
+		s.paced = nil
 		return nil
 	case frame, ok := <-s.inbox:
 		return s.handleFrame(frame, ok)
@@ -208,6 +229,18 @@ func (s *stream) wait() error {
 		return longpoll.ErrClosed
 	case <-s.ctx.Done():
 		return s.ctxEnded()
+	}
+}
+
+// holdIfPaced makes the stream wait for its pacer's tick before it
+// delivers, when it wrote less than a coalescing window ago: the events
+// that arrive meanwhile then go out in one write. Not inlined, so that its
+// locals stay out of wait's frame.
+//
+//go:noinline
+func (s *stream) holdIfPaced() {
+	if s.pace.holds(s.lastWrite, streamClock()) {
+		s.paced = s.pace.tick()
 	}
 }
 
@@ -246,14 +279,14 @@ func (s *stream) handleFrame(frame []byte, ok bool) error {
 // heartbeatDue sends a heartbeat if nothing was written for a whole
 // interval, and rearms the heartbeat timer.
 func (s *stream) heartbeatDue() error {
-	if quiet := time.Since(s.lastWrite); quiet < s.heartbeat {
+	if quiet := streamClock() - s.lastWrite; s.lastWrite != 0 && quiet < s.heartbeat {
 		s.hb.Reset(s.heartbeat - quiet)
 		return nil
 	}
 	if err := s.out.heartbeat(); err != nil {
 		return err
 	}
-	s.lastWrite = time.Now()
+	s.lastWrite = streamClock()
 	s.hb.Reset(s.heartbeat)
 	return nil
 }
@@ -264,7 +297,7 @@ func (s *stream) sendProbe() error {
 	if err := probeOf(s.out)(); err != nil {
 		return err
 	}
-	s.lastWrite = time.Now()
+	s.lastWrite = streamClock()
 	return nil
 }
 

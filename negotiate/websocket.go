@@ -158,7 +158,7 @@ type wsStream struct {
 func (h *Handler) newWSStream(wc *wsContext, conn *websocket.Conn, heartbeat time.Duration, release func()) *wsStream {
 	st := &wsStream{
 		stream: stream{
-			lp: h.lp, heartbeat: heartbeat,
+			lp: h.lp, heartbeat: heartbeat, pace: h.pace,
 			inbox: make(chan []byte, inboxSize),
 		},
 		h:       h,

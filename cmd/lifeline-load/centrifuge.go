@@ -23,7 +23,8 @@ import (
 // with the connect command in the cf_connect query parameter, a
 // receive-only stream of "data:" lines. Application pings are off
 // (PingInterval -1), as Lifeline's heartbeats are pushed beyond the run.
-// Defaults elsewhere: no write delay, no history, no presence.
+// Defaults elsewhere: no write delay (unless -centrifuge-write-delay),
+// no history, no presence.
 
 // centrifugeConnect is the connect command every client sends.
 const centrifugeConnect = `{"id":1,"connect":{}}`
@@ -33,7 +34,7 @@ const centrifugeConnect = `{"id":1,"connect":{}}`
 // that counts its connected clients (its WebSocket handler returns once
 // the connection is upgraded, so counting requests in the handler would
 // not do); and the function that shuts the node down.
-func newCentrifuge(transport string) (http.Handler, func() int64, func(), error) {
+func newCentrifuge(transport string, writeDelay time.Duration) (http.Handler, func() int64, func(), error) {
 	node, err := centrifuge.New(centrifuge.Config{LogLevel: centrifuge.LogLevelNone})
 	if err != nil {
 		return nil, nil, nil, err
@@ -42,6 +43,7 @@ func newCentrifuge(transport string) (http.Handler, func() int64, func(), error)
 		return centrifuge.ConnectReply{
 			Credentials:   &centrifuge.Credentials{UserID: ""},
 			Subscriptions: map[string]centrifuge.SubscribeOptions{benchTopic: {}},
+			WriteDelay:    writeDelay,
 		}, nil
 	})
 	node.OnConnect(func(*centrifuge.Client) {})

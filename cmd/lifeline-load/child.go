@@ -110,14 +110,12 @@ func (p *proc) stop() {
 // startServer starts a server child of kind for transport and returns it
 // with its address and GOMAXPROCS. A redis server keeps its state under
 // shared.
-func startServer(kind, transport string, presence, withPprof bool, shared redisTarget, timeout time.Duration) (*proc, string, int, error) {
+func startServer(kind, transport string, settings serverSettings, withPprof bool, shared redisTarget, timeout time.Duration) (*proc, string, int, error) {
 	args := []string{"-serve", kind, "-transport", transport, "-addr", "127.0.0.1:0"}
 	if kind == targetRedis {
 		args = append(args, "-redis", shared.url, "-prefix", shared.prefix)
 	}
-	if presence {
-		args = append(args, "-presence")
-	}
+	args = append(args, settings.args()...)
 	if withPprof {
 		args = append(args, "-pprof")
 	}

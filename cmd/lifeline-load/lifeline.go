@@ -41,12 +41,12 @@ type benchData struct {
 // upgraded, so counting requests in the handler would not do), and the one
 // that closes lp, which releases held polls and streams; it does not close
 // backend.
-func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func() int64, func()) {
+func newLifeline(settings serverSettings, backend longpoll.Backend) (http.Handler, func() int64, func()) {
 	lp := longpoll.New(longpoll.Config{
 		Backend:         backend,
 		PollTimeout:     lifelinePollTimeout,
 		SessionTTL:      lifelineSessionTTL,
-		DisablePresence: !presence,
+		DisablePresence: !settings.Presence,
 		// Per-session limits off: a session re-polls as soon as each
 		// answer arrives, and the throughput phase's publishers send
 		// back to back; measure delivery, not the limiters. The
@@ -62,10 +62,11 @@ func newLifeline(presence bool, backend longpoll.Backend) (http.Handler, func() 
 	})
 	r := gin.New()
 	negotiate.New(negotiate.Config{
-		LongPoll:     lp,
-		Heartbeat:    lifelineHeartbeat,
-		PongTimeout:  lifelinePongTimeout,
-		StreamMaxAge: lifelineStreamAge,
+		LongPoll:       lp,
+		Heartbeat:      lifelineHeartbeat,
+		PongTimeout:    lifelinePongTimeout,
+		StreamMaxAge:   lifelineStreamAge,
+		CoalesceWindow: settings.Coalesce,
 	}).Mount(r.Group("/rt"))
 	var round atomic.Uint64
 	r.POST(pathPublish, func(c *gin.Context) {

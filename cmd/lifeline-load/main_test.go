@@ -162,7 +162,7 @@ func TestFlags(t *testing.T) {
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {
-	if err := serve(targetFloor, transportLongPoll, "0.0.0.0:0", false, false, redisTarget{}); err == nil {
+	if err := serve(targetFloor, transportLongPoll, "0.0.0.0:0", serverSettings{}, false, redisTarget{}); err == nil {
 		t.Error("serve on 0.0.0.0 did not fail")
 	}
 }

@@ -22,7 +22,7 @@ type report struct {
 	Warmup     int             `json:"warmupRounds"`
 	Cycles     int             `json:"cycles"`
 	Order      string          `json:"order"`
-	Presence   bool            `json:"presence"`
+	Server     serverSettings  `json:"server"`
 	Phases     []string        `json:"phases"`
 	Instances  int             `json:"redisInstances,omitempty"` // of the redis target
 	Targets    []*targetReport `json:"targets"`
@@ -200,8 +200,8 @@ func newReport(cfg config) *report {
 		Cycles:     cfg.Cycles,
 		Order: "per transport and N, fresh processes; rounds alternate between targets (" + strings.Join(cfg.Targets, ", ") +
 			"; round r starts with the next target in turn), all servers up at once, each in its own process, each target with its own load-driver process",
-		Presence: cfg.Presence,
-		Phases:   cfg.Phases,
+		Server: cfg.Server,
+		Phases: cfg.Phases,
 	}
 	if slices.Contains(cfg.Targets, targetRedis) {
 		r.Instances = cfg.Instances
@@ -465,11 +465,11 @@ func (r *report) writeNotes(w io.Writer) {
 	fmt.Fprintf(w, "clients: raw TCP (hand-written HTTP/1.1 and WebSocket), spread over %d loopback source addresses (127.1.0.1 up)\n", sourceAddrs)
 	fmt.Fprintf(w, "streams: burst = %d events published back to back; deliv/s = N x events / (first publish to the last stream's last event); burst p50/p99 over every delivery; delivered = fan-outs+burst deliveries; ratio of deliv/s < 1 means Lifeline delivers fewer\n", r.Events)
 	presence := "DisablePresence: true"
-	if r.Presence {
+	if r.Server.Presence {
 		presence = "presence on"
 	}
-	fmt.Fprintf(w, "lifeline: %s; per-session limits off (IdleLimit, SendLimit); per-address limits at their defaults (MaxSessionsPerAddr, MaxHeldPerAddress, negotiate limiter); heartbeats and pings beyond the run; log level warn\n", presence)
-	fmt.Fprintln(w, "centrifuge: github.com/centrifugal/centrifuge v0.40.1, memory broker, server-side subscription on connect, JSON protocol, app pings off, logging off, other settings default; floor: bare Gin handlers")
+	fmt.Fprintf(w, "lifeline: %s; %s; per-session limits off (IdleLimit, SendLimit); per-address limits at their defaults (MaxSessionsPerAddr, MaxHeldPerAddress, negotiate limiter); heartbeats and pings beyond the run; log level warn\n", presence, r.Server.lifelineNote())
+	fmt.Fprintf(w, "centrifuge: github.com/centrifugal/centrifuge v0.40.1, memory broker, server-side subscription on connect, JSON protocol, app pings off, logging off, %s, other settings default; floor: bare Gin handlers\n", r.Server.centrifugeNote())
 	m := r.Machine
 	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS load=%d server=%d %s %s cpu=%q nofile=%d; servers and load drivers share the cores\n",
 		m.NProc, m.LoadGOMAXPROCS, m.ServerGOMAXPROCS, m.GoVersion, m.OSArch, m.CPU, m.OpenFilesSoftLimit)

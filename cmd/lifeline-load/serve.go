@@ -59,7 +59,8 @@ func childMain(args []string) int {
 	kind := fs.String("serve", "", "server to run: floor, lifeline, or redis (Lifeline on an llredis Backend)")
 	transport := fs.String("transport", transportLongPoll, "transport measured: longpoll, websocket or sse (the floor serves only it; /held counts its requests)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
-	presence := fs.Bool("presence", false, "lifeline: keep presence on")
+	var settings serverSettings
+	settings.flags(fs)
 	withPprof := fs.Bool("pprof", false, "mount net/http/pprof at /debug/pprof/")
 	var shared redisTarget
 	fs.StringVar(&shared.url, "redis", "", "redis: the Redis URL")
@@ -67,14 +68,14 @@ func childMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := serve(*kind, *transport, *addr, *presence, *withPprof, shared); err != nil {
+	if err := serve(*kind, *transport, *addr, settings, *withPprof, shared); err != nil {
 		fmt.Fprintln(os.Stderr, "lifeline-load -serve:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(kind, transport, addr string, presence, withPprof bool, shared redisTarget) error {
+func serve(kind, transport, addr string, settings serverSettings, withPprof bool, shared redisTarget) error {
 	if withPprof {
 		// Finer heap samples than the default 512 KiB, so that per-poll
 		// allocation sites show; the profiled run is perturbed anyway.
@@ -107,13 +108,13 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 		pollPath = heldPath("", transport)
 	case targetLifeline:
 		var streams func() int64
-		h, streams, shutdown = newLifeline(presence, nil)
+		h, streams, shutdown = newLifeline(settings, nil)
 		pollPath = heldPath("/rt", transport)
 		if transport == transportWebSocket {
 			heldFn = streams
 		}
 	case targetCentrifuge:
-		if h, heldFn, shutdown, err = newCentrifuge(transport); err != nil {
+		if h, heldFn, shutdown, err = newCentrifuge(transport, settings.CentrifugeWriteDelay); err != nil {
 			return err
 		}
 		pollPath = heldPath("", transport)
@@ -126,7 +127,7 @@ func serve(kind, transport, addr string, presence, withPprof bool, shared redisT
 			closeServer func()
 			streams     func() int64
 		)
-		h, streams, closeServer = newLifeline(presence, backend)
+		h, streams, closeServer = newLifeline(settings, backend)
 		shutdown = func() { closeServer(); closeBackend() } // the Server before its Backend
 		pollPath = heldPath("/rt", transport)
 		if transport == transportWebSocket {

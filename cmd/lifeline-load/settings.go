@@ -1,0 +1,60 @@
+package main
+
+import (
+	"flag"
+	"time"
+)
+
+// serverSettings are the settings of the servers under test that a run
+// may change; everything else is fixed (lifeline.go, centrifuge.go).
+type serverSettings struct {
+	// Presence keeps Lifeline's presence on.
+	Presence bool `json:"presence"`
+	// Coalesce is Lifeline's negotiate.Config.CoalesceWindow: 0 for its
+	// default, negative for off.
+	Coalesce time.Duration `json:"coalesceWindow"`
+	// CentrifugeWriteDelay is centrifuge's ConnectReply.WriteDelay: 0, its
+	// default, writes each message at once.
+	CentrifugeWriteDelay time.Duration `json:"centrifugeWriteDelay"`
+}
+
+// flags defines, on a server child's flag set, the flags args writes.
+func (s *serverSettings) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&s.Presence, "presence", false, "lifeline: keep presence on")
+	fs.DurationVar(&s.Coalesce, "coalesce", 0, "lifeline: negotiate.Config.CoalesceWindow (0: its default, negative: off)")
+	fs.DurationVar(&s.CentrifugeWriteDelay, "centrifuge-write-delay", 0, "centrifuge: ConnectReply.WriteDelay (0: none)")
+}
+
+// args are the -serve flags that carry s to a server child.
+func (s serverSettings) args() []string {
+	var args []string
+	if s.Presence {
+		args = append(args, "-presence")
+	}
+	if s.Coalesce != 0 {
+		args = append(args, "-coalesce", s.Coalesce.String())
+	}
+	if s.CentrifugeWriteDelay != 0 {
+		args = append(args, "-centrifuge-write-delay", s.CentrifugeWriteDelay.String())
+	}
+	return args
+}
+
+// lifelineNote and centrifugeNote say, for the report, how each server's
+// stream writes were set.
+func (s serverSettings) lifelineNote() string {
+	switch {
+	case s.Coalesce < 0:
+		return "CoalesceWindow off"
+	case s.Coalesce == 0:
+		return "CoalesceWindow default (20ms)"
+	}
+	return "CoalesceWindow " + s.Coalesce.String()
+}
+
+func (s serverSettings) centrifugeNote() string {
+	if s.CentrifugeWriteDelay <= 0 {
+		return "no WriteDelay (its default)"
+	}
+	return "WriteDelay " + s.CentrifugeWriteDelay.String() + " (up to 16 messages per frame, its default)"
+}
