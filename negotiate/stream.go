@@ -39,9 +39,10 @@ var (
 // the stream is parked: a WebSocket stream's goroutine then parks with
 // little enough of its stack in use for the runtime to halve it at GC,
 // from 8 to 4 KiB, which it does only when less than a quarter is in use,
-// an 800-byte guard included (TestParkedWebSocketStack). A WebSocket
-// stream is on the heap (wsStream); an SSE stream stays in the frame of
-// its handler, whose net/http frames keep its stack at 8 KiB anyway.
+// an 800-byte guard included (TestParkedWebSocketStack). Both kinds are
+// on the heap (wsStream, sseStream): an SSE stream's request goroutine,
+// whose net/http frames keep its stack at 8 KiB at least, must still
+// shrink back from 16 KiB (TestParkedSSEStackShrinks).
 type stream struct {
 	lp        *longpoll.Server
 	sess      *longpoll.Session
