@@ -46,8 +46,10 @@ type sseStream struct {
 
 // openSSE authenticates the request, writes the response's head and the
 // open event, and returns the stream, or nil when it answered the request
-// otherwise (an error status, or a problem event a retry can fix).
-func (h *Handler) openSSE(c *gin.Context) *sseStream {
+// otherwise (an error status, or a problem event a retry can fix). What it
+// took is given back if it does not return the stream, even when a hook
+// panics (the limits store, the Observer, a middleware's writer).
+func (h *Handler) openSSE(c *gin.Context) (opened *sseStream) {
 	token := c.GetHeader(longpoll.TokenHeader)
 	if token == "" {
 		token = sessionCookie(c, rawquery.Value(c.Request.URL.RawQuery, "client"))
@@ -89,6 +91,11 @@ func (h *Handler) openSSE(c *gin.Context) *sseStream {
 		done:  done,
 	}
 	st.out = &st.w
+	defer func() {
+		if opened == nil {
+			st.close()
+		}
+	}()
 	if err != nil { // closing or unavailable: a retry fixes it, so keep EventSource alive
 		p := longpoll.ProblemFor(err)
 		return st.refuse(max(h.cfg.SSERetry, p.RetryAfter), p)
@@ -107,7 +114,6 @@ func (h *Handler) openSSE(c *gin.Context) *sseStream {
 	}
 	st.receiver = h.lp.AttachTransport(sess, longpoll.TransportSSE)
 	if st.w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
-		st.close()
 		return nil
 	}
 	return st
@@ -117,7 +123,6 @@ func (h *Handler) openSSE(c *gin.Context) *sseStream {
 // and returns nil.
 func (st *sseStream) refuse(retry time.Duration, p longpoll.Problem) *sseStream {
 	st.w.problem(retry, p)
-	st.close()
 	return nil
 }
 
