@@ -97,8 +97,9 @@ func TestParkedSSEStackShrinks(t *testing.T) {
 	}
 }
 
-// deepCall uses some 12 KiB of stack: its caller's goroutine grows to
-// 16 KiB.
+// deepCall uses some 14 KiB of stack: its caller's goroutine grows to 16
+// or 32 KiB, which GCs then halve as far as its parked frames allow
+// (stackInuse runs two).
 //
 //go:noinline
 func deepCall(depth int) byte {
