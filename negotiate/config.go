@@ -19,8 +19,8 @@ const (
 	DefaultMaxBodyBytes   = 16 << 10
 	DefaultSSERetry       = time.Second
 	DefaultFloodClose     = 20
-	// DefaultCoalesceWindow is the default of Config.CoalesceWindow: at
-	// most 50 writes a second to one stream.
+	// DefaultCoalesceWindow is the default of Config.CoalesceWindow: about
+	// 50 writes a second to one stream under a burst.
 	DefaultCoalesceWindow = 20 * time.Millisecond
 	// DefaultFailureWindow is the default of Config.FailureWindow.
 	DefaultFailureWindow = 32
@@ -84,21 +84,22 @@ type Config struct {
 
 	// CoalesceWindow paces each stream (WebSocket and SSE) while events
 	// reach it faster than it should write them one by one: a stream that
-	// wrote less than CoalesceWindow ago holds the next events until the
-	// Handler's next shared tick, at most one window later, and then
-	// writes all that arrived meanwhile together: one "events" frame for
-	// a WebSocket client that asked for batches (else their frames in one
-	// write), one write on SSE. A stream that gets fewer than one event
-	// per window writes each at once: an isolated event waits for
-	// nothing. Under a burst each stream then makes at most about one
-	// write, one system call, per window, instead of one per event: in
-	// this project's load test (README, Load) the server's CPU per
-	// delivered event fell five- to sevenfold and its deliveries per
-	// second rose as much, for up to one window of added latency on an
-	// event that follows another closely. Long-polls are not paced:
-	// their clients' re-polls already gather what arrives meanwhile.
-	// Default: 20 ms (at most 50 writes a second per stream). Negative:
-	// every wake-up writes at once.
+	// wrote events less than CoalesceWindow ago holds the next ones until
+	// the Handler's next shared tick, at most one window later, and then
+	// writes all that arrived meanwhile together, up to longpoll's
+	// MaxBatch at a time: one "events" frame for a WebSocket client that
+	// asked for batches (else their frames in one write), one write on
+	// SSE. An event that follows no other within a window (heartbeats and
+	// the SSE probe do not count) is written at once. Under a burst each
+	// stream then makes about one write, one system call, per window (at
+	// most two: the tick is shared, not timed from each stream's own last
+	// write) instead of one per event: in this project's load test
+	// (README, Load) the server's CPU per delivered event fell five- to
+	// sevenfold and its deliveries per second rose as much, for up to one
+	// window of added latency on an event that follows another closely.
+	// Long-polls are not paced: their clients' re-polls already gather
+	// what arrives meanwhile. Default: 20 ms (about 50 writes a second per
+	// stream under a burst). Negative: every wake-up writes at once.
 	CoalesceWindow time.Duration
 
 	// StreamMaxAge and StreamMaxBytes bound one SSE response; the stream

@@ -54,10 +54,10 @@
 // and resumes from its cursor, and publishers never wait for it.
 //
 // Streams are paced under bursts (Config.CoalesceWindow): a stream that
-// wrote less than a window ago (20 ms) holds the next events until a tick
-// shared by every stream, at most a window away, and writes all that came
-// meanwhile at once, instead of one write, one system call, per event. An
-// event after a quiet window goes out at once.
+// wrote events less than a window ago (20 ms) holds the next ones until a
+// tick shared by every stream, at most a window away, and writes all that
+// came meanwhile at once, instead of one write, one system call, per
+// event. An event that follows no other within a window goes out at once.
 //
 // # Limits
 //

@@ -159,13 +159,19 @@ func TestBurstWaitsForTheTickAndGoesOutTogether(t *testing.T) {
 	}
 }
 
-// SSE streams are paced the same way.
+// SSE streams are paced the same way; the probe, like a heartbeat, is
+// not a write that holds the next event.
 func TestSSEBurstWaitsForTheTick(t *testing.T) {
 	lp, neg, srv, ticks := pacedServer(t, time.Hour)
 	c := openSSE(t, srv, sseURL(neg, neg.Cursor), tokenHeader(neg.Token))
 	mustOpenEvent(t, c, neg.ClientID, neg.Cursor)
+	select {
+	case <-c.probes:
+	case <-time.After(waitTimeout):
+		t.Fatal("no probe event")
+	}
 
-	mustEvent(t, c, publish(t, lp, "room:a", 0))
+	mustEvent(t, c, publish(t, lp, "room:a", 0)) // written at once, after the probe
 	held := []*longpoll.Event{publish(t, lp, "room:a", 1)}
 	fire := ticks.mustArm(t)
 	held = append(held, publish(t, lp, "room:a", 2))
@@ -175,6 +181,15 @@ func TestSSEBurstWaitsForTheTick(t *testing.T) {
 	fire()
 	for _, e := range held {
 		mustEvent(t, c, e)
+	}
+}
+
+// A zero CoalesceWindow is the default.
+func TestCoalesceWindowDefault(t *testing.T) {
+	lp := longpoll.New(longpoll.Config{DisablePresence: true})
+	defer lp.Close()
+	if h := New(Config{LongPoll: lp}); h.pace == nil || h.pace.window != DefaultCoalesceWindow {
+		t.Fatalf("the pacer of a zero CoalesceWindow = %+v, want one of %v", h.pace, DefaultCoalesceWindow)
 	}
 }
 
@@ -200,4 +215,58 @@ func TestPacedStreamEndsOnClose(t *testing.T) {
 	ticks.mustArm(t) // never fired
 	lp.Close()
 	c.mustClose(t, websocket.CloseGoingAway)
+}
+
+// The tick's delivery reads every event that came while the stream was
+// held: the signal those appends left is spent, and holds the stream for
+// no second tick. The next event, within the window, is held again.
+func TestTickLeavesNoSpentSignal(t *testing.T) {
+	lp, neg, srv, ticks := pacedServer(t, time.Hour)
+	c := dialBatchWS(t, srv, neg)
+	mustEventFrame(t, c, publish(t, lp, "room:a", 0))
+	held := []string{publish(t, lp, "room:a", 1).ID.String()}
+	fire := ticks.mustArm(t)
+	held = append(held, publish(t, lp, "room:a", 2).ID.String())
+	fire()
+	if f := c.mustOp(t, "events"); len(f.Events) != len(held) {
+		t.Fatalf("the tick's frame = %s, want %d events", f.Raw, len(held))
+	}
+	select {
+	case <-ticks.armed:
+		t.Fatal("the stream waited for another tick with nothing new to write")
+	case <-time.After(100 * time.Millisecond):
+	}
+	e := publish(t, lp, "room:a", 3)
+	fire = ticks.mustArm(t)
+	mustBeQuiet(t, c, "a paced stream wrote before its tick")
+	fire()
+	mustEventFrame(t, c, e)
+}
+
+// A held stream still ends at once when a newer receiver supersedes it,
+// and an SSE stream when the Server closes.
+func TestPacedStreamsEnd(t *testing.T) {
+	t.Run("superseded", func(t *testing.T) {
+		lp, neg, srv, ticks := pacedServer(t, time.Hour)
+		c := dialBatchWS(t, srv, neg)
+		mustEventFrame(t, c, publish(t, lp, "room:a", 0))
+		publish(t, lp, "room:a", 1)
+		ticks.mustArm(t) // never fired
+		newer := dialBatchWS(t, srv, neg)
+		c.mustClose(t, CloseSuperseded)
+		newer.close()
+	})
+	t.Run("SSE on Close", func(t *testing.T) {
+		lp, neg, srv, ticks := pacedServer(t, time.Hour)
+		c := openSSE(t, srv, sseURL(neg, neg.Cursor), tokenHeader(neg.Token))
+		mustOpenEvent(t, c, neg.ClientID, neg.Cursor)
+		mustEvent(t, c, publish(t, lp, "room:a", 0))
+		publish(t, lp, "room:a", 1)
+		ticks.mustArm(t) // never fired
+		lp.Close()
+		if p := c.mustNext(t).problem(t); p.Code != "shutting_down" {
+			t.Fatalf("a held SSE stream ended with %+v, want shutting_down", p)
+		}
+		c.mustEnd(t)
+	})
 }

@@ -19,7 +19,37 @@ import (
 const lastEventIDHeader = "Last-Event-ID"
 
 // SSE is the handler of GET {base}/sse (PROTOCOL.md §5a).
+//
+// Its frame is all of it that stays on the request's goroutine while the
+// stream is parked: the setup is in openSSE, which returns first, and the
+// stream's state is on the heap (sseStream). A goroutine that served
+// deeper requests on the same keep-alive connection before (a negotiate)
+// may have grown its stack to 16 KiB; the runtime halves it at GC only
+// when less than a quarter of it is in use, an 800-byte guard included,
+// and the parked frames of net/http, gin and the stream come close to that
+// (TestParkedSSEStackShrinks).
 func (h *Handler) SSE(c *gin.Context) {
+	if st := h.openSSE(c); st != nil {
+		st.serve()
+	}
+}
+
+// An sseStream is an open SSE stream and what ends with it.
+type sseStream struct {
+	stream
+	w     sseWriter
+	retry time.Duration // the retry: SSE advises with its problem events
+	// release gives back the connection's place under MaxHeldPerAddress;
+	// done gives the response writer back to gin (streamWriter).
+	release, done func()
+}
+
+// openSSE authenticates the request, writes the response's head and the
+// open event, and returns the stream, or nil when it answered the request
+// otherwise (an error status, or a problem event a retry can fix). What it
+// took is given back if it does not return the stream, even when a hook
+// panics (the limits store, the Observer, a middleware's writer).
+func (h *Handler) openSSE(c *gin.Context) (opened *sseStream) {
 	token := c.GetHeader(longpoll.TokenHeader)
 	if token == "" {
 		token = sessionCookie(c, rawquery.Value(c.Request.URL.RawQuery, "client"))
@@ -28,7 +58,7 @@ func (h *Handler) SSE(c *gin.Context) {
 	retryable := errors.Is(err, longpoll.ErrClosed) || errors.Is(err, longpoll.ErrUnavailable)
 	if err != nil && !retryable {
 		longpoll.WriteError(c, err) // a retry cannot fix it: a plain status
-		return
+		return nil
 	}
 	var cursor longpoll.Cursor
 	if err == nil {
@@ -38,7 +68,7 @@ func (h *Handler) SSE(c *gin.Context) {
 		}
 		if cursor, err = longpoll.ParseCursor(from); err != nil {
 			longpoll.WriteError(c, err)
-			return
+			return nil
 		}
 		if c.GetHeader(longpoll.TokenHeader) == "" {
 			// A native EventSource: refresh its cookie on every reconnect.
@@ -48,47 +78,72 @@ func (h *Handler) SSE(c *gin.Context) {
 
 	heartbeat, ok := h.streamHeartbeat(c)
 	if !ok {
-		return
+		return nil
 	}
 	out, done := streamWriter(c)
-	defer done()
 	sseHeaders(out.Header())
 	out.WriteHeader(http.StatusOK)
-	w := &sseWriter{out: newResponseOut(out), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes}
-	ctx := c.Request.Context()
+	st := &sseStream{
+		stream: stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge,
+			ctx: c.Request.Context(), pace: h.pace},
+		w:     sseWriter{out: newResponseOut(out), timeout: h.cfg.WriteTimeout, maxBytes: h.cfg.StreamMaxBytes},
+		retry: h.cfg.SSERetry,
+		done:  done,
+	}
+	st.out = &st.w
+	defer func() {
+		if opened == nil {
+			st.close()
+		}
+	}()
 	if err != nil { // closing or unavailable: a retry fixes it, so keep EventSource alive
 		p := longpoll.ProblemFor(err)
-		w.problem(max(h.cfg.SSERetry, p.RetryAfter), p)
-		return
+		return st.refuse(max(h.cfg.SSERetry, p.RetryAfter), p)
 	}
 	release, held := h.hold(c, h.held)
 	if !held {
 		p := h.tooManyHeld()
-		w.problem(p.RetryAfter, p)
-		return
+		return st.refuse(p.RetryAfter, p)
 	}
-	defer release()
+	st.release = release
 	if err := h.lp.AllowStream(sess, nil); err != nil {
 		// Slow the client down with retry: rather than refuse it, which
 		// would end a native EventSource for good.
 		p := longpoll.ProblemFor(err)
-		w.problem(p.RetryAfter, p)
-		return
+		return st.refuse(p.RetryAfter, p)
 	}
-	receiver := h.lp.AttachTransport(sess, longpoll.TransportSSE)
-	defer receiver.Detach()
-	if w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
-		return
+	st.receiver = h.lp.AttachTransport(sess, longpoll.TransportSSE)
+	if st.w.open(h.cfg.SSERetry, sess.ID, cursor) != nil {
+		return nil
 	}
-	s := &stream{lp: h.lp, sess: sess, cursor: cursor, heartbeat: heartbeat, probe: ProbeDelay, maxAge: h.cfg.StreamMaxAge,
-		ctx: ctx, out: w, receiver: receiver, pace: h.pace}
-	switch err := s.run(); {
+	return st
+}
+
+// refuse ends the response with a problem event before the stream opened,
+// and returns nil.
+func (st *sseStream) refuse(retry time.Duration, p longpoll.Problem) *sseStream {
+	st.w.problem(retry, p)
+	return nil
+}
+
+// serve runs the stream, tells the client why it ended, and releases what
+// it held.
+func (st *sseStream) serve() {
+	defer st.close()
+	st.ended(st.run())
+}
+
+// ended tells the client why the stream ended, when it can: a recycle, or
+// a problem event for an end that a retry or a new negotiate fixes.
+func (st *sseStream) ended(err error) {
+	w := &st.w
+	switch {
 	case errors.Is(err, errRecycle):
 		_ = w.write([]byte("event: recycle\ndata: {}\n\n"))
 	case errors.Is(err, longpoll.ErrSuperseded):
-		w.problem(h.cfg.SSERetry, longpoll.Problem{Status: http.StatusConflict, Code: "superseded", Detail: "a newer receiver opened for this session"})
+		w.problem(st.retry, longpoll.Problem{Status: http.StatusConflict, Code: "superseded", Detail: "a newer receiver opened for this session"})
 	case errors.Is(err, longpoll.ErrUnknownSession):
-		w.problem(h.cfg.SSERetry, longpoll.ProblemFor(err))
+		w.problem(st.retry, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrClosed):
 		w.problem(longpoll.ShutdownRetryAfter, longpoll.ProblemFor(err))
 	case errors.Is(err, longpoll.ErrUnavailable):
@@ -97,6 +152,19 @@ func (h *Handler) SSE(c *gin.Context) {
 		p := longpoll.ProblemFor(err)
 		w.problem(p.RetryAfter, p)
 	}
+}
+
+// close detaches the stream's receiver (once attached), gives back its
+// place under MaxHeldPerAddress (once held) and the response writer, in
+// that order.
+func (st *sseStream) close() {
+	if st.receiver != (longpoll.Receiver{}) {
+		st.receiver.Detach()
+	}
+	if st.release != nil {
+		st.release()
+	}
+	st.done()
 }
 
 // sseHeaders are the stream's response headers: never cached, never

@@ -39,9 +39,10 @@ var (
 // the stream is parked: a WebSocket stream's goroutine then parks with
 // little enough of its stack in use for the runtime to halve it at GC,
 // from 8 to 4 KiB, which it does only when less than a quarter is in use,
-// an 800-byte guard included (TestParkedWebSocketStack). A WebSocket
-// stream is on the heap (wsStream); an SSE stream stays in the frame of
-// its handler, whose net/http frames keep its stack at 8 KiB anyway.
+// an 800-byte guard included (TestParkedWebSocketStack). Both kinds are
+// on the heap (wsStream, sseStream): an SSE stream's request goroutine,
+// whose net/http frames keep its stack at 8 KiB at least, must still
+// shrink back from 16 KiB (TestParkedSSEStackShrinks).
 type stream struct {
 	lp        *longpoll.Server
 	sess      *longpoll.Session
@@ -66,8 +67,10 @@ type stream struct {
 	hb          *time.Timer
 	probeTimer  *time.Timer // nil once the probe went out, or without one
 	expireTimer *time.Timer // nil without maxAge
-	// lastWrite is when the stream last wrote events, a heartbeat or the
-	// probe, on the streamClock; zero until it first does.
+	// lastWrite is when the stream last wrote events or a reset, on the
+	// streamClock; zero until it first does. Heartbeats and the probe do
+	// not count: an event after them is not held by the pacer, and a
+	// heartbeat sent early does no harm.
 	lastWrite time.Duration
 	maxBatch  int
 	// pace holds the stream back while events come faster than its
@@ -211,7 +214,7 @@ func (s *stream) wait() error {
 		s.holdIfPaced()
 		return nil
 	case <-s.paced:
-		s.paced = nil
+		s.ticked()
 		return nil
 	case frame, ok := <-s.inbox:
 		return s.handleFrame(frame, ok)
@@ -241,6 +244,20 @@ func (s *stream) wait() error {
 func (s *stream) holdIfPaced() {
 	if s.pace.holds(s.lastWrite, streamClock()) {
 		s.paced = s.pace.tick()
+	}
+}
+
+// ticked ends the wait for the pacer's tick. The appends that came during
+// it left their signal pending; the delivery that follows reads them all,
+// so the signal is spent: taken now, it would hold the stream for one more
+// tick only to read nothing. Not inlined, as holdIfPaced.
+//
+//go:noinline
+func (s *stream) ticked() {
+	s.paced = nil
+	select {
+	case <-s.sub.C():
+	default:
 	}
 }
 
@@ -276,8 +293,9 @@ func (s *stream) handleFrame(frame []byte, ok bool) error {
 	return s.frames.frame(frame)
 }
 
-// heartbeatDue sends a heartbeat if nothing was written for a whole
-// interval, and rearms the heartbeat timer.
+// heartbeatDue sends a heartbeat if no event was written for a whole
+// interval, and rearms the heartbeat timer: after a heartbeat, for a whole
+// interval, so that a silent stream gets one per interval.
 func (s *stream) heartbeatDue() error {
 	if quiet := streamClock() - s.lastWrite; s.lastWrite != 0 && quiet < s.heartbeat {
 		s.hb.Reset(s.heartbeat - quiet)
@@ -286,7 +304,6 @@ func (s *stream) heartbeatDue() error {
 	if err := s.out.heartbeat(); err != nil {
 		return err
 	}
-	s.lastWrite = streamClock()
 	s.hb.Reset(s.heartbeat)
 	return nil
 }
@@ -294,11 +311,7 @@ func (s *stream) heartbeatDue() error {
 // sendProbe sends the probe, once.
 func (s *stream) sendProbe() error {
 	s.probeTimer = nil // fired: nothing to stop
-	if err := probeOf(s.out)(); err != nil {
-		return err
-	}
-	s.lastWrite = streamClock()
-	return nil
+	return probeOf(s.out)()
 }
 
 // A prober is a sink with a frame of its own for the probe.

@@ -154,9 +154,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Cycles, "cycles", 1, "repeat everything this many times with fresh server and driver processes")
 	targets := fs.String("targets", "floor,lifeline,centrifuge", "comma-separated servers to measure, in order: floor, lifeline, centrifuge (streams only; github.com/centrifugal/centrifuge), redis (with -redis)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for each phase: connecting, arming N polls or opening N streams, one fan-out, one burst")
-	fs.BoolVar(&cfg.Server.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
-	fs.DurationVar(&cfg.Server.Coalesce, "coalesce", 0, "Lifeline's negotiate.Config.CoalesceWindow for its streams: 0 for its default (20ms), negative for off")
-	fs.DurationVar(&cfg.Server.CentrifugeWriteDelay, "centrifuge-write-delay", 0, "centrifuge's ConnectReply.WriteDelay: 0, its default, writes each message at once")
+	cfg.Server.flags(fs)
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write pprof heap, goroutine and mutex profiles of each server, and CPU profiles of its last round's fan-out (long-poll) or burst (streams), to this directory (perturbs the figures)")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 3, "length of the CPU profiles")
 	fs.StringVar(&cfg.Redis, "redis", "", "Redis mode: the URL of a Redis (redis://127.0.0.1:6379/0) for the redis target, -instances Lifeline instances sharing it; "+

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"time"
+
+	"github.com/lifeline-go/lifeline/negotiate"
 )
 
 // serverSettings are the settings of the servers under test that a run
@@ -18,11 +20,13 @@ type serverSettings struct {
 	CentrifugeWriteDelay time.Duration `json:"centrifugeWriteDelay"`
 }
 
-// flags defines, on a server child's flag set, the flags args writes.
+// flags defines the settings' flags, on the command line and, as args
+// writes them, on a server child's.
 func (s *serverSettings) flags(fs *flag.FlagSet) {
-	fs.BoolVar(&s.Presence, "presence", false, "lifeline: keep presence on")
-	fs.DurationVar(&s.Coalesce, "coalesce", 0, "lifeline: negotiate.Config.CoalesceWindow (0: its default, negative: off)")
-	fs.DurationVar(&s.CentrifugeWriteDelay, "centrifuge-write-delay", 0, "centrifuge: ConnectReply.WriteDelay (0: none)")
+	fs.BoolVar(&s.Presence, "presence", false, "keep Lifeline's presence on (off by default so joins do not flood the topic)")
+	fs.DurationVar(&s.Coalesce, "coalesce", 0, "Lifeline's negotiate.Config.CoalesceWindow for its streams: 0 for its default ("+
+		negotiate.DefaultCoalesceWindow.String()+"), negative for off")
+	fs.DurationVar(&s.CentrifugeWriteDelay, "centrifuge-write-delay", 0, "centrifuge's ConnectReply.WriteDelay: 0, its default, writes each message at once")
 }
 
 // args are the -serve flags that carry s to a server child.
@@ -47,7 +51,7 @@ func (s serverSettings) lifelineNote() string {
 	case s.Coalesce < 0:
 		return "CoalesceWindow off"
 	case s.Coalesce == 0:
-		return "CoalesceWindow default (20ms)"
+		return "CoalesceWindow default (" + negotiate.DefaultCoalesceWindow.String() + ")"
 	}
 	return "CoalesceWindow " + s.Coalesce.String()
 }
