@@ -448,6 +448,21 @@ func dialWS(t testing.TB, srv *httptest.Server, path, token, cursor string) *wsT
 	return c
 }
 
+// dialBatchWS opens a WebSocket that asks for batches, and reads its open
+// frame.
+func dialBatchWS(t *testing.T, srv *httptest.Server, neg Response) *wsTestClient {
+	t.Helper()
+	c, res, err := dialWSRaw(t, srv, "/rt/ws", wsDialOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, res)
+	}
+	if err := c.send(map[string]any{"op": "auth", "token": neg.Token, "cursor": neg.Cursor, "batch": true}); err != nil {
+		t.Fatal(err)
+	}
+	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
+	return c
+}
+
 // dialWSRaw connects without sending anything. On a refused handshake it
 // returns the error and the server's response (its body holds at most the
 // first KiB).

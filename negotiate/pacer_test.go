@@ -56,21 +56,6 @@ func pacedServer(t *testing.T, window time.Duration) (*longpoll.Server, Response
 	return lp, negotiateOK(t, srv, `{"topics":["room:a"]}`), srv, ticks
 }
 
-// dialBatchWS opens a WebSocket that asks for batches, and reads its open
-// frame.
-func dialBatchWS(t *testing.T, srv *httptest.Server, neg Response) *wsTestClient {
-	t.Helper()
-	c, res, err := dialWSRaw(t, srv, "/rt/ws", wsDialOptions{})
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, res)
-	}
-	if err := c.send(map[string]any{"op": "auth", "token": neg.Token, "cursor": neg.Cursor, "batch": true}); err != nil {
-		t.Fatal(err)
-	}
-	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
-	return c
-}
-
 // mustBeQuiet fails if c receives a frame within a short while.
 func mustBeQuiet(t *testing.T, c *wsTestClient, why string) {
 	t.Helper()

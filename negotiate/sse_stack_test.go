@@ -3,12 +3,9 @@ package negotiate
 import (
 	"bufio"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -37,23 +34,9 @@ const growPath = "/grow"
 // stack at GC only when less than a quarter of it is in use (an 800-byte
 // guard included), so the frames of net/http, gin and the stream that are
 // live while it is parked must stay under 3.2 KB. It measures in a second
-// run of the test binary, as TestParkedWebSocketStack does.
+// run of the test binary (inMeasuringChild).
 func TestParkedSSEStackShrinks(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector's instrumentation changes every frame's size")
-	}
-	if os.Getenv(stackChildEnv) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestParkedSSEStackShrinks$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), stackChildEnv+"=1", "GODEBUG=adaptivestackstart=0")
-		out, err := cmd.CombinedOutput()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "sse_stack_test.go") {
-				t.Log(strings.TrimSpace(line))
-			}
-		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestParkedSSEStackShrinks") {
-			t.Fatalf("the measuring run failed (%v):\n%s", err, out)
-		}
+	if !inMeasuringChild(t, "sse_stack_test.go") {
 		return
 	}
 	grow := func(c *gin.Context) {
@@ -62,38 +45,10 @@ func TestParkedSSEStackShrinks(t *testing.T) {
 			c.AbortWithStatus(http.StatusNoContent)
 		}
 	}
-	lp, srv := newServerWith(t, longpoll.Config{DisablePresence: true, MaxSessionsPerAddr: parkedStreams,
-		Logger: slog.New(slog.DiscardHandler)},
-		Config{DisableNegotiateLimit: true, MaxHeldPerAddress: parkedStreams}, grow)
-	sessions := make([]Response, parkedStreams)
-	for i := range sessions {
-		sessions[i] = negotiateOK(t, srv, `{"topics":["room:a"]}`)
-	}
-	srv.Client().CloseIdleConnections()
-	waitFor(t, "the negotiations' connections to end", func() bool {
-		return goroutinesIn("", "net/http.(*conn).serve") == 0
-	})
-	before, _ := stackInuse()
-
-	conns := make([]net.Conn, parkedStreams)
-	for i, s := range sessions {
-		conns[i] = openGrownSSE(t, srv, s)
-	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-		waitFor(t, "the streams to end", func() bool { return lp.Stats().Receivers == 0 })
-	}()
-	waitFor(t, "every stream to park", func() bool {
-		return goroutinesIn("[select", "negotiate.(*stream).") == parkedStreams
-	})
-	after, _ := stackInuse()
-
-	perStream := (int64(after) - int64(before)) / parkedStreams
-	t.Logf("per parked SSE stream on a grown connection: goroutine stacks %d bytes (StackInuse %d → %d)", perStream, before, after)
-	if perStream > maxParkedSSEStack {
-		t.Fatalf("a parked SSE stream holds %d bytes of goroutine stacks, want at most %d: its goroutine parks with too deep a stack to shrink from 16 to 8 KiB", perStream, maxParkedSSEStack)
+	stack, _ := parkedStacks(t, Config{DisableNegotiateLimit: true, MaxHeldPerAddress: parkedStreams}, grow, openGrownSSE)
+	t.Logf("per parked SSE stream on a grown connection: goroutine stacks %d bytes", stack)
+	if stack > maxParkedSSEStack {
+		t.Fatalf("a parked SSE stream holds %d bytes of goroutine stacks, want at most %d: its goroutine parks with too deep a stack to shrink from 16 to 8 KiB", stack, maxParkedSSEStack)
 	}
 }
 
@@ -116,11 +71,7 @@ func deepCall(depth int) byte {
 // goroutine of its own.
 func openGrownSSE(t *testing.T, srv *httptest.Server, s Response) net.Conn {
 	t.Helper()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
+	conn := dialRaw(t, srv)
 	r := bufio.NewReader(conn)
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", growPath, srv.Listener.Addr())
 	res, err := http.ReadResponse(r, nil)

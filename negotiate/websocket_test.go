@@ -603,14 +603,7 @@ func TestWebSocketBatchedEvents(t *testing.T) {
 		ids = append(ids, publish(t, lp, "room:a", i).ID.String())
 	}
 
-	c, res, err := dialWSRaw(t, srv, "/rt/ws", wsDialOptions{})
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, res)
-	}
-	if err := c.send(map[string]any{"op": "auth", "token": neg.Token, "cursor": neg.Cursor, "batch": true}); err != nil {
-		t.Fatal(err)
-	}
-	mustOpenFrame(t, c, neg.ClientID, neg.Cursor)
+	c := dialBatchWS(t, srv, neg)
 	f := c.mustOp(t, "events")
 	var got []string
 	for i, e := range f.Events {
