@@ -94,9 +94,9 @@ type Config struct {
 	// stream then makes about one write, one system call, per window (at
 	// most two: the tick is shared, not timed from each stream's own last
 	// write) instead of one per event: in this project's load test
-	// (README, Load) the server's CPU per delivered event fell five- to
-	// sevenfold and its deliveries per second rose as much, for up to one
-	// window of added latency on an event that follows another closely.
+	// (README, Load) the server's CPU per delivered event fell, and its
+	// deliveries per second rose, about tenfold, for up to one window of
+	// added latency on an event that follows another closely.
 	// Long-polls are not paced: their clients' re-polls already gather
 	// what arrives meanwhile. Default: 20 ms (about 50 writes a second per
 	// stream under a burst). Negative: every wake-up writes at once.
