@@ -36,7 +36,7 @@ func (s *Server) Go(f func(ctx context.Context)) error {
 	return nil
 }
 
-// stopOwned cancels the Server's context, closing closing, so that Go
+// stopOwned cancels the Server's context, closing Closing, so that Go
 // starts nothing more; waitOwned then waits for the goroutines already
 // started.
 func (s *Server) stopOwned() {

@@ -155,7 +155,7 @@ func (s *Server) Touch(sess *Session) { s.touch(sess) }
 
 // Closing returns a channel closed when Close begins: receivers end with a
 // reconnect hint when it is.
-func (s *Server) Closing() <-chan struct{} { return s.closing }
+func (s *Server) Closing() <-chan struct{} { return s.life.Done() }
 
 // ServerStats is a snapshot of a Server's load.
 type ServerStats struct {

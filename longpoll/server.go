@@ -35,10 +35,9 @@ type Server struct {
 	receivers atomic.Int64 // held polls and open streams
 	deadlines *deadlines   // the held polls' timeouts
 
-	// life is canceled when Close begins; closing is its Done channel.
+	// life is canceled when Close begins (Closing is its Done channel).
 	life      context.Context
 	endLife   context.CancelFunc
-	closing   <-chan struct{}
 	closeOnce sync.Once
 	janitor   chan struct{} // closed when the janitor has stopped
 	owned     goroutines    // started by Go: WebSocket streams
@@ -50,7 +49,6 @@ func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, buf: cfg.Buffer, obs: cfg.Observer, janitor: make(chan struct{}), deadlines: newDeadlines()}
 	s.life, s.endLife = context.WithCancel(context.Background())
-	s.closing = s.life.Done()
 	s.refusals.start = cfg.Now()
 	limits := SessionLimits{Max: cfg.MaxSessions, PerAddr: cfg.MaxSessionsPerAddr}
 	var presenceStore PresenceStore = newMemoryPresence()
@@ -88,7 +86,7 @@ func (s *Server) runJanitor(every time.Duration) {
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.closing:
+		case <-s.life.Done():
 			return
 		case <-tick.C:
 			s.Sweep()
@@ -145,7 +143,7 @@ func (s *Server) Presence(ctx context.Context, topic string) ([]Member, error) {
 
 func (s *Server) isClosing() bool {
 	select {
-	case <-s.closing:
+	case <-s.life.Done():
 		return true
 	default:
 		return false
@@ -167,7 +165,7 @@ func (s *Server) isClosing() bool {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		s.stopOwned() // cancels life, closing closing
+		s.stopOwned() // cancels life
 		<-s.janitor
 		s.deadlines.close()
 		if s.store == nil {
