@@ -30,7 +30,7 @@ func TestPublishWakesPollOnAnotherInstance(t *testing.T) {
 		_, p, _ := pollAt(t, context.Background(), b, s, s.Cursor, 20*time.Second)
 		done <- answer{p, time.Since(start)}
 	}()
-	waitFor(t, "the poll to be held", func() bool { return b.lp.Stats().Receivers == 1 })
+	waitFor(t, "the poll to be held", func() bool { return b.lp.Stats().HeldPolls == 1 })
 	published := time.Now()
 	if _, err := a.lp.Publish(context.Background(), "room:1", "message", "hi"); err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestSessionAcrossInstances(t *testing.T) {
 		_, old, _ := pollAt(t, context.Background(), a, ada, p.Cursor, 20*time.Second)
 		held <- old
 	}()
-	waitFor(t, "ada's poll on A to be held", func() bool { return a.lp.Stats().Receivers == 1 })
+	waitFor(t, "ada's poll on A to be held", func() bool { return a.lp.Stats().HeldPolls == 1 })
 	newer := make(chan int, 1)
 	go func() {
 		status, _, _ := pollAt(t, context.Background(), b, ada, p.Cursor, 20*time.Second)

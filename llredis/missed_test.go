@@ -22,7 +22,7 @@ func TestCloseEndsPollsHeldAcrossMissedNotices(t *testing.T) {
 		status, _, _ := pollAt(t, context.Background(), in, s, s.Cursor, 20*time.Second)
 		held <- status
 	}()
-	waitFor(t, "the poll to be held", func() bool { return in.lp.Stats().Receivers == 1 })
+	waitFor(t, "the poll to be held", func() bool { return in.lp.Stats().HeldPolls == 1 })
 
 	in.backend.missed()
 	if n := in.lp.Stats().Sessions; n != 1 {

@@ -72,7 +72,7 @@ func TestOutageMidPollSendAndRecovery(t *testing.T) {
 		status, _, h := pollAt(t, context.Background(), a, s, cursor, 20*time.Second)
 		held <- answer{status, h, time.Since(start)}
 	}()
-	waitFor(t, "the poll to be held", func() bool { return a.lp.Stats().Receivers == 1 })
+	waitFor(t, "the poll to be held", func() bool { return a.lp.Stats().HeldPolls == 1 })
 	redis.Stop()
 	select {
 	case got := <-held:
@@ -118,7 +118,7 @@ func TestOutageMidPollSendAndRecovery(t *testing.T) {
 		_, p, _ := pollAt(t, context.Background(), a, again, again.Cursor, 20*time.Second)
 		done <- p
 	}()
-	waitFor(t, "the poll to be held", func() bool { return a.lp.Stats().Receivers == 1 })
+	waitFor(t, "the poll to be held", func() bool { return a.lp.Stats().HeldPolls == 1 })
 	if _, err := b.lp.Publish(context.Background(), "room:1", "message", "after"); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestHeldPollsCostRedisNothing(t *testing.T) {
 		s := negotiateAt(t, in, []string{"room:1"}, "")
 		go pollAt(t, ctx, in, s, s.Cursor, 20*time.Second)
 	}
-	waitFor(t, "the polls to be held", func() bool { return in.lp.Stats().Receivers == polls })
+	waitFor(t, "the polls to be held", func() bool { return in.lp.Stats().HeldPolls == polls })
 	rdb := redis.Client()
 	processed := func() int64 {
 		info, err := rdb.Info(context.Background(), "stats").Result()
@@ -249,7 +249,7 @@ func TestFanOutReadsNoRedis(t *testing.T) {
 			results <- len(p.Events)
 		}()
 	}
-	waitFor(t, "the polls to be held", func() bool { return b.lp.Stats().Receivers == polls })
+	waitFor(t, "the polls to be held", func() bool { return b.lp.Stats().HeldPolls == polls })
 	if _, err := a.backend.Buffer().Head(context.Background()); err != nil { // A learns the epoch, as any running instance has
 		t.Fatal(err)
 	}

@@ -70,6 +70,7 @@ func (s *Server) poll(c *gin.Context) {
 		receiver.Detach()
 		if queued {
 			s.deadlines.remove(w)
+			s.heldPolls.Add(-1)
 		}
 		putPollWaiter(w)         // nothing signals it any more
 		recycleSubscription(sub) // nor its channel
@@ -120,6 +121,7 @@ func (s *Server) poll(c *gin.Context) {
 			receiver.hold() // about to wait: end an older receiver anywhere
 			s.deadlines.add(w, timeout)
 			queued = true
+			s.heldPolls.Add(1)
 		}
 		select {
 		case <-w.ch:

@@ -84,6 +84,29 @@ func TestHeldPollReleasedByPublish(t *testing.T) {
 	eventually(t, "the poll to let go", func() bool { return heldPolls(h.lp, "room:a") == 0 })
 }
 
+// Stats counts a poll as held while it waits, and not while it is
+// answered at once.
+func TestStatsCountHeldPolls(t *testing.T) {
+	h := newHarness(t, Config{DisablePresence: true})
+	o := h.open([]string{"room:a"}, "")
+	h.publish("room:a", "message", 1)
+	if status, p, body := h.poll(context.Background(), o.Token, o.Cursor, ""); status != http.StatusOK || len(p.Events) != 1 {
+		t.Fatalf("poll = %d %s, want the waiting event", status, body)
+	} else {
+		o.Cursor = p.Cursor
+	}
+	if st := h.lp.Stats(); st.HeldPolls != 0 || st.Receivers != 0 {
+		t.Fatalf("after a poll answered at once, stats = %+v, want no held poll or receiver", st)
+	}
+	res := h.pollAsync(context.Background(), o.Token, o.Cursor, "")
+	eventually(t, "the poll to be counted held", func() bool { return h.lp.Stats().HeldPolls == 1 })
+	h.publish("room:a", "message", 2)
+	if r := <-res; r.status != http.StatusOK || len(r.resp.Events) != 1 {
+		t.Fatalf("held poll = %d %s, want the published event", r.status, r.body)
+	}
+	eventually(t, "the answered poll to leave the count", func() bool { return h.lp.Stats().HeldPolls == 0 })
+}
+
 func TestHeldPollTimesOut(t *testing.T) {
 	h := newHarness(t, Config{DisablePresence: true})
 	o := h.open([]string{"room:a"}, "")

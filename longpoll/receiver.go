@@ -162,13 +162,23 @@ type ServerStats struct {
 	// Sessions is the number of live sessions this instance holds (with a
 	// shared Backend, the ones it has served lately).
 	Sessions int
-	// Receivers is the number of held polls and open streams.
+	// Receivers is the number of held polls and open streams, counted
+	// from the moment they attach.
 	Receivers int
+	// HeldPolls is the number of long-polls waiting for an event or their
+	// timeout: past their first read and, with a shared Backend, past
+	// announcing themselves to the other instances. A held poll costs the
+	// Backend nothing until it wakes.
+	HeldPolls int
 }
 
 // Stats returns a snapshot of the Server's load.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Sessions: s.sessions.count(), Receivers: int(s.receivers.Load())}
+	return ServerStats{
+		Sessions:  s.sessions.count(),
+		Receivers: int(s.receivers.Load()),
+		HeldPolls: int(s.heldPolls.Load()),
+	}
 }
 
 // ShutdownRetryAfter is the reconnect delay a closing Server advises.

@@ -33,6 +33,7 @@ type Server struct {
 	refusals refusalLog
 
 	receivers atomic.Int64 // held polls and open streams
+	heldPolls atomic.Int64 // polls past their announcement, waiting
 	deadlines *deadlines   // the held polls' timeouts
 
 	// life is canceled when Close begins (Closing is its Done channel).
