@@ -51,6 +51,15 @@ func (s *Server) attachEnd(sess *Session, transport string, end receiverEnd) Rec
 	if prev != "" && prev != transport {
 		s.obs.TransportSwitched(prev, transport)
 	}
+	// Close ends the receivers of every session it holds, and a session
+	// that ends ends its receiver; each sets its flag first. A receiver
+	// attached after either went by is ended here, so that no receiver
+	// need watch for shutdown on a channel that every stream shares: a
+	// thousand streams parked on one channel contend for its lock at each
+	// wake-up (BenchmarkStreamFanOut).
+	if s.isClosing() || sess.Ended() {
+		sess.endIfCurrent(end)
+	}
 	return Receiver{srv: s, sess: sess, end: end, kind: kindOf(transport)}
 }
 

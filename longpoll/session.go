@@ -139,6 +139,16 @@ func (s *Session) endReceiver() {
 	s.mu.Unlock()
 }
 
+// endIfCurrent ends r if it is still the current receiver: a newer one
+// ended it already.
+func (s *Session) endIfCurrent(r receiverEnd) {
+	s.mu.Lock()
+	if s.receiver == r {
+		s.endReceiverLocked()
+	}
+	s.mu.Unlock()
+}
+
 func (s *Session) endReceiverLocked() {
 	if s.receiver != nil {
 		s.receiver.end()

@@ -54,8 +54,10 @@ type stream struct {
 	probe  time.Duration
 	maxAge time.Duration // zero: no limit
 
-	// ctx ends the stream when it is done: SSE's is its request's, a
-	// WebSocket's the Server's (its request ended with the upgrade).
+	// ctx bounds the stream's reads of the buffer. SSE's is its request's,
+	// and its end ends the stream: the client went. A WebSocket's is the
+	// Server's (its request ended with the upgrade), which the stream does
+	// not wait on: Close ends it through its receiver.
 	ctx      context.Context
 	out      sink
 	receiver longpoll.Receiver // attached before the client was told the stream is open
@@ -199,9 +201,14 @@ func (s *stream) wait() error {
 	if s.expireTimer != nil {
 		expire = s.expireTimer.C
 	}
-	closing := s.lp.Closing()
-	if closing == s.ctx.Done() {
-		closing = nil // one case waits for both: each costs a sudog while parked
+	// Shutdown needs no case of its own: Close ends every receiver
+	// (longpoll.Server.Close), and a channel all streams share would make
+	// every wake-up of a fan-out contend for its lock. A WebSocket's
+	// context is the Server's too; SSE's is its request's, ended when the
+	// client goes.
+	gone := s.ctx.Done()
+	if gone == s.lp.Closing() {
+		gone = nil
 	}
 	appended := s.sub.C()
 	if s.paced != nil {
@@ -226,11 +233,7 @@ func (s *stream) wait() error {
 		return errRecycle
 	case <-s.done():
 		return s.why()
-	case <-closing:
-		// Close ends the receivers it lists; this ends a stream that
-		// attached after Close took its list.
-		return longpoll.ErrClosed
-	case <-s.ctx.Done():
+	case <-gone:
 		return s.ctxEnded()
 	}
 }
@@ -261,9 +264,8 @@ func (s *stream) ticked() {
 	}
 }
 
-// ctxEnded is why the stream's context ended: the Server closing (a
-// WebSocket's context is the Server's), or else the peer going (SSE's is
-// its request's).
+// ctxEnded is why an SSE stream's request context ended: the client
+// going, unless the Server is closing meanwhile.
 func (s *stream) ctxEnded() error {
 	select {
 	case <-s.lp.Closing():
