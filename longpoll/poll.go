@@ -82,7 +82,7 @@ func (s *Server) poll(c *gin.Context) {
 		// A pooled slice for the batch, taken only while reading and
 		// answering: a held poll keeps none.
 		batch := batchSlices.get()
-		b, err := readSubscribed(ctx, s.buf, sub, *batch, sess.Topics, cursor, s.cfg.MaxBatch)
+		b, err := ReadSubscribed(ctx, s.buf, sub, *batch, sess.Topics, cursor, s.cfg.MaxBatch)
 		if cap(b.Events) > 0 {
 			*batch = b.Events[:0]
 		}

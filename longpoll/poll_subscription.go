@@ -1,11 +1,10 @@
 package longpoll
 
-import "context"
-
 // A held poll's subscription. With Memory it is one-shot: the append
 // that signals it also unregisters it (see waiters), so that the polls a
 // publish wakes have nothing to unregister as they end; and the poll reads
-// the topics the subscription holds instead of looking each up by name.
+// the topics the subscription holds instead of looking each up by name
+// (ReadSubscribed, which streams use too).
 // Any other Buffer's subscription is an ordinary one.
 
 // subscribePoll subscribes a held poll to topics.
@@ -32,16 +31,4 @@ func resubscribePoll(buf Buffer, sub Subscription) bool {
 		}
 	}
 	return false
-}
-
-// readSubscribed is ReadInto for a reader subscribed to topics with sub:
-// a Memory then reads the topics that sub holds instead of looking each
-// up by name.
-func readSubscribed(ctx context.Context, buf Buffer, sub Subscription, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
-	if m, ok := buf.(*Memory); ok {
-		if s, ok := sub.(*subscription); ok && len(s.sets) == len(topics) {
-			return m.read(dst, topics, s.sets, after, max)
-		}
-	}
-	return ReadInto(ctx, buf, dst, topics, after, max)
 }

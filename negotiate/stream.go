@@ -159,7 +159,7 @@ func (s *stream) stop(err *error) {
 // deliver writes what the buffer holds after the stream's cursor, up to a
 // batch, and reports whether more is waiting.
 func (s *stream) deliver() (more bool, err error) {
-	b, err := longpoll.ReadInto(s.ctx, s.lp.Buffer(), s.batch, s.sess.Topics, s.cursor, s.maxBatch)
+	b, err := longpoll.ReadSubscribed(s.ctx, s.lp.Buffer(), s.sub, s.batch, s.sess.Topics, s.cursor, s.maxBatch)
 	if err != nil {
 		return false, err
 	}
