@@ -16,16 +16,24 @@ func ended(r Receiver) bool {
 	}
 }
 
-// A stream that attaches to a session that has just ended is ended at
-// once, as if it had attached first: nothing else would end it.
-func TestAttachToEndedSessionEndsAtOnce(t *testing.T) {
+// openedSession opens a session on a new harness and returns it with its
+// token.
+func openedSession(t *testing.T) (*harness, *Session, string) {
+	t.Helper()
 	h := newHarness(t, Config{DisablePresence: true})
 	o := h.open([]string{"room:a"}, "")
 	sess, err := h.lp.Authenticate(o.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.lp.EndSession(context.Background(), o.Token); err != nil {
+	return h, sess, o.Token
+}
+
+// A stream that attaches to a session that has just ended is ended at
+// once, as if it had attached first: nothing else would end it.
+func TestAttachToEndedSessionEndsAtOnce(t *testing.T) {
+	h, sess, token := openedSession(t)
+	if err := h.lp.EndSession(context.Background(), token); err != nil {
 		t.Fatal(err)
 	}
 	r := h.lp.AttachTransport(sess, TransportWebSocket)
@@ -38,12 +46,7 @@ func TestAttachToEndedSessionEndsAtOnce(t *testing.T) {
 // A stream that attaches while the Server closes is ended at once: Close
 // ends the receivers it finds, and streams do not watch for shutdown.
 func TestAttachWhileClosingEndsAtOnce(t *testing.T) {
-	h := newHarness(t, Config{DisablePresence: true})
-	o := h.open([]string{"room:a"}, "")
-	sess, err := h.lp.Authenticate(o.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sess, _ := openedSession(t)
 	h.lp.stopOwned() // Close's first step: the Server is closing
 	r := h.lp.AttachTransport(sess, TransportSSE)
 	defer r.Detach()
