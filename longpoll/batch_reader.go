@@ -24,11 +24,12 @@ func ReadInto(ctx context.Context, buf Buffer, dst []*Event, topics []string, af
 	return buf.Read(ctx, topics, after, max)
 }
 
-// ReadSubscribed is ReadInto for a reader that holds sub, its subscription
-// of buf to exactly topics, as a stream or a held poll does: a Memory
-// buffer then reads the topics sub registered with instead of looking
-// each up by name, which saves a hash and a lock that every reader woken
-// by one fan-out would share.
+// ReadSubscribed is ReadInto for a reader that holds sub, as a stream or
+// a held poll does: sub must be buf's subscription to topics, the same
+// topics in the same order (buf.Subscribe(topics)). A Memory buffer then
+// reads the topics sub registered with instead of looking each up by
+// name, which saves a hash and a lock that every reader woken by one
+// fan-out would share.
 func ReadSubscribed(ctx context.Context, buf Buffer, sub Subscription, dst []*Event, topics []string, after Cursor, max int) (Batch, error) {
 	if m, ok := buf.(*Memory); ok {
 		if s, ok := sub.(*subscription); ok && len(s.sets) == len(topics) {

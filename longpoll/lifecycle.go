@@ -151,9 +151,13 @@ func (s *Server) EndSessions() {
 // each leave is published once even when that instance died.
 func (s *Server) sweepSessions() {
 	for _, sess := range s.sessions.idle() {
-		if s.store == nil {
+		switch {
+		case s.store == nil:
 			s.endLocal(sess, SessionEndExpired)
-		} else {
+		case !sess.hasReceiver():
+			// Forgotten here only: a receiver still attached (a stream
+			// whose heartbeat is longer than the TTL) keeps its session
+			// cached, so that a newer receiver elsewhere still ends it.
 			s.sessions.remove(sess)
 		}
 	}

@@ -22,7 +22,9 @@ type goroutines struct {
 //
 // f gets the Server's context, canceled when Close begins (its Done
 // channel is Closing), for the calls it makes: it must return promptly
-// once that context ends. Close waits for every f to return, after it has
+// once that context ends, or once Close ends the receiver it serves
+// (a stream that waits on its receiver's Done channel need not also wait
+// on the context). Close waits for every f to return, after it has
 // told receivers to end and before it closes the Buffer; f must not call
 // Close. Once the Server is closing, Go runs nothing and returns
 // ErrClosed.

@@ -18,6 +18,10 @@ import (
 // the store be unreachable, the receiver still starts: its reads fail the
 // same way and end it with a retry hint.
 //
+// A receiver attached while the Server is closing, or to a session that
+// has ended, comes back already Done (Why says which): receivers need not
+// watch for either themselves.
+//
 // Attach does not say which transport the receiver runs on: the Observer
 // sees it as TransportOther. Transports call AttachTransport.
 func (s *Server) Attach(sess *Session) Receiver {
@@ -51,12 +55,13 @@ func (s *Server) attachEnd(sess *Session, transport string, end receiverEnd) Rec
 	if prev != "" && prev != transport {
 		s.obs.TransportSwitched(prev, transport)
 	}
-	// Close ends the receivers of every session it holds, and a session
-	// that ends ends its receiver; each sets its flag first. A receiver
-	// attached after either went by is ended here, so that no receiver
-	// need watch for shutdown on a channel that every stream shares: a
-	// thousand streams parked on one channel contend for its lock at each
-	// wake-up (BenchmarkStreamFanOut).
+	if d, ok := end.(doneChan); ok {
+		s.streams.add(d, sess)
+	}
+	// Close ends the streams it finds in s.streams, and a session that
+	// ends ends its receiver; each sets its flag before it looks. A
+	// receiver attached after either looked is ended here: a stream need
+	// not watch for either on a channel of its own (see streamSet).
 	if s.isClosing() || sess.Ended() {
 		sess.endIfCurrent(end)
 	}
@@ -134,6 +139,9 @@ func (r Receiver) Why() error {
 // Detach unregisters the receiver and marks the session seen.
 func (r Receiver) Detach() {
 	r.sess.detach(r.end)
+	if d, ok := r.end.(doneChan); ok {
+		r.srv.streams.remove(d)
+	}
 	r.srv.receivers.Add(-1)
 	r.srv.obs.ConnectionClosed(r.transport())
 	r.srv.touch(r.sess)
@@ -163,7 +171,9 @@ func (r Receiver) SlowConsumer() {
 func (s *Server) Touch(sess *Session) { s.touch(sess) }
 
 // Closing returns a channel closed when Close begins: receivers end with a
-// reconnect hint when it is.
+// reconnect hint when it is. Receivers need not wait on it (their Done
+// channel is closed too); one that every stream waits on would make each
+// wake-up of a fan-out contend for its lock.
 func (s *Server) Closing() <-chan struct{} { return s.life.Done() }
 
 // ServerStats is a snapshot of a Server's load.

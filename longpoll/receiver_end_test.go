@@ -56,10 +56,29 @@ func TestAttachWhileClosingEndsAtOnce(t *testing.T) {
 	if sess.Ended() {
 		t.Fatal("the session ended: this test is of the closing check alone")
 	}
-	// A newer receiver supersedes it, and is ended too, once.
+	// A newer receiver, which supersedes it, is ended as it attaches too
+	// (ending the first one again would panic: its channel is closed).
 	newer := h.lp.AttachTransport(sess, TransportWebSocket)
 	defer newer.Detach()
 	if !ended(newer) {
 		t.Fatal("a second receiver attached while closing is not ended")
+	}
+}
+
+// Close ends a stream whose session is no longer in the session table (as
+// a session the sweep forgot, with a shared store, may not be): streams do
+// not watch for shutdown, so Close must reach each through its receiver.
+func TestCloseEndsStreamOfSessionNotInTable(t *testing.T) {
+	h, sess, _ := openedSession(t)
+	r := h.lp.AttachTransport(sess, TransportWebSocket)
+	defer r.Detach()
+	if !h.lp.sessions.remove(sess) {
+		t.Fatal("the session was not in the table")
+	}
+	if err := h.lp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !ended(r) || !errors.Is(r.Why(), ErrClosed) {
+		t.Fatalf("after Close, the stream of a session not in the table: ended %v, why %v; want ended with ErrClosed", ended(r), r.Why())
 	}
 }

@@ -34,6 +34,7 @@ type Server struct {
 
 	receivers atomic.Int64 // held polls and open streams
 	heldPolls atomic.Int64 // polls past their announcement, waiting
+	streams   streamSet    // the stream receivers, which Close ends
 	deadlines *deadlines   // the held polls' timeouts
 
 	// life is canceled when Close begins (Closing is its Done channel).
@@ -169,6 +170,7 @@ func (s *Server) Close() error {
 		s.stopOwned() // cancels life
 		<-s.janitor
 		s.deadlines.close()
+		s.streams.endAll()
 		if s.store == nil {
 			s.EndSessions()
 		} else {

@@ -114,6 +114,13 @@ func (s *Session) attachEnd(r receiverEnd, transport string) (prev string) {
 	return prev
 }
 
+// hasReceiver reports whether a receiver is attached.
+func (s *Session) hasReceiver() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.receiver != nil
+}
+
 // lastTransport returns the transport of the newest receiver, empty when
 // none attached here.
 func (s *Session) lastTransport() string {

@@ -201,10 +201,12 @@ func (s *stream) wait() error {
 	if s.expireTimer != nil {
 		expire = s.expireTimer.C
 	}
-	// Shutdown needs no case of its own: Close ends every receiver
-	// (longpoll.Server.Close), and a channel all streams share would make
-	// every wake-up of a fan-out contend for its lock. A WebSocket's
-	// context is the Server's too; SSE's is its request's, ended when the
+	// Shutdown needs no case of its own: Close ends every stream's
+	// receiver (longpoll.Server.Close), and a channel all streams share
+	// would make every wake-up of a fan-out contend for its lock. So a
+	// WebSocket stream, whose context is the Server's (longpoll.Server.Go
+	// passes the context Closing is the Done channel of), waits on no
+	// context; an SSE stream waits on its request's, which ends when the
 	// client goes.
 	gone := s.ctx.Done()
 	if gone == s.lp.Closing() {
@@ -264,8 +266,9 @@ func (s *stream) ticked() {
 	}
 }
 
-// ctxEnded is why an SSE stream's request context ended: the client
-// going, unless the Server is closing meanwhile.
+// ctxEnded is why the stream's context ended: the Server closing (a
+// WebSocket's context is the Server's), or else the client going (SSE's
+// is its request's).
 func (s *stream) ctxEnded() error {
 	select {
 	case <-s.lp.Closing():
