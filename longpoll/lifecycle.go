@@ -155,9 +155,12 @@ func (s *Server) sweepSessions() {
 		case s.store == nil:
 			s.endLocal(sess, SessionEndExpired)
 		case !sess.hasReceiver():
-			// Forgotten here only: a receiver still attached (a stream
+			// Forgotten here only. A receiver still attached (a stream
 			// whose heartbeat is longer than the TTL) keeps its session
 			// cached, so that a newer receiver elsewhere still ends it.
+			// (A stream that attaches between this check and the
+			// removal is not kept: Close still ends it, through
+			// s.streams, but a newer receiver elsewhere does not.)
 			s.sessions.remove(sess)
 		}
 	}
