@@ -314,8 +314,9 @@ func (m *Memory) ReadAppend(_ context.Context, dst []*Event, topics []string, af
 
 // read is ReadAppend. known, when not nil, is the registrations of a
 // subscription of the reader with names (known[i].t is names[i]'s topic),
-// whose topics it reads without looking each up by name: no hash, and no shard lock that every
-// woken poll of a fan-out would take. A topic is never dropped while
+// whose topics it reads without looking each up by name: no hash, and no
+// shard lock that every poll or stream a fan-out wakes would take
+// (ReadSubscribed). A topic is never dropped while
 // someone is subscribed to it (or still reads after its notify took a
 // one-shot registration); should one have been all the same, it is looked
 // up again.

@@ -29,8 +29,8 @@ import (
 // copy of the upgrade request (requestHead.request) whose Context carries
 // the request context's values, live until the stream ends or the Server
 // closes (net/http cancels the request's own context when a hijacked
-// handler returns), and Writer is a hijackedWriter. Only the stream's goroutine uses a
-// wsContext.
+// handler returns), and Writer is a hijackedWriter. Only the stream's
+// goroutine uses a wsContext.
 type wsContext struct {
 	c      *gin.Context // Request and Writer nil until the first send
 	head   requestHead
